@@ -1,0 +1,45 @@
+/** Conversions of raw little-endian tensor bytes to float32. */
+import { DTYPE_SIZE, type DType } from './types.js';
+
+const F16_TABLE = (() => {
+  // Exact float32 value of every IEEE half bit pattern (65536 entries, 256 kB).
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) t[h] = sign * frac * 2 ** -24; // subnormal (and signed zero)
+    else if (exp === 31) t[h] = frac ? NaN : sign * Infinity;
+    else t[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return t;
+})();
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('bge-m3-tfjs needs a little-endian host');
+}
+
+/** Copies `bytes` (little-endian `dtype`) into a new Float32Array. Returns null for non-float dtypes. */
+export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array | null {
+  const n = bytes.byteLength / DTYPE_SIZE[dtype];
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(n);
+  switch (dtype) {
+    case 'F32':
+      new Uint8Array(out.buffer).set(bytes); // the host is little-endian (checked below)
+      return out;
+    case 'F64':
+      for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true);
+      return out;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[i] = F16_TABLE[dv.getUint16(i * 2, true)]!;
+      return out;
+    case 'BF16': {
+      const u32 = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) u32[i] = dv.getUint16(i * 2, true) << 16;
+      return out;
+    }
+    default:
+      return null;
+  }
+}
