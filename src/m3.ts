@@ -1,0 +1,381 @@
+/**
+ * `BgeM3`: load a snapshot, encode texts into BGE-M3's three outputs, score pairs, and look inside.
+ * Mirrors FlagEmbedding's `BGEM3FlagModel` (encode / compute_score / convert_id_to_token).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend, type BackendName } from './backend.js';
+import { maxInputTokens, type XLMRobertaConfig } from './config.js';
+import { colbertHead, denseHead, sparseHead } from './heads/heads.js';
+import { checkActivationName, type ActivationName } from './hooks/names.js';
+import { HookRunner, NO_HOOKS, type HookFn, type NameFilter } from './hooks/runner.js';
+import type { AttentionOptions } from './model/attention.js';
+import { encode as runEncoder, padBatch, type Batch } from './model/encoder.js';
+import { buildParams, disposeParams, type M3Params } from './model/params.js';
+import {
+  checkModeWeights, colbertScore, combineScores, denseScore, lexicalMatchingScore,
+  type ColbertVecs, type LexicalWeights, type ScoreSet,
+} from './scores.js';
+import { M3Tokenizer } from './tokenizer.js';
+import { openSnapshot } from './weights/snapshot.js';
+
+export interface LoadOptions {
+  backend?: BackendName;
+  /** Called with load warnings (unexpected checkpoint keys); default: console.warn. */
+  onWarning?: (message: string) => void;
+}
+
+export interface EncodeOptions {
+  /**
+   * Texts per forward pass. FlagEmbedding defaults to 256, sized for a GPU; on a 2-core CPU a
+   * bigger batch buys no speed and costs memory, so the default is 16.
+   */
+  batchSize?: number;
+  /**
+   * Most tokens (rows × padded length) in one forward pass, default 8192: with BGE-M3's sizes one
+   * [tokens, 4096] float32 intermediate is then 128 MiB. A longer single text still runs alone.
+   */
+  maxTokensPerBatch?: number;
+  /** Truncate each text to this many tokens, `<s>` and `</s>` included (default 8192, FlagEmbedding's). */
+  maxLength?: number;
+  returnDense?: boolean; // default true
+  returnSparse?: boolean; // default false, as FlagEmbedding
+  returnColbert?: boolean; // default false, as FlagEmbedding
+  /** Called after each batch with the number of texts done. */
+  onProgress?: (done: number, total: number) => void;
+  /** Attention blocking (see `selfAttention`); results do not depend on it. */
+  attention?: AttentionOptions;
+}
+
+export interface EncodeOutput {
+  /** Token ids of each text after truncation. */
+  inputIds: number[][];
+  denseVecs?: Float32Array[];
+  lexicalWeights?: LexicalWeights[];
+  colbertVecs?: ColbertVecs[];
+}
+
+export interface ScoreOptions {
+  batchSize?: number;
+  maxQueryLength?: number; // default 512, as FlagEmbedding
+  maxPassageLength?: number; // default 8192
+  weightsForDifferentModes?: readonly number[]; // [dense, sparse, colbert], default [1, 1, 1]
+}
+
+/** Activations cached by `runWithCache`, with the batch axis in input order (right-padded). */
+export class ActivationCache {
+  constructor(
+    private readonly tensors: Map<ActivationName, tf.Tensor>,
+    /** The padded batch the activations were computed on. */
+    readonly batch: Batch,
+    private readonly layers: number,
+  ) {}
+
+  names(): ActivationName[] {
+    return [...this.tensors.keys()];
+  }
+
+  has(name: ActivationName): boolean {
+    return this.tensors.has(name);
+  }
+
+  /** The cached activation; an unknown name lists close matches, an uncached one says so. */
+  get(name: ActivationName): tf.Tensor {
+    checkActivationName(name, this.layers);
+    const t = this.tensors.get(name);
+    if (!t) throw new Error(`activation '${name}' was not cached (the names filter did not select it)`);
+    return t;
+  }
+
+  dispose(): void {
+    for (const t of this.tensors.values()) t.dispose();
+    this.tensors.clear();
+  }
+}
+
+const DEFAULTS = { batchSize: 16, maxTokensPerBatch: 8192, maxLength: 8192 } as const;
+
+/** Texts, or token ids already made (each `<s> … </s>`, as `tokenize` returns them). */
+export type Inputs = string[] | { readonly inputIds: readonly (readonly number[])[] };
+
+/**
+ * The text `tokenizer.decode([id])` gives for one token with the Metaspace decoder: '▁' becomes a
+ * space and the leading space of the (first) token is dropped.
+ */
+function decodeOne(token: string): string {
+  const text = token.replace(/\u2581/g, ' ');
+  return text.startsWith(' ') ? text.slice(1) : text;
+}
+
+function checkTexts(texts: unknown, arg = 'texts'): string[] {
+  if (!Array.isArray(texts)) throw new TypeError(`${arg} must be an array of strings, got ${texts === null ? 'null' : typeof texts}`);
+  texts.forEach((t, i) => {
+    if (typeof t !== 'string') throw new TypeError(`${arg}[${i}] must be a string, got ${t === null ? 'null' : typeof t}`);
+  });
+  return texts as string[];
+}
+
+function checkInt(v: unknown, arg: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${arg} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+export class BgeM3 {
+  private disposed = false;
+
+  private constructor(
+    readonly config: XLMRobertaConfig,
+    readonly tokenizer: M3Tokenizer,
+    /** The weights as tensors, in the Hugging Face key tree (read them; do not dispose them). */
+    readonly params: M3Params,
+    /** Files the weights came from. */
+    readonly files: Readonly<Record<string, string>>,
+  ) {}
+
+  /** Loads a snapshot directory (see `openSnapshot` for the files it reads). */
+  static async load(dir: string, opts: LoadOptions = {}): Promise<BgeM3> {
+    await useBackend(opts.backend ?? 'wasm');
+    const tokenizer = await M3Tokenizer.fromDir(dir);
+    const snap = await openSnapshot(dir);
+    try {
+      if (snap.unexpectedKeys.length > 0) {
+        (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
+      }
+      const params = await buildParams(snap.config, (name) => snap.take(name));
+      return new BgeM3(snap.config, tokenizer, params, snap.files);
+    } finally {
+      await snap.close();
+    }
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new Error('this BgeM3 model has been disposed');
+  }
+
+  /** Largest maxLength this model accepts (8192 for BGE-M3: the position table's size). */
+  get maxLength(): number {
+    return maxInputTokens(this.config);
+  }
+
+  /** Tokenizes with truncation; validates the text list and maxLength. */
+  tokenize(texts: string[], maxLength: number = DEFAULTS.maxLength, arg = 'texts'): number[][] {
+    checkTexts(texts, arg);
+    checkInt(maxLength, 'maxLength', 2, this.maxLength);
+    return texts.map((t) => this.tokenizer.encode(t, { maxLength }).inputIds);
+  }
+
+  /** Token ids of the inputs: texts are tokenized, given ids are checked against the vocabulary and length limit. */
+  private inputIds(inputs: Inputs, maxLength: number = DEFAULTS.maxLength): number[][] {
+    if (Array.isArray(inputs)) return this.tokenize(inputs, maxLength);
+    if (!inputs || typeof inputs !== 'object' || !Array.isArray(inputs.inputIds)) {
+      throw new TypeError('inputs must be an array of strings or { inputIds: number[][] }');
+    }
+    checkInt(maxLength, 'maxLength', 2, this.maxLength);
+    return inputs.inputIds.map((row, i) => {
+      if (!Array.isArray(row) || row.length < 2 || row.length > maxLength) {
+        throw new RangeError(`inputIds[${i}] must be an array of 2 to ${maxLength} ids (maxLength), got ${Array.isArray(row) ? `${row.length} ids` : typeof row}`);
+      }
+      row.forEach((id, j) => {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocab_size) {
+          throw new RangeError(`inputIds[${i}][${j}] = ${JSON.stringify(id)} is not a token id in [0, ${this.config.vocab_size})`);
+        }
+      });
+      return [...row];
+    });
+  }
+
+  /**
+   * Encodes texts as FlagEmbedding's `BGEM3FlagModel.encode`: texts are sorted by length, batched,
+   * run, and returned in input order. The outputs of a text do not depend on its batch.
+   */
+  async encode(inputs: Inputs, opts: EncodeOptions = {}): Promise<EncodeOutput> {
+    this.alive();
+    const batchSize = checkInt(opts.batchSize ?? DEFAULTS.batchSize, 'batchSize', 1);
+    const budget = checkInt(opts.maxTokensPerBatch ?? DEFAULTS.maxTokensPerBatch, 'maxTokensPerBatch', 1);
+    const want = { dense: opts.returnDense ?? true, sparse: opts.returnSparse ?? false, colbert: opts.returnColbert ?? false };
+    const ids = this.inputIds(inputs, opts.maxLength);
+    const out: EncodeOutput = { inputIds: ids };
+    if (want.dense) out.denseVecs = new Array(ids.length);
+    if (want.sparse) out.lexicalWeights = new Array(ids.length);
+    if (want.colbert) out.colbertVecs = new Array(ids.length);
+
+    // Longest first, as FlagEmbedding; each batch takes texts while it stays within both limits.
+    const order = ids.map((_, i) => i).sort((a, b) => ids[b]!.length - ids[a]!.length || a - b);
+    let done = 0;
+    for (let start = 0; start < order.length;) {
+      const T = ids[order[start]!]!.length; // the batch's padded length (its longest text)
+      const n = Math.max(1, Math.min(batchSize, Math.floor(budget / T), order.length - start));
+      const members = order.slice(start, start + n);
+      const result = await this.forward(members.map((i) => ids[i]!), want, NO_HOOKS, opts.attention);
+      members.forEach((textIndex, row) => {
+        if (out.denseVecs) out.denseVecs[textIndex] = result.dense![row]!;
+        if (out.lexicalWeights) out.lexicalWeights[textIndex] = result.lexical![row]!;
+        if (out.colbertVecs) out.colbertVecs[textIndex] = result.colbert![row]!;
+      });
+      start += n;
+      done += n;
+      opts.onProgress?.(done, order.length);
+    }
+    return out;
+  }
+
+  /**
+   * One padded batch through the encoder and the wanted heads; returns host arrays per row.
+   * Every tensor made here is disposed before it returns.
+   */
+  private async forward(
+    rows: number[][],
+    want: { dense: boolean; sparse: boolean; colbert: boolean },
+    hooks: HookRunner,
+    attention?: AttentionOptions,
+  ): Promise<{ dense?: Float32Array[]; lexical?: LexicalWeights[]; colbert?: ColbertVecs[] }> {
+    const batch = padBatch(rows, this.config.pad_token_id);
+    const [B, T] = [rows.length, batch.inputIds[0]!.length];
+    const h = runEncoder(batch, this.params, this.config, hooks, attention); // [B, T, H]
+    const heads = tf.tidy(() => {
+      const mask = tf.tensor2d(batch.attentionMask.map((r) => [...r]), [B, T], 'float32');
+      return {
+        dense: want.dense ? denseHead(h, hooks) : undefined, // [B, H]
+        sparse: want.sparse ? sparseHead(h, this.params.sparse_linear, hooks) : undefined, // [B, T]
+        colbert: want.colbert ? colbertHead(h, mask, this.params.colbert_linear, hooks) : undefined, // [B, T−1, C]
+      };
+    });
+    h.dispose();
+    try {
+      const result: { dense?: Float32Array[]; lexical?: LexicalWeights[]; colbert?: ColbertVecs[] } = {};
+      if (heads.dense) {
+        const H = heads.dense.shape[1];
+        const d = (await heads.dense.data()) as Float32Array;
+        result.dense = rows.map((_, b) => d.slice(b * H, (b + 1) * H));
+      }
+      if (heads.sparse) {
+        const w = (await heads.sparse.data()) as Float32Array;
+        result.lexical = rows.map((r, b) => this.lexicalWeights(r, w.subarray(b * T, b * T + r.length)));
+      }
+      if (heads.colbert) {
+        const C = heads.colbert.shape[2];
+        const c = (await heads.colbert.data()) as Float32Array;
+        // Keep the first (real tokens − 1) vectors: FlagEmbedding's `_process_colbert_vecs`.
+        result.colbert = rows.map((r, b) => ({
+          rows: r.length - 1, dim: C, data: c.slice(b * (T - 1) * C, (b * (T - 1) + r.length - 1) * C),
+        }));
+      }
+      return result;
+    } finally {
+      tf.dispose([heads.dense, heads.sparse, heads.colbert].filter((x): x is tf.Tensor2D | tf.Tensor3D => x !== undefined));
+    }
+  }
+
+  /**
+   * Lexical weights of one text from its per-token weights: per token id the largest weight over its
+   * occurrences, dropping `<s>`, `</s>`, `<pad>`, `<unk>` and weights <= 0 (`_process_token_weights`).
+   */
+  lexicalWeights(inputIds: readonly number[], tokenWeights: ArrayLike<number>): LexicalWeights {
+    const t = this.tokenizer;
+    const unused = new Set([t.bosId, t.eosId, t.padId, t.unkId]);
+    const result: LexicalWeights = {};
+    inputIds.forEach((id, i) => {
+      const w = tokenWeights[i]!;
+      if (unused.has(id) || !(w > 0)) return;
+      const key = String(id);
+      if (!(key in result) || w > result[key]!) result[key] = w;
+    });
+    return result;
+  }
+
+  /** Token text -> weight, like FlagEmbedding's `convert_id_to_token` (one dict per input dict). */
+  convertIdToToken(lexicalWeights: LexicalWeights): Record<string, number>;
+  convertIdToToken(lexicalWeights: LexicalWeights[]): Record<string, number>[];
+  convertIdToToken(lw: LexicalWeights | LexicalWeights[]): Record<string, number> | Record<string, number>[] {
+    const one = (x: LexicalWeights): Record<string, number> => {
+      const r: Record<string, number> = {};
+      for (const [id, w] of Object.entries(x)) r[decodeOne(this.tokenizer.idToToken(Number(id)))] = w;
+      return r;
+    };
+    return Array.isArray(lw) ? lw.map(one) : one(lw);
+  }
+
+  denseScore(a: Float32Array, b: Float32Array): number {
+    return denseScore(a, b);
+  }
+
+  computeLexicalMatchingScore(a: LexicalWeights, b: LexicalWeights): number {
+    return lexicalMatchingScore(a, b);
+  }
+
+  colbertScore(q: ColbertVecs, p: ColbertVecs): number {
+    return colbertScore(q, p);
+  }
+
+  /**
+   * Scores of each (query, passage) pair as FlagEmbedding's `compute_score`: dense, sparse, ColBERT and
+   * the weighted combinations. ColBERT's max-sim runs over each passage's own real tokens.
+   */
+  async computeScore(pairs: Array<[string, string]>, opts: ScoreOptions = {}): Promise<ScoreSet<number[]>> {
+    if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2)) {
+      throw new TypeError('pairs must be an array of [query, passage] string pairs');
+    }
+    const w = checkModeWeights(opts.weightsForDifferentModes ?? [1, 1, 1]);
+    const all = { returnDense: true, returnSparse: true, returnColbert: true, batchSize: opts.batchSize };
+    const q = await this.encode(checkTexts(pairs.map((p) => p[0]), 'queries'), { ...all, maxLength: opts.maxQueryLength ?? 512 });
+    const p = await this.encode(checkTexts(pairs.map((x) => x[1]), 'passages'), { ...all, maxLength: opts.maxPassageLength ?? 8192 });
+    const out: ScoreSet<number[]> = { dense: [], sparse: [], colbert: [], 'sparse+dense': [], 'colbert+sparse+dense': [] };
+    pairs.forEach((_, i) => {
+      const s = combineScores(
+        denseScore(q.denseVecs![i]!, p.denseVecs![i]!),
+        lexicalMatchingScore(q.lexicalWeights![i]!, p.lexicalWeights![i]!),
+        colbertScore(q.colbertVecs![i]!, p.colbertVecs![i]!),
+        w,
+      );
+      for (const k of Object.keys(out) as Array<keyof typeof out>) out[k].push(s[k]);
+    });
+    return out;
+  }
+
+  /**
+   * Runs the texts as one right-padded batch (input order) and caches the activations the filter
+   * selects (all of them when none is given). The caller disposes the cache.
+   */
+  async runWithCache(
+    inputs: Inputs, opts: { names?: NameFilter; maxLength?: number; attention?: AttentionOptions } = {},
+  ): Promise<{ output: EncodeOutput; cache: ActivationCache }> {
+    if (Array.isArray(opts.names)) for (const n of opts.names) checkActivationName(n, this.config.num_hidden_layers);
+    const runner = new HookRunner({ cache: opts.names ?? (() => true) });
+    const output = await this.runBatch(inputs, runner, opts.maxLength, opts.attention);
+    return { output, cache: new ActivationCache(runner.cache, padBatch(output.inputIds, this.config.pad_token_id), this.config.num_hidden_layers) };
+  }
+
+  /**
+   * Runs the texts as one right-padded batch with hooks that read or replace activations; edits flow
+   * on to the outputs (all three are returned).
+   */
+  async runWithHooks(
+    inputs: Inputs,
+    hooks: Partial<Record<ActivationName, HookFn | HookFn[]>>,
+    opts: { maxLength?: number; attention?: AttentionOptions } = {},
+  ): Promise<EncodeOutput> {
+    for (const n of Object.keys(hooks)) checkActivationName(n, this.config.num_hidden_layers);
+    return this.runBatch(inputs, new HookRunner({ hooks }), opts.maxLength, opts.attention);
+  }
+
+  private async runBatch(inputs: Inputs, runner: HookRunner, maxLength?: number, attention?: AttentionOptions): Promise<EncodeOutput> {
+    this.alive();
+    const ids = this.inputIds(inputs, maxLength);
+    if (ids.length === 0) throw new RangeError('inputs must not be empty');
+    try {
+      const r = await this.forward(ids, { dense: true, sparse: true, colbert: true }, runner, attention);
+      return { inputIds: ids, denseVecs: r.dense!, lexicalWeights: r.lexical!, colbertVecs: r.colbert! };
+    } catch (e) {
+      for (const t of runner.cache.values()) t.dispose();
+      throw e;
+    }
+  }
+
+  /** Frees the weights. The model cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    disposeParams(this.params);
+    this.disposed = true;
+  }
+}

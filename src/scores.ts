@@ -1,0 +1,70 @@
+/** FlagEmbedding's scores between BGE-M3 outputs (`BGEM3FlagModel.compute_*` / `colbert_score`). */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Lexical weights: token id (as a decimal string) -> weight, as FlagEmbedding returns them. */
+export type LexicalWeights = Record<string, number>;
+
+/** One text's ColBERT vectors: `rows` vectors of `dim` floats, row-major. */
+export interface ColbertVecs {
+  readonly rows: number;
+  readonly dim: number;
+  readonly data: Float32Array;
+}
+
+export function denseScore(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`denseScore: vectors have ${a.length} and ${b.length} dimensions`);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** Σ over token ids present in both of w_a · w_b. */
+export function lexicalMatchingScore(a: LexicalWeights, b: LexicalWeights): number {
+  let s = 0;
+  for (const [id, w] of Object.entries(a)) {
+    const v = b[id];
+    if (v !== undefined) s += w * v;
+  }
+  return s;
+}
+
+/** Mean over the query's vectors of the best dot product with any passage vector (max-sim). */
+export function colbertScore(q: ColbertVecs, p: ColbertVecs): number {
+  if (q.dim !== p.dim) throw new Error(`colbertScore: query vectors have ${q.dim} dimensions, passage vectors ${p.dim}`);
+  if (q.rows === 0 || p.rows === 0) return 0;
+  return tf.tidy(() => {
+    const qm = tf.tensor2d(q.data, [q.rows, q.dim]);
+    const pmT = tf.transpose(tf.tensor2d(p.data, [p.rows, p.dim])); // [dim, p]
+    return tf.mean(tf.max(tf.matMul(qm, pmT), 1)).dataSync()[0]!; // [q, p] -> [q] -> scalar
+  });
+}
+
+/** Weights for dense, sparse and ColBERT in the combined scores (FlagEmbedding's default: 1, 1, 1). */
+export type ModeWeights = readonly [number, number, number];
+
+export interface ScoreSet<T> {
+  dense: T;
+  sparse: T;
+  colbert: T;
+  'sparse+dense': T;
+  'colbert+sparse+dense': T;
+}
+
+export function checkModeWeights(w: readonly number[], arg = 'weightsForDifferentModes'): ModeWeights {
+  if (!Array.isArray(w) || w.length !== 3 || !w.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw new Error(`${arg} must be three finite numbers (dense, sparse, colbert), got ${JSON.stringify(w)}`);
+  }
+  if (w[0]! + w[1]! === 0 || w[0]! + w[1]! + w[2]! === 0) throw new Error(`${arg} ${JSON.stringify(w)}: the weights being averaged sum to 0`);
+  return [w[0]!, w[1]!, w[2]!];
+}
+
+/** Combines the three scores of one pair as FlagEmbedding's compute_score does. */
+export function combineScores(dense: number, sparse: number, colbert: number, w: ModeWeights): ScoreSet<number> {
+  return {
+    dense,
+    sparse,
+    colbert,
+    'sparse+dense': (w[0] * dense + w[1] * sparse) / (w[0] + w[1]),
+    'colbert+sparse+dense': (w[0] * dense + w[1] * sparse + w[2] * colbert) / (w[0] + w[1] + w[2]),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * A `BAAI/bge-m3` snapshot directory, as `huggingface-cli download` leaves it:
+ * `config.json`, tokenizer files, the encoder in `model.safetensors` (else `pytorch_model.bin`),
+ * and the heads `colbert_linear.*` / `sparse_linear.*` (`.safetensors`, else `.pt`).
+ * The head files hold `weight` / `bias`; they are read as `colbert_linear.weight` etc.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type XLMRobertaConfig } from '../config.js';
+import { expectedShapes } from '../model/params.js';
+import { openSafetensors } from './safetensors.js';
+import { openTorchCheckpoint } from './torch.js';
+import { WeightFileError, type HostTensor, type TensorSource } from './types.js';
+
+export const ENCODER_FILES = ['model.safetensors', 'pytorch_model.bin'] as const;
+export const HEAD_NAMES = ['colbert_linear', 'sparse_linear'] as const;
+export type HeadName = (typeof HEAD_NAMES)[number];
+
+/** Keys a BGE-M3 checkpoint carries that the model does not use. */
+const KNOWN_UNUSED = /^(pooler\.dense\.(weight|bias)|embeddings\.position_ids)$/;
+
+export function openWeightFile(path: string): Promise<TensorSource> {
+  return path.endsWith('.safetensors') ? openSafetensors(path) : openTorchCheckpoint(path);
+}
+
+/** The file a snapshot loads for the encoder or a head, by the preference order above. */
+export function snapshotFile(dir: string, part: 'encoder' | HeadName): string {
+  const candidates = part === 'encoder' ? ENCODER_FILES : [`${part}.safetensors`, `${part}.pt`];
+  const found = candidates.map((f) => join(dir, f)).find((p) => existsSync(p));
+  if (!found) {
+    throw new WeightFileError(dir, `no ${part === 'encoder' ? 'encoder weights' : `'${part}' head`} in the snapshot (looked for ${candidates.join(', ')})`);
+  }
+  return found;
+}
+
+export interface SnapshotWeights {
+  readonly dir: string;
+  readonly config: XLMRobertaConfig;
+  /** ColBERT output size, read from `colbert_linear.weight`. */
+  readonly colbertDim: number;
+  /** The files read, by part. */
+  readonly files: Readonly<Record<'encoder' | HeadName, string>>;
+  /** Keys a BGE-M3 checkpoint has but the model does not use (`pooler.*`). */
+  readonly ignoredKeys: readonly string[];
+  /** Keys no BGE-M3 checkpoint should have: reported by the loader as a warning. */
+  readonly unexpectedKeys: readonly string[];
+  /** Reads one tensor by full name (`encoder.layer.0.attention.self.query.weight`, `colbert_linear.bias` …). */
+  take(name: string): Promise<HostTensor>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the snapshot's files and checks, before any tensor is read, that every expected key is present
+ * with the expected shape. Errors name the file and the tensor.
+ */
+export async function openSnapshot(dir: string): Promise<SnapshotWeights> {
+  if (!existsSync(dir)) throw new WeightFileError(dir, 'snapshot directory does not exist');
+  const config = await loadConfig(join(dir, 'config.json'));
+  const files = {
+    encoder: snapshotFile(dir, 'encoder'),
+    colbert_linear: snapshotFile(dir, 'colbert_linear'),
+    sparse_linear: snapshotFile(dir, 'sparse_linear'),
+  };
+  const sources: TensorSource[] = [];
+  try {
+    const encoder = await openWeightFile(files.encoder);
+    sources.push(encoder);
+    const heads: Record<HeadName, TensorSource> = {
+      colbert_linear: await openWeightFile(files.colbert_linear),
+      sparse_linear: await openWeightFile(files.sparse_linear),
+    };
+    sources.push(heads.colbert_linear, heads.sparse_linear);
+
+    // Where each full name lives.
+    const where = new Map<string, [TensorSource, string]>();
+    for (const k of encoder.keys()) where.set(k, [encoder, k]);
+    for (const h of HEAD_NAMES) for (const k of heads[h].keys()) where.set(`${h}.${k}`, [heads[h], k]);
+
+    const cw = where.get('colbert_linear.weight');
+    if (!cw) throw new WeightFileError(files.colbert_linear, "missing tensor 'weight'");
+    const colbertDim = cw[0].info(cw[1]).shape[0]!;
+    const expected = expectedShapes(config, colbertDim);
+    for (const [name, shape] of expected) {
+      const at = where.get(name);
+      const file = name.startsWith('colbert_linear.') ? files.colbert_linear
+        : name.startsWith('sparse_linear.') ? files.sparse_linear : files.encoder;
+      if (!at) {
+        const key = file === files.encoder ? name : name.slice(name.indexOf('.') + 1);
+        throw new WeightFileError(file, `missing tensor '${key}'`);
+      }
+      const info = at[0].info(at[1]);
+      if (info.shape.length !== shape.length || info.shape.some((d, j) => d !== shape[j])) {
+        throw new WeightFileError(file, `tensor '${at[1]}' has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
+      }
+      if (!['F32', 'F16', 'BF16', 'F64'].includes(info.dtype)) {
+        throw new WeightFileError(file, `tensor '${at[1]}' has dtype ${info.dtype}, expected a float dtype`);
+      }
+    }
+    const unused = [...where.keys()].filter((k) => !expected.has(k));
+    return {
+      dir, config, colbertDim, files,
+      ignoredKeys: unused.filter((k) => KNOWN_UNUSED.test(k)),
+      unexpectedKeys: unused.filter((k) => !KNOWN_UNUSED.test(k)),
+      take: async (name) => {
+        const at = where.get(name);
+        if (!at) throw new Error(`snapshot ${dir}: no tensor '${name}'`);
+        return at[0].readFloat32(at[1]);
+      },
+      close: async () => { await Promise.all(sources.map((s) => s.close())); },
+    };
+  } catch (e) {
+    await Promise.all(sources.map((s) => s.close()));
+    throw e;
+  }
+}
