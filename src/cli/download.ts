@@ -1,0 +1,97 @@
+// `bge-m3 download [--repo BAAI/bge-m3] [--dir weights/bge-m3] [--revision main] [--force]`
+import { parseArgs } from 'node:util';
+import {
+  DEFAULT_DIR,
+  DEFAULT_REPO,
+  DEFAULT_REVISION,
+  DownloadError,
+  downloadSnapshot,
+  type DownloadOptions,
+} from '../hub/download.js';
+import { createProgress, formatBytes } from './progress.js';
+
+export const USAGE = `Usage: bge-m3 download [--repo ${DEFAULT_REPO}] [--dir ${DEFAULT_DIR}] [--revision ${DEFAULT_REVISION}] [--force]
+
+Downloads the files a BGE-M3 snapshot needs (config, tokenizer files, weights, sparse and ColBERT heads)
+from the Hugging Face hub into --dir. Interrupted downloads resume from <file>.part; every file is checked
+against the size and hash the hub lists. Local files that differ are not replaced unless --force is given.
+
+Options:
+  --repo <id>         hub repo id (default ${DEFAULT_REPO})
+  --dir <path>        target directory (default ${DEFAULT_DIR})
+  --revision <rev>    branch, tag or commit (default ${DEFAULT_REVISION})
+  --force             replace local files that differ from the repo
+  -h, --help          show this help
+
+Environment:
+  HF_ENDPOINT         hub URL (default https://huggingface.co)
+  HF_TOKEN            access token for private or gated repos
+`;
+
+export interface CliIO {
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Extra options for the download (tests: retries, retryDelayMs, fetch). */
+  downloadOptions?: Partial<DownloadOptions>;
+}
+
+/** Runs the command; returns the process exit code (0 ok, 1 failure, 2 usage error). */
+export async function run(argv: string[], io: CliIO = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+
+  let values: { repo?: string; dir?: string; revision?: string; force?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        repo: { type: 'string' },
+        dir: { type: 'string' },
+        revision: { type: 'string' },
+        force: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    stderr.write(`bge-m3 download: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    stdout.write(USAGE);
+    return 0;
+  }
+  for (const name of ['repo', 'dir', 'revision'] as const) {
+    if (values[name] !== undefined && values[name].trim() === '') {
+      stderr.write(`bge-m3 download: --${name} must not be empty\n`);
+      return 2;
+    }
+  }
+
+  try {
+    const result = await downloadSnapshot({
+      repo: values.repo ?? DEFAULT_REPO,
+      dir: values.dir ?? DEFAULT_DIR,
+      revision: values.revision ?? DEFAULT_REVISION,
+      force: values.force ?? false,
+      log: (line) => stderr.write(`${line}\n`),
+      progress: (label, total, start) => createProgress(label, total, 'bytes', { stream: stderr, start }),
+      ...io.downloadOptions,
+    });
+    const fetched = result.files.filter((f) => f.status !== 'up-to-date');
+    const bytes = fetched.reduce((n, f) => n + f.size, 0);
+    stdout.write(
+      `${result.repo}@${result.revision} (${result.commit.slice(0, 12)}): ${fetched.length} file(s) downloaded (${formatBytes(bytes)}), ` +
+        `${result.files.length - fetched.length} up to date, in ${result.dir}\n`,
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof DownloadError) {
+      stderr.write(`bge-m3 download: ${err.message}\n`);
+      return err.code === 'usage' ? 2 : 1;
+    }
+    stderr.write(`bge-m3 download: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
