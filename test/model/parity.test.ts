@@ -17,15 +17,15 @@ const LONG = new Set(['long_3k']);
 /** Real-position slice of a padded cached activation for batch row b: drop padding rows/columns. */
 function realPart(t: tf.Tensor, b: number, L: number, name: string): Float32Array {
   return tf.tidy(() => {
-    let x = t.slice([b], [1]).squeeze([0]); // drop the batch axis
+    let x = tf.squeeze(tf.slice(t, [b], [1]), [0]); // drop the batch axis
     const s = x.shape;
-    if (/hook_(scores|probs)$/.test(name)) x = x.slice([0, 0, 0], [s[0]!, L, L]); // [heads, L, L]
-    else if (/hook_[qkv]$/.test(name)) x = x.slice([0, 0, 0], [s[0]!, L, s[2]!]); // [heads, L, d]
+    if (/hook_(scores|probs)$/.test(name)) x = tf.slice(x, [0, 0, 0], [s[0]!, L, L]); // [heads, L, L]
+    else if (/hook_[qkv]$/.test(name)) x = tf.slice(x, [0, 0, 0], [s[0]!, L, s[2]!]); // [heads, L, d]
     else if (name === 'dense_head.hook_out') { /* [H] */ }
-    else if (name.startsWith('colbert_')) x = x.slice([0, 0], [L - 1, s[1]!]); // [L−1, C]
-    else if (name === 'sparse_linear.hook_out') x = x.slice([0, 0], [L, 1]).reshape([L]); // fixtures drop the size-1 axis
-    else if (name === 'sparse_head.hook_out') x = x.slice([0], [L]);
-    else x = x.slice([0, 0], [L, s[1]!]); // [L, H] or [L, I]
+    else if (name.startsWith('colbert_')) x = tf.slice(x, [0, 0], [L - 1, s[1]!]); // [L−1, C]
+    else if (name === 'sparse_linear.hook_out') x = tf.reshape(tf.slice(x, [0, 0], [L, 1]), [L]); // fixtures drop the size-1 axis
+    else if (name === 'sparse_head.hook_out') x = tf.slice(x, [0], [L]);
+    else x = tf.slice(x, [0, 0], [L, s[1]!]); // [L, H] or [L, I]
     return x.dataSync() as Float32Array;
   });
 }

@@ -51,7 +51,7 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
     const ids = cases.get(id)!.input_ids;
     const emb = tf.tidy(() => embeddings(tf.tensor2d([ids], undefined, 'int32'),
       tf.tensor2d(positionIds([ids], c.pad_token_id), undefined, 'int32'), m3.params.embeddings, c, new HookRunner()));
-    await compare('embeddings.hook_out', emb.squeeze([0]));
+    await compare('embeddings.hook_out', tf.squeeze(emb, [0]));
 
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const p = m3.params.encoder.layer[i]!;
@@ -60,10 +60,10 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
       // attention.self from the reference layer input: q, k, v, scores, probs, context
       const runner = new HookRunner({ cache: (n) => n.startsWith(`encoder.layer.${i}.attention.self.`) });
       const noMask = tf.zeros([1, 1, 1, L]) as tf.Tensor4D;
-      tf.tidy(() => selfAttention(x, noMask, p.attention.self, c, i, runner));
+      tf.tidy(() => selfAttention(x, noMask, p.attention.self, c, i, runner)).dispose();
       for (const site of LAYER_SITES.filter((s) => s.startsWith('attention.self.'))) {
         const name = layerName(i, site);
-        await compare(name, runner.cache.get(name)!.squeeze([0]));
+        await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
       }
       // attention.output from the reference context and layer input
       const ctx = batched(await ref.tensor(id, layerName(i, 'attention.self.hook_out')));
@@ -86,7 +86,7 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
       colbertHead(h, tf.ones([1, L]) as tf.Tensor2D, m3.params.colbert_linear, runner);
     });
     for (const name of ['dense_head.hook_out', 'sparse_linear.hook_out', 'sparse_head.hook_out', 'colbert_linear.hook_out', 'colbert_head.hook_out'] as const) {
-      await compare(name, runner.cache.get(name)!.squeeze([0]));
+      await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
     }
     tf.dispose([h, emb, ...runner.cache.values()]);
     expect(tf.memory().numTensors).toBe(before);
