@@ -68,3 +68,28 @@ export function combineScores(dense: number, sparse: number, colbert: number, w:
     'colbert+sparse+dense': (w[0] * dense + w[1] * sparse + w[2] * colbert) / (w[0] + w[1] + w[2]),
   };
 }
+
+/** The outputs scoreMatrices needs: all three, as `BgeM3.encode` returns them. */
+export interface AllOutputs {
+  denseVecs?: Float32Array[];
+  lexicalWeights?: LexicalWeights[];
+  colbertVecs?: ColbertVecs[];
+}
+
+/** queries × passages matrices of every score FlagEmbedding's compute_score gives. */
+export function scoreMatrices(q: AllOutputs, p: AllOutputs, w: ModeWeights): ScoreSet<number[][]> {
+  if (!q.denseVecs || !q.lexicalWeights || !q.colbertVecs || !p.denseVecs || !p.lexicalWeights || !p.colbertVecs) {
+    throw new Error('scoreMatrices needs dense, sparse and ColBERT outputs for queries and passages');
+  }
+  const out: ScoreSet<number[][]> = { dense: [], sparse: [], colbert: [], 'sparse+dense': [], 'colbert+sparse+dense': [] };
+  q.denseVecs.forEach((qd, i) => {
+    const rows: ScoreSet<number[]> = { dense: [], sparse: [], colbert: [], 'sparse+dense': [], 'colbert+sparse+dense': [] };
+    p.denseVecs!.forEach((pd, j) => {
+      const s = combineScores(denseScore(qd, pd), lexicalMatchingScore(q.lexicalWeights![i]!, p.lexicalWeights![j]!),
+        colbertScore(q.colbertVecs![i]!, p.colbertVecs![j]!), w);
+      for (const k of Object.keys(rows) as Array<keyof ScoreSet<number>>) rows[k].push(s[k]);
+    });
+    for (const k of Object.keys(out) as Array<keyof ScoreSet<number>>) out[k].push(rows[k]);
+  });
+  return out;
+}

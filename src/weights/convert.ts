@@ -1,0 +1,64 @@
+/**
+ * Converts a snapshot's PyTorch files to safetensors next to them: `pytorch_model.bin` ->
+ * `model.safetensors`, `colbert_linear.pt` -> `colbert_linear.safetensors`, `sparse_linear.pt` ->
+ * `sparse_linear.safetensors`. Keys and dtypes are unchanged. Tensors are read and written one at a
+ * time, so peak memory stays near the largest tensor. Each file is written to a temporary name and
+ * renamed when complete; an existing target is never replaced unless `force`.
+ */
+import { existsSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeSafetensors } from './safetensors.js';
+import { openTorchCheckpoint } from './torch.js';
+import { DTYPE_SIZE, numel } from './types.js';
+
+export const CONVERSIONS = [
+  ['pytorch_model.bin', 'model.safetensors'],
+  ['colbert_linear.pt', 'colbert_linear.safetensors'],
+  ['sparse_linear.pt', 'sparse_linear.safetensors'],
+] as const;
+
+export interface ConvertOptions {
+  force?: boolean;
+  /** Called once per file with its total bytes, then after each tensor with the bytes written so far. */
+  onFile?: (source: string, target: string, totalBytes: number) => void;
+  onProgress?: (bytesDone: number) => void;
+}
+
+export interface ConvertedFile { source: string; target: string; tensors: number; bytes: number }
+
+export async function convertSnapshot(dir: string, opts: ConvertOptions = {}): Promise<ConvertedFile[]> {
+  const todo = CONVERSIONS.map(([s, t]) => [join(dir, s), join(dir, t)] as const).filter(([s]) => existsSync(s));
+  if (todo.length === 0) {
+    throw new Error(`${dir}: no PyTorch files to convert (looked for ${CONVERSIONS.map(([s]) => s).join(', ')})`);
+  }
+  const clash = todo.filter(([, t]) => existsSync(t)).map(([, t]) => t);
+  if (clash.length > 0 && !opts.force) throw new Error(`${clash.join(', ')} already exist${clash.length === 1 ? 's' : ''}; pass --force to replace`);
+
+  const done: ConvertedFile[] = [];
+  for (const [source, target] of todo) {
+    const ckpt = await openTorchCheckpoint(source);
+    const tmp = `${target}.tmp-${process.pid}`;
+    try {
+      const infos = ckpt.keys().map((k) => ckpt.info(k));
+      const total = infos.reduce((n, i) => n + numel(i.shape) * DTYPE_SIZE[i.dtype], 0);
+      opts.onFile?.(source, target, total);
+      let written = 0;
+      await writeSafetensors(tmp, infos.map((info) => ({
+        name: info.name, dtype: info.dtype, shape: info.shape,
+        bytes: async () => (await ckpt.readRaw(info.name)).bytes,
+      })), {
+        metadata: { format: 'pt' },
+        onTensor: (_name, bytes) => opts.onProgress?.((written += bytes)),
+      });
+      await rename(tmp, target);
+      done.push({ source, target, tensors: infos.length, bytes: total });
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    } finally {
+      await ckpt.close();
+    }
+  }
+  return done;
+}
