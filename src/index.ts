@@ -1,0 +1,17 @@
+/** bge-m3-tfjs: BGE-M3 (dense, sparse lexical weights, ColBERT) in TensorFlow.js, with every stage inspectable. */
+export { BgeM3, ActivationCache } from './m3.js';
+export type { LoadOptions, EncodeOptions, EncodeOutput, ScoreOptions, Inputs } from './m3.js';
+export { useBackend, BACKENDS, type BackendName } from './backend.js';
+export { loadConfig, parseConfig, ConfigError, type XLMRobertaConfig } from './config.js';
+export { M3Tokenizer } from './tokenizer.js';
+export {
+  denseScore, lexicalMatchingScore, colbertScore, combineScores, scoreMatrices,
+  type LexicalWeights, type ColbertVecs, type ScoreSet, type ModeWeights,
+} from './scores.js';
+export { allActivationNames, checkActivationName, LAYER_SITES, MODEL_SITES, type ActivationName, type LayerSite, type ModelSite } from './hooks/names.js';
+export { HookRunner, type HookFn, type HookContext, type NameFilter } from './hooks/runner.js';
+export { openSnapshot, openWeightFile } from './weights/snapshot.js';
+export { openSafetensors, writeSafetensors, SafetensorsFile } from './weights/safetensors.js';
+export { openTorchCheckpoint } from './weights/torch.js';
+export { convertSnapshot } from './weights/convert.js';
+export { WeightFileError, type TensorSource, type DType } from './weights/types.js';
