@@ -1,0 +1,342 @@
+/**
+ * Reader for `torch.save` checkpoints (the zip format PyTorch has written since 1.6), without Python.
+ *
+ * Layout: a zip archive with one top folder `<archive>/` (its name varies: `pytorch_model/`,
+ * `archive/`, ...) holding `data.pkl` (the pickled state dict), `data/<key>` (the raw storages, stored
+ * uncompressed), `version` and, in newer files, `byteorder`. The pickle is read by a restricted
+ * unpickler (see pickle.ts) that never executes anything; tensors are views on storages
+ * (storage offset, size, stride) and are read lazily with positional reads on one open file handle:
+ * the file is never read whole.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
+import { inflateRawSync } from 'node:zlib';
+import { toFloat32 } from './dtype.js';
+import {
+  DTYPE_SIZE, numel, WeightFileError,
+  type HostTensor, type RawTensor, type TensorInfo, type TensorSource,
+} from './types.js';
+import { crc32, entryDataOffset, readExactly, readZipDirectory, type ZipEntry } from './zip.js';
+import { describe, TorchTensorRef, unpickle, type PickleValue } from './pickle.js';
+
+/** A `data.pkl` larger than this is refused (bge-m3's is ~50 kB). */
+export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+
+/** Wrapper keys unwrapped when the top-level dict holds no tensors itself (`{'state_dict': {...}}`). */
+const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module'];
+
+/** How one tensor lies in its storage (all offsets and strides in elements). */
+export interface TorchTensorView {
+  /** Archive-relative storage name, e.g. `data/3`. */
+  readonly storage: string;
+  /** Zip entry holding it, e.g. `pytorch_model/data/3`. */
+  readonly entry: string;
+  readonly storageOffset: number;
+  readonly stride: readonly number[];
+  /** Elements in the storage (of this tensor's dtype). */
+  readonly storageNumel: number;
+  /** True when the tensor is one row-major run of the storage. */
+  readonly contiguous: boolean;
+}
+
+interface Entry extends TensorInfo {
+  readonly view: TorchTensorView;
+  readonly zip: ZipEntry;
+}
+
+function isContiguous(size: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = size.length - 1; i >= 0; i--) {
+    const s = size[i]!;
+    if (s !== 1 && stride[i] !== expected) return false;
+    expected *= s;
+  }
+  return true;
+}
+
+/** Finds the state dict in the unpickled root and flattens it to (name, tensor) pairs in file order. */
+function collectTensors(file: string, where: string, root: PickleValue): Array<[string, TorchTensorRef]> {
+  if (root instanceof TorchTensorRef) throw new WeightFileError(file, `${where} holds a single tensor, not a state dict`);
+  if (!(root instanceof Map)) throw new WeightFileError(file, `${where} holds a ${describe(root)}, not a state dict`);
+  let dict = root;
+  for (;;) {
+    if ([...dict.values()].some((v) => v instanceof TorchTensorRef)) break;
+    const wrappers = WRAPPER_KEYS.filter((k) => dict.get(k) instanceof Map);
+    if (wrappers.length !== 1) break;
+    dict = dict.get(wrappers[0]!) as Map<PickleValue, PickleValue>;
+  }
+  const out: Array<[string, TorchTensorRef]> = [];
+  const names = new Set<string>();
+  const seen = new Set<Map<PickleValue, PickleValue>>();
+  const walk = (d: Map<PickleValue, PickleValue>, prefix: string, depth: number): void => {
+    if (seen.has(d)) throw new WeightFileError(file, `${where}: dict '${prefix}' contains itself`);
+    if (depth > 32) throw new WeightFileError(file, `${where}: dicts nested more than 32 deep`);
+    seen.add(d);
+    for (const [k, v] of d) {
+      if (!(v instanceof TorchTensorRef) && !(v instanceof Map)) continue; // scalars, lists, None: not tensors
+      if (typeof k !== 'string' && typeof k !== 'number') {
+        throw new WeightFileError(file, `${where}: state-dict key is a ${describe(k)}, not a string`);
+      }
+      const name = prefix + String(k);
+      if (v instanceof Map) { walk(v, `${name}.`, depth + 1); continue; }
+      if (names.has(name)) throw new WeightFileError(file, `${where}: tensor name '${name}' appears twice`);
+      names.add(name);
+      out.push([name, v]);
+    }
+    seen.delete(d);
+  };
+  walk(dict, '', 0);
+  return out;
+}
+
+export class TorchCheckpoint implements TensorSource {
+  readonly format = 'pytorch' as const;
+  private closed = false;
+  private readonly offsets = new Map<string, Promise<number>>();
+
+  private constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+    private readonly fileSize: number,
+    /** Top folder of the archive, e.g. `pytorch_model` (empty when entries sit at the root). */
+    readonly archive: string,
+    readonly byteorder: 'little' | 'big',
+    private readonly entries: Map<string, Entry>,
+  ) {}
+
+  static async open(path: string): Promise<TorchCheckpoint> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      throw new WeightFileError(path, `cannot open: ${(e as Error).message}`);
+    }
+    try {
+      return await TorchCheckpoint.load(path, fh);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private static async load(file: string, fh: FileHandle): Promise<TorchCheckpoint> {
+    const fileSize = (await fh.stat()).size;
+    const dir = await readZipDirectory(fh, file, fileSize);
+
+    const pkls = dir.entries.filter((e) => /^(?:[^/]+\/)?data\.pkl$/.test(e.name));
+    if (pkls.length === 0) {
+      const sample = dir.entries.slice(0, 5).map((e) => `'${e.name}'`).join(', ');
+      throw new WeightFileError(file, `no '<archive>/data.pkl' entry: not a torch.save checkpoint (entries: ${sample || 'none'})`);
+    }
+    if (pkls.length > 1) {
+      throw new WeightFileError(file, `several data.pkl entries (${pkls.map((e) => `'${e.name}'`).join(', ')}): ambiguous archive`);
+    }
+    const pklEntry = pkls[0]!;
+    const prefix = pklEntry.name.slice(0, -'data.pkl'.length); // '' or '<archive>/'
+    const archive = prefix.replace(/\/$/, '');
+
+    const pickle = await readSmallEntry(fh, file, fileSize, pklEntry, MAX_PICKLE_BYTES);
+    const root = unpickle(pickle, { file, where: pklEntry.name });
+
+    let byteorder: 'little' | 'big' = 'little';
+    const bo = dir.byName.get(`${prefix}byteorder`);
+    if (bo) {
+      const text = new TextDecoder().decode(await readSmallEntry(fh, file, fileSize, bo, 64)).trim();
+      if (text !== 'little' && text !== 'big') throw new WeightFileError(file, `'${bo.name}' says '${text}', expected 'little' or 'big'`);
+      byteorder = text;
+    }
+
+    const entries = new Map<string, Entry>();
+    for (const [name, t] of collectTensors(file, pklEntry.name, root)) {
+      const storage = `data/${t.storage.key}`;
+      const bad = (msg: string): never => { throw new WeightFileError(file, `tensor '${name}': ${msg}`); };
+      const zip = dir.byName.get(prefix + storage);
+      if (!zip) bad(`storage entry '${prefix + storage}' is missing from the archive`);
+      const ze = zip!;
+      if (ze.method !== 0) {
+        bad(`storage entry '${ze.name}' is compressed (zip method ${ze.method}); torch.save stores storages uncompressed and this reader only reads them in place`);
+      }
+      if (ze.compressedSize !== ze.uncompressedSize) {
+        bad(`storage entry '${ze.name}' is stored but its sizes differ (${ze.compressedSize} vs ${ze.uncompressedSize})`);
+      }
+      const esize = DTYPE_SIZE[t.dtype];
+      // The pickle's storage size, in bytes (untyped storages count bytes).
+      const declaredBytes = t.storage.numel * (t.storage.dtype === null ? 1 : DTYPE_SIZE[t.storage.dtype]);
+      if (!Number.isSafeInteger(declaredBytes)) bad(`storage '${storage}' declares an impossible size`);
+      if (ze.uncompressedSize < declaredBytes) {
+        bad(`storage '${storage}' is declared as ${t.storage.numel} ${t.storage.dtype ?? 'bytes'} (${declaredBytes} bytes) but its entry '${ze.name}' holds ${ze.uncompressedSize} bytes`);
+      }
+      const storageNumel = Math.floor(declaredBytes / esize);
+      const n = numel(t.size);
+      if (!Number.isSafeInteger(n)) bad(`shape ${JSON.stringify(t.size)} is too large`);
+      if (n > 0) {
+        let last = t.storageOffset;
+        for (let i = 0; i < t.size.length; i++) last += (t.size[i]! - 1) * t.stride[i]!;
+        if (!Number.isSafeInteger(last)) bad(`view (offset ${t.storageOffset}, stride ${JSON.stringify(t.stride)}) is out of range`);
+        if (last + 1 > storageNumel) {
+          bad(`storage '${storage}' has ${storageNumel} elements, tensor '${name}' needs ${last + 1} (offset ${t.storageOffset}, shape ${JSON.stringify(t.size)}, stride ${JSON.stringify(t.stride)})`);
+        }
+      }
+      entries.set(name, {
+        name, dtype: t.dtype, shape: [...t.size], zip: ze,
+        view: {
+          storage, entry: ze.name, storageOffset: t.storageOffset, stride: [...t.stride], storageNumel,
+          contiguous: isContiguous(t.size, t.stride),
+        },
+      });
+    }
+    return new TorchCheckpoint(file, fh, fileSize, archive, byteorder, entries);
+  }
+
+  keys(): string[] { return [...this.entries.keys()]; }
+
+  has(name: string): boolean { return this.entries.has(name); }
+
+  private entry(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new WeightFileError(this.path, `no tensor '${name}' in this checkpoint`);
+    return e;
+  }
+
+  info(name: string): TensorInfo {
+    const { dtype, shape } = this.entry(name);
+    return { name, dtype, shape };
+  }
+
+  /** Where `name` lies in its storage (for diagnostics). */
+  view(name: string): TorchTensorView { return this.entry(name).view; }
+
+  private dataOffset(zip: ZipEntry): Promise<number> {
+    let p = this.offsets.get(zip.name);
+    if (!p) {
+      p = entryDataOffset(this.fh, this.path, this.fileSize, zip);
+      p.catch(() => this.offsets.delete(zip.name));
+      this.offsets.set(zip.name, p);
+    }
+    return p;
+  }
+
+  async readRaw(name: string): Promise<RawTensor> {
+    if (this.closed) throw new WeightFileError(this.path, `reading tensor '${name}' after close()`);
+    const e = this.entry(name);
+    const { dtype, shape, view } = e;
+    const esize = DTYPE_SIZE[dtype];
+    const n = numel(shape);
+    const nbytes = n * esize;
+    if (nbytes > bufferConstants.MAX_LENGTH) {
+      throw new WeightFileError(this.path, `tensor '${name}' has ${nbytes} bytes, more than this runtime can hold in one buffer`);
+    }
+    const out = new Uint8Array(nbytes);
+    if (n === 0) return { name, dtype, shape, bytes: out };
+    const base = await this.dataOffset(e.zip);
+    const what = `tensor '${name}' (storage '${view.storage}')`;
+    if (view.contiguous) {
+      await readExactly(this.fh, this.path, base + view.storageOffset * esize, nbytes, what, out);
+    } else {
+      // Read the span of the storage the view touches, then gather element by element (strides >= 0).
+      let last = view.storageOffset;
+      for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * view.stride[i]!;
+      const spanBytes = (last - view.storageOffset + 1) * esize;
+      if (spanBytes > bufferConstants.MAX_LENGTH) {
+        throw new WeightFileError(this.path, `tensor '${name}': its strided view spans ${spanBytes} bytes, too many to read at once`);
+      }
+      const span = await readExactly(this.fh, this.path, base + view.storageOffset * esize, spanBytes, what);
+      gather(span, out, shape, view.stride, esize);
+    }
+    if (this.byteorder === 'big' && esize > 1) swapBytes(out, esize);
+    return { name, dtype, shape, bytes: out };
+  }
+
+  async readFloat32(name: string): Promise<HostTensor> {
+    const raw = await this.readRaw(name);
+    // readRaw returns a fresh buffer of its own: F32 is wrapped without a copy (the host is little-endian,
+    // which dtype.ts checks). Copying a 1 GB embedding matrix costs seconds on some machines.
+    const b = raw.bytes;
+    if (raw.dtype === 'F32' && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) {
+      return { shape: raw.shape, data: new Float32Array(b.buffer, 0, b.byteLength / 4) };
+    }
+    const data = toFloat32(raw.bytes, raw.dtype);
+    if (!data) throw new WeightFileError(this.path, `tensor '${name}' is ${raw.dtype}; readFloat32 only converts float dtypes`);
+    return { shape: raw.shape, data };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+}
+
+/** Opens a `torch.save` checkpoint; parses the archive directory and the pickle, validates every tensor view. */
+export function openTorchCheckpoint(path: string): Promise<TorchCheckpoint> {
+  return TorchCheckpoint.open(path);
+}
+
+/** Reads a small whole entry (data.pkl, byteorder), inflating it if deflated, checking its CRC. */
+async function readSmallEntry(fh: FileHandle, file: string, fileSize: number, e: ZipEntry, limit: number): Promise<Uint8Array> {
+  if (e.uncompressedSize > limit || e.compressedSize > limit) {
+    throw new WeightFileError(file, `'${e.name}' is ${e.uncompressedSize} bytes, more than the ${limit}-byte limit`);
+  }
+  const start = await entryDataOffset(fh, file, fileSize, e);
+  const stored = await readExactly(fh, file, start, e.compressedSize, `'${e.name}'`);
+  let data: Uint8Array;
+  if (e.method === 0) data = stored;
+  else if (e.method === 8) {
+    try {
+      data = inflateRawSync(stored, { maxOutputLength: Math.max(1, e.uncompressedSize) });
+    } catch (err) {
+      throw new WeightFileError(file, `'${e.name}': cannot inflate (${(err as Error).message})`);
+    }
+    if (data.byteLength !== e.uncompressedSize) throw new WeightFileError(file, `'${e.name}': inflated to ${data.byteLength} bytes, expected ${e.uncompressedSize}`);
+  } else {
+    throw new WeightFileError(file, `'${e.name}' uses unsupported zip compression method ${e.method}`);
+  }
+  const crc = crc32(data);
+  if (crc !== e.crc32) {
+    throw new WeightFileError(file, `'${e.name}': CRC-32 mismatch (stored ${e.crc32.toString(16)}, computed ${crc.toString(16)}): corrupt archive`);
+  }
+  return data;
+}
+
+/** Copies a strided view (`span` starts at the view's first element) into contiguous `out`. */
+function gather(span: Uint8Array, out: Uint8Array, shape: readonly number[], stride: readonly number[], esize: number): void {
+  const nd = shape.length;
+  if (nd === 0) { out.set(span.subarray(0, esize)); return; }
+  const innerN = shape[nd - 1]!;
+  const innerStride = stride[nd - 1]! * esize;
+  const runBytes = innerN * esize;
+  const idx = new Array<number>(nd - 1).fill(0);
+  let src = 0;
+  let dst = 0;
+  for (;;) {
+    if (innerStride === esize) {
+      out.set(span.subarray(src, src + runBytes), dst);
+      dst += runBytes;
+    } else {
+      for (let j = 0, s = src; j < innerN; j++, s += innerStride) {
+        for (let b = 0; b < esize; b++) out[dst++] = span[s + b]!;
+      }
+    }
+    // Advance the odometer over the outer dimensions.
+    let d = nd - 2;
+    for (; d >= 0; d--) {
+      idx[d]!++;
+      src += stride[d]! * esize;
+      if (idx[d]! < shape[d]!) break;
+      src -= shape[d]! * stride[d]! * esize;
+      idx[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+function swapBytes(b: Uint8Array, esize: number): void {
+  for (let i = 0; i < b.length; i += esize) {
+    for (let lo = i, hi = i + esize - 1; lo < hi; lo++, hi--) {
+      const t = b[lo]!;
+      b[lo] = b[hi]!;
+      b[hi] = t;
+    }
+  }
+}
+
