@@ -233,15 +233,19 @@ export class BgeM3 {
     const batch = padBatch(rows, this.config.pad_token_id);
     const [B, T] = [rows.length, batch.inputIds[0]!.length];
     const h = runEncoder(batch, this.params, this.config, hooks, attention); // [B, T, H]
-    const heads = tf.tidy(() => {
-      const mask = tf.tensor2d(batch.attentionMask.map((r) => [...r]), [B, T], 'float32');
-      return {
-        dense: want.dense ? denseHead(h, hooks) : undefined, // [B, H]
-        sparse: want.sparse ? sparseHead(h, this.params.sparse_linear, hooks) : undefined, // [B, T]
-        colbert: want.colbert ? colbertHead(h, mask, this.params.colbert_linear, hooks) : undefined, // [B, T−1, C]
-      };
-    });
-    h.dispose();
+    let heads;
+    try {
+      heads = tf.tidy(() => {
+        const mask = tf.tensor2d(batch.attentionMask.map((r) => [...r]), [B, T], 'float32');
+        return {
+          dense: want.dense ? denseHead(h, hooks) : undefined, // [B, H]
+          sparse: want.sparse ? sparseHead(h, this.params.sparse_linear, hooks) : undefined, // [B, T]
+          colbert: want.colbert ? colbertHead(h, mask, this.params.colbert_linear, hooks) : undefined, // [B, T−1, C]
+        };
+      });
+    } finally {
+      h.dispose();
+    }
     try {
       const result: { dense?: Float32Array[]; lexical?: LexicalWeights[]; colbert?: ColbertVecs[] } = {};
       if (heads.dense) {

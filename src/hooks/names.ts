@@ -21,9 +21,9 @@ export type LayerSite = (typeof LAYER_SITES)[number];
 /** Sites outside the layers, in the order the forward reaches them. */
 export const MODEL_SITES = [
   'embeddings.hook_out', // [B, T, H]
+  'dense_head.hook_out', // [B, H] normalised CLS
   'sparse_linear.hook_out', // [B, T, 1] before ReLU
   'sparse_head.hook_out', // [B, T] per-token weights after ReLU
-  'dense_head.hook_out', // [B, H] normalised CLS
   'colbert_linear.hook_out', // [B, T-1, C] before masking and normalising
   'colbert_head.hook_out', // [B, T-1, C] masked and normalised
 ] as const;
