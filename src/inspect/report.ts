@@ -1,0 +1,175 @@
+/**
+ * The data behind the inspection page: for each text its tokens with sparse weights, every layer's
+ * attention probabilities and per-layer hidden-state norms; for a (query, passage) pair the three scores,
+ * the lexical-match breakdown and the ColBERT alignment.
+ *
+ * Attention is the bulk: layers × heads × T² probabilities (for BGE-M3 and a 512-token passage, 100 M
+ * floats). Each probability p is stored as one byte round(255·√p) (the square root keeps resolution for
+ * the small probabilities that dominate long inputs: p = 1/512 is byte 11, not 0), one gzip blob per layer
+ * ([heads, T, T] row-major), base64 in the page; the page gunzips a layer when it is shown.
+ */
+import { gzipSync } from 'node:zlib';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  explainColbert, explainLexicalMatch, tokenWeightsOf, type LexicalMatchExplanation, type TokenWeight,
+} from '../explain.js';
+import { layerName, type ActivationName } from '../hooks/names.js';
+import type { BgeM3, EncodeOutput } from '../m3.js';
+import { colbertScore, combineScores, denseScore, lexicalMatchingScore, type ScoreSet } from '../scores.js';
+
+export const REPORT_FORMAT = 'bge-m3-inspect/1';
+
+/** How an array of bytes is stored: gzip, then base64. */
+export type Blob64 = string;
+
+export interface ReportText {
+  role: 'query' | 'passage';
+  text: string;
+  /** Tokens of the whole text before truncation to `maxLength`. */
+  fullLength: number;
+  tokens: TokenWeight[];
+  attention: {
+    /** Byte b stands for the probability (b / 255)². */
+    encoding: 'sqrt-u8';
+    heads: number;
+    length: number;
+    /** One per layer: gzip of [heads, T, T] bytes (row = query position, column = key position), base64. */
+    layers: Blob64[];
+  };
+  /**
+   * L2 norm of the hidden state of each token, mean and max over the text's tokens: index 0 is
+   * `embeddings.hook_out`, index i + 1 is `encoder.layer.i.hook_out`.
+   */
+  norms: { mean: number[]; max: number[] };
+}
+
+export interface ReportPair {
+  /** dense, sparse and ColBERT scores and their combinations with weights [1, 1, 1]. */
+  scores: ScoreSet<number>;
+  lexical: LexicalMatchExplanation;
+  colbert: {
+    score: number;
+    queryRows: number;
+    passageRows: number;
+    /** Query vector i (token position i + 1) matched passage vector passageIndex (token passageIndex + 1). */
+    matches: Array<{ queryIndex: number; passageIndex: number; similarity: number }>;
+    /** Byte b stands for the similarity b / 127.5 − 1; [queryRows, passageRows] row-major, gzip, base64. */
+    encoding: 'linear-u8';
+    similarity: Blob64;
+  };
+}
+
+export interface InspectReport {
+  format: typeof REPORT_FORMAT;
+  model: { name: string; layers: number; heads: number; hiddenSize: number; backend: string };
+  maxLength: number;
+  texts: ReportText[];
+  pair?: ReportPair;
+  createdAt: string;
+}
+
+export interface BuildReportOptions {
+  /** Truncate each text to this many tokens, `<s>` and `</s>` included (default 512). */
+  maxLength?: number;
+  /** Shown in the page header (default 'model'). */
+  modelName?: string;
+}
+
+export const DEFAULT_MAX_LENGTH = 512;
+
+const pack = (bytes: Uint8Array): Blob64 => gzipSync(bytes, { level: 6 }).toString('base64');
+
+/** Probabilities [H, T, T] as bytes round(255·√p). */
+function quantizeProbs(p: tf.Tensor): Uint8Array {
+  const q = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.sqrt(tf.clipByValue(p, 0, 1)), 255)), 'int32'));
+  try {
+    return Uint8Array.from(q.dataSync() as Int32Array);
+  } finally {
+    q.dispose();
+  }
+}
+
+/** Similarities in [−1, 1] as bytes round((s + 1)·127.5). */
+function quantizeSimilarity(s: Float32Array): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = Math.round((Math.min(1, Math.max(-1, s[i]!)) + 1) * 127.5);
+  return out;
+}
+
+/** Mean and max over tokens of the L2 norm of each row of x [1, T, H]. */
+function normStats(x: tf.Tensor): { mean: number; max: number } {
+  const n = tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), -1)).dataSync() as Float32Array); // [1, T]
+  let [sum, max] = [0, 0];
+  for (const v of n) {
+    sum += v;
+    max = Math.max(max, v);
+  }
+  return { mean: sum / n.length, max };
+}
+
+/** Runs one text and collects its tokens, attention and norms from one `runWithCache`. */
+async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, maxLength: number) {
+  const L = m3.config.num_hidden_layers;
+  const names: ActivationName[] = ['embeddings.hook_out', 'sparse_head.hook_out'];
+  for (let i = 0; i < L; i++) names.push(layerName(i, 'attention.self.hook_probs'), layerName(i, 'hook_out'));
+  const fullLength = m3.tokenize([text], m3.maxLength)[0]!.length;
+  const { output, cache } = await m3.runWithCache([text], { names, maxLength });
+  try {
+    const ids = output.inputIds[0]!;
+    const weights = cache.get('sparse_head.hook_out').dataSync() as Float32Array; // [1, T]
+    const hidden = [cache.get('embeddings.hook_out'), ...Array.from({ length: L }, (_, i) => cache.get(layerName(i, 'hook_out')))];
+    const stats = hidden.map(normStats);
+    const layers = Array.from({ length: L }, (_, i) => pack(quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs'))))); // [1, heads, T, T]
+    const report: ReportText = {
+      role,
+      text,
+      fullLength,
+      tokens: tokenWeightsOf(m3.tokenizer, ids, weights),
+      attention: { encoding: 'sqrt-u8', heads: m3.config.num_attention_heads, length: ids.length, layers },
+      norms: { mean: stats.map((s) => s.mean), max: stats.map((s) => s.max) },
+    };
+    return { report, output };
+  } finally {
+    cache.dispose();
+  }
+}
+
+function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): ReportPair {
+  const [qd, pd] = [q.denseVecs![0]!, p.denseVecs![0]!];
+  const [ql, pl] = [q.lexicalWeights![0]!, p.lexicalWeights![0]!];
+  const [qc, pc] = [q.colbertVecs![0]!, p.colbertVecs![0]!];
+  const colbert = explainColbert(qc, pc);
+  return {
+    scores: combineScores(denseScore(qd, pd), lexicalMatchingScore(ql, pl), colbertScore(qc, pc), [1, 1, 1]),
+    lexical: explainLexicalMatch(m3, ql, pl),
+    colbert: {
+      score: colbert.score,
+      queryRows: colbert.queryRows,
+      passageRows: colbert.passageRows,
+      matches: colbert.matches,
+      encoding: 'linear-u8',
+      similarity: pack(quantizeSimilarity(colbert.similarity)),
+    },
+  };
+}
+
+/** Builds the page data for a query and, optionally, a passage. */
+export async function buildReport(m3: BgeM3, query: string, passage?: string, opts: BuildReportOptions = {}): Promise<InspectReport> {
+  const maxLength = opts.maxLength ?? DEFAULT_MAX_LENGTH;
+  const q = await inspectText(m3, 'query', query, maxLength);
+  const p = passage === undefined ? undefined : await inspectText(m3, 'passage', passage, maxLength);
+  return {
+    format: REPORT_FORMAT,
+    model: {
+      name: opts.modelName ?? 'model',
+      layers: m3.config.num_hidden_layers,
+      heads: m3.config.num_attention_heads,
+      hiddenSize: m3.config.hidden_size,
+      backend: tf.getBackend(),
+    },
+    maxLength,
+    texts: p ? [q.report, p.report] : [q.report],
+    pair: p ? pairOf(m3, q.output, p.output) : undefined,
+    createdAt: new Date().toISOString(),
+  };
+}
