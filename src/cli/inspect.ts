@@ -1,0 +1,178 @@
+// `bge-m3 inspect --model DIR "query" ["passage"] [--out FILE | --serve [--port N]] [--max-length N] [--backend NAME] [--force]`
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BACKENDS, type BackendName } from '../backend.js';
+import { BgeM3 } from '../m3.js';
+import { renderPage } from '../inspect/page.js';
+import { buildReport, DEFAULT_MAX_LENGTH } from '../inspect/report.js';
+
+export const DEFAULT_OUT = 'bge-m3-inspect.html';
+export const DEFAULT_PORT = 8765;
+
+export const USAGE = `Usage: bge-m3 inspect --model DIR "query" ["passage"] [--out FILE | --serve [--port N]]
+                     [--max-length N] [--backend NAME] [--force]
+
+Runs the model on a query (and a passage) and writes one self-contained HTML page (no network needed)
+that shows the tokens coloured by sparse weight, the attention of every layer and head (heatmap and
+head view), the ColBERT alignment, the lexical-match breakdown, the three scores and per-layer
+hidden-state norms.
+
+Options:
+  --model <dir>       snapshot directory (config.json, tokenizer, weights)
+  --out <file>        write the page here (default ${DEFAULT_OUT}); an existing file is kept unless --force
+  --force             overwrite an existing --out file
+  --serve             serve the page on http://127.0.0.1 instead of writing a file (Ctrl-C stops)
+  --port <n>          port for --serve (default ${DEFAULT_PORT}; 0 picks a free one)
+  --max-length <n>    truncate each text to n tokens, <s> and </s> included (default ${DEFAULT_MAX_LENGTH})
+  --backend <name>    ${BACKENDS.join(' | ')} (default wasm)
+  -h, --help          show this help
+`;
+
+export interface InspectIO {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** Stops --serve (as Ctrl-C does). */
+  signal?: AbortSignal;
+  /** Called with the page's URL once --serve listens. */
+  onListening?: (url: string) => void;
+}
+
+function intArg(v: string | undefined, name: string, min: number, max: number): number | string | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < min || n > max) return `--${name} must be an integer in [${min}, ${max}], got '${v}'`;
+  return n;
+}
+
+/** Runs the command; returns the exit code (0 ok, 1 failure, 2 usage error). */
+export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const usageError = (msg: string): number => {
+    stderr.write(`bge-m3 inspect: ${msg}\n\n${USAGE}`);
+    return 2;
+  };
+
+  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; backend?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        out: { type: 'string' },
+        force: { type: 'boolean' },
+        serve: { type: 'boolean' },
+        port: { type: 'string' },
+        'max-length': { type: 'string' },
+        backend: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  if (values.help) {
+    stdout.write(USAGE);
+    return 0;
+  }
+  if (!values.model?.trim()) return usageError('--model DIR is required');
+  if (positionals.length < 1 || positionals.length > 2) {
+    return usageError(`expected a query and optionally a passage, got ${positionals.length} texts`);
+  }
+  if (values.serve && values.out !== undefined) return usageError('--out and --serve exclude each other');
+  if (values.port !== undefined && !values.serve) return usageError('--port needs --serve');
+  if (values.force && values.serve) return usageError('--force applies to --out only');
+  if (values.out !== undefined && values.out.trim() === '') return usageError('--out must not be empty');
+  const port = intArg(values.port, 'port', 0, 65535) ?? DEFAULT_PORT;
+  const maxLength = intArg(values['max-length'], 'max-length', 2, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_LENGTH;
+  if (typeof port === 'string') return usageError(port);
+  if (typeof maxLength === 'string') return usageError(maxLength);
+  const backend = values.backend ?? 'wasm';
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    return usageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${backend}'`);
+  }
+  const out = values.serve ? undefined : resolve(values.out ?? DEFAULT_OUT);
+  if (out !== undefined && !values.force && existsSync(out)) {
+    stderr.write(`bge-m3 inspect: ${out} exists; pass --force to overwrite it\n`);
+    return 1;
+  }
+
+  const [query, passage] = positionals as [string, string | undefined];
+  let html: string;
+  try {
+    const started = Date.now();
+    const m3 = await BgeM3.load(values.model, { backend: backend as BackendName, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    try {
+      if (maxLength > m3.maxLength) return usageError(`--max-length must be at most ${m3.maxLength} for this model, got ${maxLength}`);
+      const report = await buildReport(m3, query, passage, { maxLength, modelName: basename(resolve(values.model)) });
+      html = renderPage(report);
+      const lengths = report.texts.map((t) => `${t.role} ${t.tokens.length} tokens`).join(', ');
+      stderr.write(`inspected ${lengths} in ${((Date.now() - started) / 1000).toFixed(1)} s; page ${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB\n`);
+    } finally {
+      m3.dispose();
+    }
+  } catch (err) {
+    stderr.write(`bge-m3 inspect: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  if (out !== undefined) {
+    try {
+      await writeFile(out, html, { flag: values.force ? 'w' : 'wx' });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      stderr.write(`bge-m3 inspect: ${e.code === 'EEXIST' ? `${out} exists; pass --force to overwrite it` : `cannot write ${out}: ${e.message}`}\n`);
+      return 1;
+    }
+    stdout.write(`${out}\n`);
+    return 0;
+  }
+  return serve(html, port, stdout, stderr, io);
+}
+
+/** Serves the page on 127.0.0.1 until Ctrl-C (SIGINT), SIGTERM or io.signal. */
+async function serve(html: string, port: number, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream, io: InspectIO): Promise<number> {
+  const body = Buffer.from(html, 'utf8');
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
+      res.end(body);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+    }
+  });
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(port, '127.0.0.1', () => ok());
+    });
+  } catch (err) {
+    stderr.write(`bge-m3 inspect: cannot listen on 127.0.0.1:${port}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  stdout.write(`Serving the inspection page at ${url} (Ctrl-C to stop)\n`);
+  io.onListening?.(url);
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      io.signal?.removeEventListener('abort', stop);
+      server.closeAllConnections();
+      server.close(() => done());
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    if (io.signal?.aborted) stop();
+    else io.signal?.addEventListener('abort', stop);
+  });
+  return 0;
+}
