@@ -38,8 +38,9 @@ interface HeatmapSpec {
   tip: (i: number, j: number) => string;
   /** Cells to outline (e.g. ColBERT's max-sim matches). */
   marks?: Array<[number, number]>;
-  /** Largest side of the cell area in CSS pixels. */
-  size: number;
+  /** Largest width and height of the cell area in CSS pixels. */
+  width: number;
+  height: number;
 }
 
 /** Creates an element with attributes and children. */
@@ -122,14 +123,19 @@ function legend(color: (t: number) => RGB, left: string, right: string, caption:
  */
 function drawHeatmap(canvas: HTMLCanvasElement, spec: HeatmapSpec): void {
   const { rows, cols } = spec;
-  const cell = Math.max(1, Math.min(36, Math.floor(spec.size / Math.max(rows, cols, 1))));
-  const labelled = cell >= 9;
+  // square cells of a whole number of pixels when they fit; else each axis fills its budget (a
+  // long, flat matrix such as query × passage becomes a readable band, not a one-pixel strip)
+  const fit = (budget: number, n: number) => Math.min(36, budget / Math.max(n, 1));
+  let [cw, ch] = [fit(spec.width, cols), fit(spec.height, rows)];
+  if (Math.min(cw, ch) >= 3) cw = ch = Math.floor(Math.min(cw, ch));
+  else [cw, ch] = [cw >= 2 ? Math.floor(cw) : cw, Math.min(ch >= 2 ? Math.floor(ch) : ch, 14)];
+  const [rowLabelled, colLabelled] = [ch >= 9, cw >= 9];
   const probe = canvas.getContext('2d')!;
   probe.font = '11px system-ui, sans-serif';
   const widest = (ls: string[]) => Math.min(130, Math.max(16, ...ls.map((l) => probe.measureText(l).width)));
-  const left = labelled ? widest(spec.rowLabels) + 8 : 30;
-  const top = labelled ? widest(spec.colLabels) + 8 : 18;
-  const [W, H] = [left + cols * cell + 4, top + rows * cell + 4];
+  const left = rowLabelled ? widest(spec.rowLabels) + 8 : 30;
+  const top = colLabelled ? widest(spec.colLabels) + 8 : 18;
+  const [W, H] = [Math.ceil(left + cols * cw + 4), Math.ceil(top + rows * ch + 4)];
   const dpr = window.devicePixelRatio || 1;
   canvas.width = Math.ceil(W * dpr);
   canvas.height = Math.ceil(H * dpr);
@@ -155,45 +161,44 @@ function drawHeatmap(canvas: HTMLCanvasElement, spec: HeatmapSpec): void {
   off.height = img.height;
   off.getContext('2d')!.putImageData(img, 0, 0);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(off, left, top, cols * cell, rows * cell);
+  ctx.drawImage(off, left, top, cols * cw, rows * ch);
   ctx.strokeStyle = '#94a3b8';
   ctx.lineWidth = 1;
-  ctx.strokeRect(left - 0.5, top - 0.5, cols * cell + 1, rows * cell + 1);
+  ctx.strokeRect(left - 0.5, top - 0.5, cols * cw + 1, rows * ch + 1);
 
   ctx.fillStyle = '#334155';
   ctx.font = '11px system-ui, sans-serif';
-  if (labelled) {
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    spec.rowLabels.forEach((l, i) => ctx.fillText(l, left - 5, top + (i + 0.5) * cell, 130));
+  // labels when cells are tall / wide enough, else tick numbers (token positions) every `step` cells
+  const step = (cell: number) => [1, 2, 5, 10, 20, 50, 100, 200, 500].find((s) => s * cell >= 40) ?? 1000;
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  if (rowLabelled) spec.rowLabels.forEach((l, i) => ctx.fillText(l, left - 5, top + (i + 0.5) * ch, 130));
+  else for (let i = 0; i < rows; i += step(ch)) ctx.fillText(String(i), left - 4, top + (i + 0.5) * ch);
+  if (colLabelled) {
     ctx.save();
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = 'left';
-    spec.colLabels.forEach((l, j) => ctx.fillText(l, -top + 5, left + (j + 0.5) * cell, 130));
+    spec.colLabels.forEach((l, j) => ctx.fillText(l, -top + 5, left + (j + 0.5) * cw, 130));
     ctx.restore();
   } else {
-    // tick numbers: token positions every `step` cells
-    const step = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((s) => s * cell >= 40) ?? 1000;
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    for (let i = 0; i < rows; i += step) ctx.fillText(String(i), left - 4, top + (i + 0.5) * cell);
     ctx.textAlign = 'center';
     ctx.textBaseline = 'bottom';
-    for (let j = 0; j < cols; j += step) ctx.fillText(String(j), left + (j + 0.5) * cell, top - 3);
+    for (let j = 0; j < cols; j += step(cw)) ctx.fillText(String(j), left + (j + 0.5) * cw, top - 3);
   }
   if (spec.marks) {
     ctx.strokeStyle = '#111827';
-    ctx.lineWidth = cell >= 6 ? 1.5 : 1;
+    ctx.fillStyle = '#111827';
+    ctx.lineWidth = Math.min(cw, ch) >= 6 ? 1.5 : 1;
     for (const [i, j] of spec.marks) {
-      if (cell >= 4) ctx.strokeRect(left + j * cell + 1, top + i * cell + 1, cell - 2, cell - 2);
-      else ctx.fillRect(left + j * cell, top + i * cell, cell, cell);
+      if (Math.min(cw, ch) >= 4) ctx.strokeRect(left + j * cw + 1, top + i * ch + 1, cw - 2, ch - 2);
+      else ctx.fillRect(left + j * cw, top + i * ch, Math.max(cw, 2), ch);
     }
   }
 
   canvas.onmousemove = (ev) => {
     const r = canvas.getBoundingClientRect();
-    const j = Math.floor((ev.clientX - r.left - left) / cell);
-    const i = Math.floor((ev.clientY - r.top - top) / cell);
+    const j = Math.floor((ev.clientX - r.left - left) / cw);
+    const i = Math.floor((ev.clientY - r.top - top) / ch);
     if (i >= 0 && j >= 0 && i < rows && j < cols) showTip(ev, spec.tip(i, j));
     else hideTip();
   };
@@ -342,7 +347,8 @@ async function renderColbert(S: PageState, box: HTMLElement): Promise<void> {
     colLabels: pt.slice(1, c.passageRows + 1).map(tokenLabel),
     tip: (i, j) => `query ${i + 1} ${JSON.stringify(qt[i + 1]?.token)} · passage ${j + 1} ${JSON.stringify(pt[j + 1]?.token)}\nsimilarity ≈ ${fmt(sim[i * c.passageRows + j]! / 127.5 - 1, 3)}${c.matches[i]?.passageIndex === j ? ` (row maximum ${fmt(c.matches[i]!.similarity)})` : ''}`,
     marks: c.matches.map((m) => [m.queryIndex, m.passageIndex]),
-    size: 520,
+    width: 760,
+    height: 520,
   });
 }
 
@@ -444,7 +450,8 @@ async function renderAttention(S: PageState): Promise<void> {
     color: attnColor,
     rowLabels: labels, colLabels: labels,
     tip: (i, j) => `layer ${S.layer}, ${headName}\n${i} ${JSON.stringify(text.tokens[i]!.token)} → ${j} ${JSON.stringify(text.tokens[j]!.token)}\np ≈ ${fmt(p[i * T + j]!, 4)}`,
-    size: 520,
+    width: 560,
+    height: 560,
   });
   main.dataset.rendered = `${S.text}:${S.layer}:${S.head}`;
   document.getElementById('attn-title')!.textContent = `${text.role} · layer ${S.layer} · ${headName} · rows attend to columns`;

@@ -1,0 +1,139 @@
+/**
+ * The inspection report holds what the model computed: attention bytes decode back to hook_probs within
+ * the quantisation step, norms are those of the cached hidden states, scores and explanations are the
+ * ones computeScore / explain.ts give. The page is self-contained and small for a 512-token passage.
+ */
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { BgeM3 } from '../../src/m3.js';
+import { explainColbert, explainTokenWeights } from '../../src/explain.js';
+import { layerName } from '../../src/hooks/names.js';
+import { buildReport, type InspectReport } from '../../src/inspect/report.js';
+import { renderPage } from '../../src/inspect/page.js';
+import { checkpointDir } from '../helpers/fixtures.js';
+import { loadCases } from '../helpers/reference.js';
+
+const cases = new Map(loadCases().map((c) => [c.id, c]));
+const QUERY = cases.get('readme_q1')!.text;
+const PASSAGE = cases.get('readme_p1')!.text;
+
+const unpack = (b64: string): Uint8Array => new Uint8Array(gunzipSync(Buffer.from(b64, 'base64')));
+
+describe('inspection report (sharp-m3)', () => {
+  let m3: BgeM3;
+  let report: InspectReport;
+  beforeAll(async () => {
+    m3 = await BgeM3.load(checkpointDir('sharp-m3'));
+    report = await buildReport(m3, QUERY, PASSAGE, { modelName: 'sharp-m3' });
+  });
+  afterAll(() => m3.dispose());
+
+  it('attention: one blob per layer, [heads, T, T] bytes = round(255·√p) of hook_probs', async () => {
+    const L = m3.config.num_hidden_layers;
+    for (const [ti, text] of [QUERY, PASSAGE].entries()) {
+      const r = report.texts[ti]!;
+      const T = r.tokens.length;
+      expect(r.attention).toMatchObject({ encoding: 'sqrt-u8', heads: m3.config.num_attention_heads, length: T });
+      expect(r.attention.layers).toHaveLength(L);
+      const names = Array.from({ length: L }, (_, i) => layerName(i, 'attention.self.hook_probs'));
+      const { cache } = await m3.runWithCache([text], { names, maxLength: report.maxLength });
+      try {
+        for (let i = 0; i < L; i++) {
+          const bytes = unpack(r.attention.layers[i]!);
+          const want = cache.get(names[i]!).dataSync() as Float32Array; // [1, heads, T, T]
+          expect(bytes.length).toBe(want.length);
+          let worst = 0;
+          for (let x = 0; x < want.length; x++) {
+            const expected = Math.round(255 * Math.sqrt(want[x]!));
+            worst = Math.max(worst, Math.abs(bytes[x]! - expected));
+          }
+          expect(worst).toBeLessThanOrEqual(1); // rounding at a .5 boundary may land either side
+          // decoded rows still sum to about 1
+          const heads = r.attention.heads;
+          for (let k = 0; k < heads * T; k += 7) {
+            let s = 0;
+            for (let j = 0; j < T; j++) s += (bytes[k * T + j]! / 255) ** 2;
+            expect(Math.abs(s - 1)).toBeLessThan(0.05);
+          }
+        }
+      } finally {
+        cache.dispose();
+      }
+    }
+  });
+
+  it('tokens and norms: the sparse head per position and the L2 norms of each stage', async () => {
+    const tw = await explainTokenWeights(m3, [QUERY]);
+    expect(report.texts[0]!.tokens).toEqual(tw[0]);
+    expect(report.texts[0]!.fullLength).toBe(tw[0]!.length);
+    const L = m3.config.num_hidden_layers;
+    const names = ['embeddings.hook_out' as const, ...Array.from({ length: L }, (_, i) => layerName(i, 'hook_out'))];
+    const { cache } = await m3.runWithCache([PASSAGE], { names });
+    try {
+      const { mean, max } = report.texts[1]!.norms;
+      expect(mean).toHaveLength(L + 1);
+      names.forEach((n, s) => {
+        const x = cache.get(n);
+        const [, T, H] = x.shape as [number, number, number];
+        const d = x.dataSync();
+        const norms = Array.from({ length: T }, (_, t) => Math.hypot(...d.subarray(t * H, (t + 1) * H)));
+        expect(Math.abs(mean[s]! - norms.reduce((a, b) => a + b, 0) / T)).toBeLessThan(1e-4);
+        expect(Math.abs(max[s]! - Math.max(...norms))).toBeLessThan(1e-4);
+      });
+    } finally {
+      cache.dispose();
+    }
+  });
+
+  it('pair: the scores computeScore gives, the lexical and ColBERT explanations', async () => {
+    const s = await m3.computeScore([[QUERY, PASSAGE]]);
+    const pair = report.pair!;
+    for (const k of ['dense', 'sparse', 'colbert', 'sparse+dense', 'colbert+sparse+dense'] as const) expect(pair.scores[k]).toBe(s[k][0]);
+    expect(pair.lexical.score).toBe(pair.scores.sparse);
+    const [q, p] = [await m3.encode([QUERY], { returnColbert: true }), await m3.encode([PASSAGE], { returnColbert: true })];
+    const c = explainColbert(q.colbertVecs![0]!, p.colbertVecs![0]!); // each text alone, as the report runs them
+    expect(pair.colbert.matches).toEqual(c.matches);
+    expect([pair.colbert.queryRows, pair.colbert.passageRows]).toEqual([c.queryRows, c.passageRows]);
+    const sim = unpack(pair.colbert.similarity);
+    expect(sim.length).toBe(c.similarity.length);
+    for (let x = 0; x < sim.length; x++) expect(Math.abs(sim[x]! / 127.5 - 1 - c.similarity[x]!)).toBeLessThanOrEqual(0.5 / 127.5 + 1e-6);
+  });
+
+  it('page: self-contained HTML, no external resources, data safely embedded', () => {
+    const html = renderPage(report);
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    expect(html).not.toMatch(/<(script|link|img|iframe)[^>]+(src|href)=/i); // nothing loaded
+    expect(html).toContain('uPlot'); // the chart library is inlined
+    const data = /<script id="report-data" type="application\/json">([\s\S]*?)<\/script>/.exec(html)![1]!;
+    expect(JSON.parse(data)).toEqual(JSON.parse(JSON.stringify(report)));
+    // a text with a closing script tag stays inside the JSON
+    const tricky = renderPage({ ...report, texts: [{ ...report.texts[0]!, text: '</script><script>alert(1)</script>' }] });
+    expect(tricky.match(/<\/script>/g)!.length).toBe(html.match(/<\/script>/g)!.length);
+  });
+
+  it('tensors: building a report leaks none', async () => {
+    const before = tf.memory().numTensors;
+    await buildReport(m3, QUERY, PASSAGE);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('inspection page size for a 512-token passage (small-m3)', () => {
+  it('stays small: attention is decoded on demand from gzip\'d bytes', async () => {
+    const m3 = await BgeM3.load(checkpointDir('small-m3'));
+    try {
+      const long = cases.get('long_3k')!.text;
+      const report = await buildReport(m3, QUERY, long, { maxLength: 512 });
+      expect(report.texts[1]!.tokens).toHaveLength(512);
+      expect(report.texts[1]!.fullLength).toBe(cases.get('long_3k')!.input_ids.length);
+      const html = renderPage(report);
+      const mb = Buffer.byteLength(html) / 1e6;
+      const raw = m3.config.num_hidden_layers * m3.config.num_attention_heads * 512 * 512;
+      console.log(`small-m3, 10 + 512 tokens: page ${mb.toFixed(2)} MB (attention alone would be ${(raw / 1e6).toFixed(1)} MB as bytes, ${(raw * 4 / 1e6).toFixed(1)} MB as float32)`);
+      expect(mb).toBeLessThan(3);
+    } finally {
+      m3.dispose();
+    }
+  });
+});
