@@ -73,9 +73,9 @@ function attnColor(t: number): RGB {
   return ramp([[255, 255, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]], t);
 }
 
-/** Similarity t = (s + 1) / 2: red (−1) → white (0) → blue (+1). */
+/** ColBERT similarity, low → high: pale yellow → green → blue → navy. */
 function simColor(t: number): RGB {
-  return ramp([[178, 24, 43], [244, 165, 130], [247, 247, 247], [146, 197, 222], [33, 102, 172]], t);
+  return ramp([[255, 255, 217], [199, 233, 180], [65, 182, 196], [34, 94, 168], [8, 29, 88]], t);
 }
 
 /** Sparse weight relative to the largest one: white → amber → deep orange. */
@@ -186,8 +186,8 @@ function drawHeatmap(canvas: HTMLCanvasElement, spec: HeatmapSpec): void {
     for (let j = 0; j < cols; j += step(cw)) ctx.fillText(String(j), left + (j + 0.5) * cw, top - 3);
   }
   if (spec.marks) {
-    ctx.strokeStyle = '#111827';
-    ctx.fillStyle = '#111827';
+    ctx.strokeStyle = '#dc2626';
+    ctx.fillStyle = '#dc2626';
     ctx.lineWidth = Math.min(cw, ch) >= 6 ? 1.5 : 1;
     for (const [i, j] of spec.marks) {
       if (Math.min(cw, ch) >= 4) ctx.strokeRect(left + j * cw + 1, top + i * ch + 1, cw - 2, ch - 2);
@@ -321,7 +321,11 @@ function renderLexical(S: PageState, box: HTMLElement): void {
 async function renderColbert(S: PageState, box: HTMLElement): Promise<void> {
   const c = S.report.pair!.colbert;
   const [qt, pt] = [S.report.texts[0]!.tokens, S.report.texts[1]!.tokens];
-  const sim = await gunzip64(c.similarity);
+  const sim = await gunzip64(c.similarity); // byte b: similarity b / 127.5 − 1
+  let [lo, hi] = [255, 0];
+  for (const b of sim) [lo, hi] = [Math.min(lo, b), Math.max(hi, b)];
+  const span = Math.max(1, hi - lo);
+  const simOf = (b: number) => b / 127.5 - 1;
   const canvas = h('canvas', { id: 'colbert-heatmap' });
   const matches = h('tbody', {});
   for (const m of c.matches) {
@@ -333,7 +337,7 @@ async function renderColbert(S: PageState, box: HTMLElement): Promise<void> {
       h('td', {}, h('span', { class: 'hbar sim', style: `width:${Math.max(0, 100 * m.similarity).toFixed(1)}%` }))));
   }
   box.append(h('div', { class: 'row' },
-    h('div', { class: 'panel' }, canvas, legend(simColor, '−1', '+1', 'dot product of normalised ColBERT vectors; boxes: each query row\u2019s maximum')),
+    h('div', { class: 'panel fig' }, canvas, legend(simColor, fmt(simOf(lo), 2), fmt(simOf(hi), 2), 'dot product of normalised ColBERT vectors (colours span the matrix\u2019s range); red boxes: each row\u2019s maximum')),
     h('div', { class: 'panel scroll' }, h('table', { class: 'data', id: 'colbert-matches' },
       h('thead', {}, h('tr', {}, ...['q', 'query token', '', 'p', 'passage token', 'max-sim', ''].map((x) => h('th', {}, x)))),
       matches,
@@ -341,14 +345,14 @@ async function renderColbert(S: PageState, box: HTMLElement): Promise<void> {
   drawHeatmap(canvas, {
     rows: c.queryRows,
     cols: c.passageRows,
-    value: (i, j) => sim[i * c.passageRows + j]! / 255,
+    value: (i, j) => (sim[i * c.passageRows + j]! - lo) / span,
     color: simColor,
     rowLabels: qt.slice(1, c.queryRows + 1).map(tokenLabel),
     colLabels: pt.slice(1, c.passageRows + 1).map(tokenLabel),
-    tip: (i, j) => `query ${i + 1} ${JSON.stringify(qt[i + 1]?.token)} · passage ${j + 1} ${JSON.stringify(pt[j + 1]?.token)}\nsimilarity ≈ ${fmt(sim[i * c.passageRows + j]! / 127.5 - 1, 3)}${c.matches[i]?.passageIndex === j ? ` (row maximum ${fmt(c.matches[i]!.similarity)})` : ''}`,
+    tip: (i, j) => `query ${i + 1} ${JSON.stringify(qt[i + 1]?.token)} · passage ${j + 1} ${JSON.stringify(pt[j + 1]?.token)}\nsimilarity ≈ ${fmt(simOf(sim[i * c.passageRows + j]!), 3)}${c.matches[i]?.passageIndex === j ? ` (row maximum ${fmt(c.matches[i]!.similarity)})` : ''}`,
     marks: c.matches.map((m) => [m.queryIndex, m.passageIndex]),
-    width: 760,
-    height: 520,
+    width: 520,
+    height: 480,
   });
 }
 
@@ -563,7 +567,7 @@ async function inspectMain(): Promise<void> {
     h('div', { id: 'head-grid' }),
     h('h3', { id: 'attn-title' }),
     h('div', { class: 'row' },
-      h('div', { class: 'panel' }, h('canvas', { id: 'attn-heatmap' }), h('div', { id: 'attn-legend' })),
+      h('div', { class: 'panel fig' }, h('canvas', { id: 'attn-heatmap' }), h('div', { id: 'attn-legend' })),
       h('div', { class: 'panel' }, h('div', { class: 'caption' }, 'head view: hover a token on the left'), h('div', { class: 'scroll tall' }, h('canvas', { id: 'head-view' })))),
   );
   await selectView(S, S.text, S.layer, S.head);

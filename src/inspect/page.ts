@@ -44,7 +44,7 @@ h3 { margin: 12px 0 6px; font-size: 13px; font-weight: 600; color: #334155; }
 .tok:hover, .tok.linked { outline: 2px solid #b91c1c; }
 .legend { display: flex; align-items: center; gap: 6px; margin-top: 8px; font-size: 11px; color: var(--muted); }
 .legend .bar { display: inline-block; width: 160px; height: 10px; border: 1px solid var(--line); border-radius: 2px; }
-.legend .caption { margin-left: 8px; }
+.legend .caption { margin-left: 8px; min-width: 260px; }
 table.data { border-collapse: collapse; font-size: 13px; }
 table.data th { text-align: left; font-weight: 600; color: #475569; border-bottom: 1px solid var(--line); padding: 3px 8px; position: sticky; top: 0; background: #fff; }
 table.data td { padding: 2px 8px; border-bottom: 1px solid #f1f5f9; }
@@ -56,6 +56,8 @@ td:has(> .hbar) { width: 120px; }
 .hbar.sim { background: #3b82f6; }
 .row { display: flex; flex-wrap: wrap; gap: 20px; align-items: flex-start; }
 .panel { min-width: 0; }
+.panel.fig { width: min-content; }
+.panel.fig .legend { flex-wrap: wrap; }
 .scroll { max-height: 560px; overflow: auto; }
 .scroll.tall { max-height: 600px; border: 1px solid var(--line); border-radius: 4px; }
 .controls { display: flex; gap: 16px; margin: 6px 0 10px; }
