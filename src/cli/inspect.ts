@@ -14,7 +14,7 @@ export const DEFAULT_OUT = 'bge-m3-inspect.html';
 export const DEFAULT_PORT = 8765;
 
 export const USAGE = `Usage: bge-m3 inspect --model DIR "query" ["passage"] [--out FILE | --serve [--port N]]
-                     [--max-length N] [--backend NAME] [--force]
+                     [--max-length N] [--layers LIST] [--backend NAME] [--force]
 
 Runs the model on a query (and a passage) and writes one self-contained HTML page (no network needed)
 that shows the tokens coloured by sparse weight, the attention of every layer and head (heatmap and
@@ -28,6 +28,9 @@ Options:
   --serve             serve the page on http://127.0.0.1 instead of writing a file (Ctrl-C stops)
   --port <n>          port for --serve (default ${DEFAULT_PORT}; 0 picks a free one)
   --max-length <n>    truncate each text to n tokens, <s> and </s> included (default ${DEFAULT_MAX_LENGTH})
+  --layers <list>     store the attention of these layers only, e.g. 0,11,20-23 (default: all); the
+                      attention is layers × heads × tokens² bytes before compression, so for BGE-M3
+                      (24 × 16) and long texts a few layers keep the page small
   --backend <name>    ${BACKENDS.join(' | ')} (default wasm)
   -h, --help          show this help
 `;
@@ -57,7 +60,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
     return 2;
   };
 
-  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; backend?: string; help?: boolean };
+  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; layers?: string; backend?: string; help?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -71,6 +74,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
         serve: { type: 'boolean' },
         port: { type: 'string' },
         'max-length': { type: 'string' },
+        layers: { type: 'string' },
         backend: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -94,6 +98,8 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
   const maxLength = intArg(values['max-length'], 'max-length', 2, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_LENGTH;
   if (typeof port === 'string') return usageError(port);
   if (typeof maxLength === 'string') return usageError(maxLength);
+  const layers = values.layers === undefined ? undefined : parseLayers(values.layers);
+  if (typeof layers === 'string') return usageError(layers);
   const backend = values.backend ?? 'wasm';
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     return usageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${backend}'`);
@@ -111,7 +117,10 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
     const m3 = await BgeM3.load(values.model, { backend: backend as BackendName, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
     try {
       if (maxLength > m3.maxLength) return usageError(`--max-length must be at most ${m3.maxLength} for this model, got ${maxLength}`);
-      const report = await buildReport(m3, query, passage, { maxLength, modelName: basename(resolve(values.model)) });
+      const L = m3.config.num_hidden_layers;
+      const outside = layers?.find((i) => i >= L);
+      if (outside !== undefined) return usageError(`--layers: this model has layers 0-${L - 1}, got ${outside}`);
+      const report = await buildReport(m3, query, passage, { maxLength, layers, modelName: basename(resolve(values.model)) });
       html = renderPage(report);
       const lengths = report.texts.map((t) => `${t.role} ${t.tokens.length} tokens`).join(', ');
       stderr.write(`inspected ${lengths} in ${((Date.now() - started) / 1000).toFixed(1)} s; page ${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB\n`);
@@ -135,6 +144,19 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
     return 0;
   }
   return serve(html, port, stdout, stderr, io);
+}
+
+/** "0,11,20-23" → [0, 11, 20, 21, 22, 23], or an error message. */
+function parseLayers(spec: string): number[] | string {
+  const out: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) return `--layers must be layer indices and ranges such as 0,11,20-23, got '${spec}'`;
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (b < a) return `--layers: range ${a}-${b} is empty`;
+    for (let i = a; i <= b && out.length <= 10_000; i++) out.push(i);
+  }
+  return out;
 }
 
 /** Serves the page on 127.0.0.1 until Ctrl-C (SIGINT), SIGTERM or io.signal. */

@@ -18,6 +18,7 @@ interface PageState {
   report: InspectReport;
   /** Index into report.texts of the text whose attention is shown. */
   text: number;
+  /** Encoder layer index (one of the stored attention.layerIds). */
   layer: number;
   /** Head index, or −1 for the mean over heads. */
   head: number;
@@ -210,7 +211,10 @@ async function attentionBytes(S: PageState, text: number, layer: number): Promis
   const key = `${text}:${layer}`;
   let bytes = S.layers.get(key);
   if (!bytes) {
-    bytes = await gunzip64(S.report.texts[text]!.attention.layers[layer]!);
+    const a = S.report.texts[text]!.attention;
+    const k = a.layerIds.indexOf(layer);
+    if (k < 0) throw new Error(`layer ${layer}'s attention is not stored in this page (stored: ${a.layerIds.join(', ')})`);
+    bytes = await gunzip64(a.layers[k]!);
     if (S.layers.size >= 8) S.layers.delete(S.layers.keys().next().value!); // keep a few layers
     S.layers.set(key, bytes);
   }
@@ -537,7 +541,8 @@ function section(id: string, title: string, intro: string): HTMLElement {
 
 async function inspectMain(): Promise<void> {
   const report = JSON.parse(document.getElementById('report-data')!.textContent!) as InspectReport;
-  const S: PageState = { report, text: report.texts.length - 1, layer: 0, head: -1, layers: new Map(), absolute: false };
+  const stored = report.texts[0]!.attention.layerIds;
+  const S: PageState = { report, text: report.texts.length - 1, layer: stored[0]!, head: -1, layers: new Map(), absolute: false };
   (window as unknown as { inspect: unknown }).inspect = { state: S, select: (t: number, l: number, k: number) => selectView(S, t, l, k) };
   const m = report.model;
   document.getElementById('meta')!.textContent = `${m.name} · ${m.layers} layers × ${m.heads} heads · hidden ${m.hiddenSize} · backend ${m.backend} · max length ${report.maxLength} · ${report.createdAt}`;
@@ -549,10 +554,11 @@ async function inspectMain(): Promise<void> {
     await renderColbert(S, section('colbert', 'ColBERT alignment', 'Each query vector (tokens after <s>) takes its best passage vector; the score is the mean of those maxima.'));
   }
 
-  const att = section('attention', 'Attention', 'encoder.layer.i.attention.self.hook_probs: row i is how token i spreads its attention over the tokens (columns). Probabilities are stored as round(255·√p): about 3 digits, and values below ~1e-5 read as 0.');
+  const subset = stored.length < m.layers ? ` This page stores layers ${stored.join(', ')} of ${m.layers}.` : '';
+  const att = section('attention', 'Attention', `encoder.layer.i.attention.self.hook_probs: row i is how token i spreads its attention over the tokens (columns). Probabilities are stored as round(255·√p): about 3 digits, and values below ~1e-5 read as 0.${subset}`);
   const opt = (v: number, label: string) => h('option', { value: String(v) }, label);
   const selText = h('select', { id: 'sel-text' }, ...report.texts.map((t, i) => opt(i, `${t.role} (${t.tokens.length} tokens)`)));
-  const selLayer = h('select', { id: 'sel-layer' }, ...Array.from({ length: m.layers }, (_, i) => opt(i, `layer ${i}`)));
+  const selLayer = h('select', { id: 'sel-layer' }, ...stored.map((i) => opt(i, `layer ${i}`)));
   const selHead = h('select', { id: 'sel-head' }, opt(-1, 'mean of heads'), ...Array.from({ length: m.heads }, (_, i) => opt(i, `head ${i}`)));
   selText.onchange = () => void selectView(S, Number(selText.value), S.layer, S.head);
   selLayer.onchange = () => void selectView(S, S.text, Number(selLayer.value), S.head);

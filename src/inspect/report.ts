@@ -33,7 +33,9 @@ export interface ReportText {
     encoding: 'sqrt-u8';
     heads: number;
     length: number;
-    /** One per layer: gzip of [heads, T, T] bytes (row = query position, column = key position), base64. */
+    /** The encoder layers stored (all by default), ascending. */
+    layerIds: number[];
+    /** One per entry of layerIds: gzip of [heads, T, T] bytes (row = query position, column = key position), base64. */
     layers: Blob64[];
   };
   /**
@@ -73,6 +75,8 @@ export interface BuildReportOptions {
   maxLength?: number;
   /** Shown in the page header (default 'model'). */
   modelName?: string;
+  /** Encoder layers whose attention the page stores (default: all); the rest of the page is unchanged. */
+  layers?: readonly number[];
 }
 
 export const DEFAULT_MAX_LENGTH = 512;
@@ -108,10 +112,11 @@ function normStats(x: tf.Tensor): { mean: number; max: number } {
 }
 
 /** Runs one text and collects its tokens, attention and norms from one `runWithCache`. */
-async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, maxLength: number) {
+async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, maxLength: number, layerIds: number[]) {
   const L = m3.config.num_hidden_layers;
   const names: ActivationName[] = ['embeddings.hook_out', 'sparse_head.hook_out'];
-  for (let i = 0; i < L; i++) names.push(layerName(i, 'attention.self.hook_probs'), layerName(i, 'hook_out'));
+  for (let i = 0; i < L; i++) names.push(layerName(i, 'hook_out'));
+  for (const i of layerIds) names.push(layerName(i, 'attention.self.hook_probs'));
   const fullLength = m3.tokenize([text], m3.maxLength)[0]!.length;
   const { output, cache } = await m3.runWithCache([text], { names, maxLength });
   try {
@@ -119,13 +124,13 @@ async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, ma
     const weights = cache.get('sparse_head.hook_out').dataSync() as Float32Array; // [1, T]
     const hidden = [cache.get('embeddings.hook_out'), ...Array.from({ length: L }, (_, i) => cache.get(layerName(i, 'hook_out')))];
     const stats = hidden.map(normStats);
-    const layers = Array.from({ length: L }, (_, i) => pack(quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs'))))); // [1, heads, T, T]
+    const layers = layerIds.map((i) => pack(quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs'))))); // [1, heads, T, T]
     const report: ReportText = {
       role,
       text,
       fullLength,
       tokens: tokenWeightsOf(m3.tokenizer, ids, weights),
-      attention: { encoding: 'sqrt-u8', heads: m3.config.num_attention_heads, length: ids.length, layers },
+      attention: { encoding: 'sqrt-u8', heads: m3.config.num_attention_heads, length: ids.length, layerIds, layers },
       norms: { mean: stats.map((s) => s.mean), max: stats.map((s) => s.max) },
     };
     return { report, output };
@@ -156,8 +161,12 @@ function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): ReportPair {
 /** Builds the page data for a query and, optionally, a passage. */
 export async function buildReport(m3: BgeM3, query: string, passage?: string, opts: BuildReportOptions = {}): Promise<InspectReport> {
   const maxLength = opts.maxLength ?? DEFAULT_MAX_LENGTH;
-  const q = await inspectText(m3, 'query', query, maxLength);
-  const p = passage === undefined ? undefined : await inspectText(m3, 'passage', passage, maxLength);
+  const L = m3.config.num_hidden_layers;
+  const layerIds = opts.layers === undefined ? Array.from({ length: L }, (_, i) => i) : [...new Set(opts.layers)].sort((a, b) => a - b);
+  const bad = layerIds.find((i) => !Number.isInteger(i) || i < 0 || i >= L);
+  if (bad !== undefined || layerIds.length === 0) throw new RangeError(`layers must be a non-empty list of layer indices in [0, ${L - 1}], got ${JSON.stringify(opts.layers)}`);
+  const q = await inspectText(m3, 'query', query, maxLength, layerIds);
+  const p = passage === undefined ? undefined : await inspectText(m3, 'passage', passage, maxLength, layerIds);
   return {
     format: REPORT_FORMAT,
     model: {

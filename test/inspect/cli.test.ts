@@ -59,6 +59,10 @@ describe('bge-m3 inspect', () => {
     expect(page).toContain('another query');
     expect(page).not.toContain('"pair"'); // query only: no scores
     expect(statSync(out).size).toBeGreaterThan(50_000);
+
+    const some = await cli(['--model', MODEL, 'q', 'p', '--out', join(tmp, 'layers.html'), '--layers', '1']);
+    expect(some.code, some.stderr).toBe(0);
+    expect(readFileSync(join(tmp, 'layers.html'), 'utf8')).toContain('"layerIds":[1]');
   });
 
   it('serves the page on 127.0.0.1 until stopped', async () => {
@@ -96,6 +100,9 @@ describe('bge-m3 inspect', () => {
     [['--model', MODEL, 'q', '--max-length', '1'], /--max-length must be an integer/],
     [['--model', MODEL, 'q', '--max-length', '9000', '--out', join(tmp, 'y.html')], /at most 8192/],
     [['--model', MODEL, 'q', '--backend', 'gpu'], /--backend must be one of/],
+    [['--model', MODEL, 'q', '--layers', '1,x'], /--layers must be layer indices/],
+    [['--model', MODEL, 'q', '--layers', '3-1'], /range 3-1 is empty/],
+    [['--model', MODEL, 'q', '--layers', '0,5', '--out', join(tmp, 'w.html')], /this model has layers 0-1, got 5/],
   ])('usage error %j exits 2', async (argv, message) => {
     const r = await cli(argv);
     expect(r.code).toBe(2);

@@ -30,6 +30,7 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
   let browser: BrowserContext;
   let report: InspectReport;
   let longReport: InspectReport;
+  let subsetReport: InspectReport;
 
   beforeAll(async () => {
     const { chromium } = await import('playwright-core');
@@ -42,6 +43,7 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
     });
     const sharp = await BgeM3.load(checkpointDir('sharp-m3'));
     report = await buildReport(sharp, QUERY, PASSAGE, { modelName: 'sharp-m3' });
+    subsetReport = await buildReport(sharp, QUERY, undefined, { modelName: 'sharp-m3', layers: [1] });
     sharp.dispose();
     const small = await BgeM3.load(checkpointDir('small-m3'));
     longReport = await buildReport(small, QUERY, cases.get('long_3k')!.text, { modelName: 'small-m3', maxLength: 512 });
@@ -130,6 +132,16 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
     expect(await page.locator('#tip').textContent()).toContain('attends to');
     expect(T).toBeGreaterThan(3);
     await page.locator('#attention').screenshot({ path: join(shots, 'inspect-attention.png') });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('a query alone with one stored layer: no pair sections, that layer only', async () => {
+    const { page, problems } = await open(subsetReport, 'subset');
+    await rendered(page, '0:1:-1');
+    expect(await page.locator('#sel-layer option').allTextContents()).toEqual(['layer 1']);
+    expect(await page.locator('#scores, #lexical, #colbert').count()).toBe(0);
+    expect(await page.locator('#attention').textContent()).toContain('stores layers 1 of 2');
     expect(problems).toEqual([]);
     await page.close();
   });

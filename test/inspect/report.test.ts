@@ -112,6 +112,16 @@ describe('inspection report (sharp-m3)', () => {
     expect(tricky.match(/<\/script>/g)!.length).toBe(html.match(/<\/script>/g)!.length);
   });
 
+  it('layers: a subset of the attention, the rest unchanged', async () => {
+    const some = await buildReport(m3, QUERY, PASSAGE, { layers: [1] });
+    for (const [ti, t] of some.texts.entries()) {
+      expect(t.attention.layerIds).toEqual([1]);
+      expect(t.attention.layers).toEqual([report.texts[ti]!.attention.layers[1]]);
+      expect(t.norms).toEqual(report.texts[ti]!.norms);
+    }
+    await expect(buildReport(m3, QUERY, undefined, { layers: [2] })).rejects.toThrow(/layer indices in \[0, 1\]/);
+  });
+
   it('tensors: building a report leaks none', async () => {
     const before = tf.memory().numTensors;
     await buildReport(m3, QUERY, PASSAGE);
