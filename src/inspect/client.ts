@@ -237,6 +237,23 @@ function headProbs(bytes: Uint8Array, heads: number, T: number, head: number): F
   return p;
 }
 
+/**
+ * A side × side overview of a [T, T] map: each pixel the largest value of its block (max-pooling keeps
+ * sharp attention visible when 512 tokens shrink to 72 pixels). `at(x)` reads flat index x.
+ */
+function pooled(at: (x: number) => number, T: number, side: number): Float32Array {
+  const out = new Float32Array(side * side);
+  for (let i = 0; i < T; i++) {
+    const r = Math.floor((i * side) / T) * side;
+    for (let j = 0; j < T; j++) {
+      const o = r + Math.floor((j * side) / T);
+      const v = at(i * T + j);
+      if (v > out[o]!) out[o] = v;
+    }
+  }
+  return out;
+}
+
 /** Text chips coloured by sparse weight; hover shows the token's numbers and its ColBERT match. */
 function renderTokens(S: PageState, box: HTMLElement): void {
   const texts = S.report.texts;
@@ -363,8 +380,8 @@ async function renderColbert(S: PageState, box: HTMLElement): Promise<void> {
 /**
  * bertviz-style head view: tokens as two columns (attending → attended); a line from token i to token j
  * whose opacity grows with p / top (top: 1, or the view's largest probability). Every row's 8 strongest
- * links with p ≥ 0.001 are drawn; hovering a token on the left shows all of its links and shades the
- * tokens it attends to.
+ * links (4 past 128 tokens) with p ≥ 0.001 and p ≥ 0.05·top are drawn; hovering a token on the left
+ * shows all of its links and shades the tokens it attends to.
  */
 function drawHeadView(canvas: HTMLCanvasElement, tokens: TokenWeight[], p: Float32Array, top: number, focus: number): void {
   const T = tokens.length;
@@ -382,20 +399,28 @@ function drawHeadView(canvas: HTMLCanvasElement, tokens: TokenWeight[], p: Float
   const y = (i: number) => 4 + (i + 0.5) * rowH;
   const [x0, x1] = [colW + 4, colW + gap - 4];
   ctx.lineCap = 'round';
+  // Links go into 10 buckets of strength, one path and one stroke per bucket: stroking thousands of
+  // curves one by one is what makes a software-rendered canvas slow to paint for long texts.
+  const buckets: Array<Array<[number, number]>> = Array.from({ length: 10 }, () => []);
+  const perRow = focus >= 0 ? T : T > 128 ? 4 : 8;
   for (let i = 0; i < T; i++) {
     if (focus >= 0 && i !== focus) continue;
     const row = p.subarray(i * T, (i + 1) * T);
-    const order = Array.from(row.keys()).filter((j) => row[j]! >= 1e-3).sort((a, b) => row[b]! - row[a]!).slice(0, focus >= 0 ? T : 8);
-    for (const j of order) {
-      const a = Math.min(1, row[j]! / top);
-      ctx.strokeStyle = `rgba(33,113,181,${(focus >= 0 ? Math.max(0.15, a) : 0.9 * a ** 1.5).toFixed(3)})`;
-      ctx.lineWidth = focus >= 0 ? 1 + 3 * a : 0.5 + 2 * a;
-      ctx.beginPath();
+    const order = Array.from(row.keys()).filter((j) => row[j]! >= 1e-3 && row[j]! >= 0.05 * top).sort((a, b) => row[b]! - row[a]!).slice(0, perRow);
+    for (const j of order) buckets[Math.min(9, Math.floor(10 * Math.min(1, row[j]! / top)))]!.push([i, j]);
+  }
+  buckets.forEach((links, b) => {
+    if (links.length === 0) return;
+    const a = (b + 0.5) / 10;
+    ctx.strokeStyle = `rgba(33,113,181,${(focus >= 0 ? Math.max(0.15, a) : 0.9 * a ** 1.5).toFixed(3)})`;
+    ctx.lineWidth = focus >= 0 ? 1 + 3 * a : 0.5 + 2 * a;
+    ctx.beginPath();
+    for (const [i, j] of links) {
       ctx.moveTo(x0, y(i));
       ctx.bezierCurveTo(x0 + gap / 3, y(i), x1 - gap / 3, y(j), x1, y(j));
-      ctx.stroke();
     }
-  }
+    ctx.stroke();
+  });
   ctx.font = '12px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
   const focusRow = focus >= 0 ? p.subarray(focus * T, (focus + 1) * T) : undefined;
@@ -470,25 +495,24 @@ async function renderAttention(S: PageState): Promise<void> {
   // thumbnails of every head of the layer (and their mean); a click selects one
   const grid = document.getElementById('head-grid')!;
   grid.replaceChildren();
+  const side = Math.min(T, 72);
+  const mean = S.head < 0 ? p : headProbs(bytes, heads, T, -1);
   for (let k = -1; k < heads; k++) {
-    const q = k === S.head ? p : headProbs(bytes, heads, T, k);
-    const side = Math.min(T, 72);
+    const base = k * T * T;
+    // per-head maps straight from the bytes (p = (b / 255)²); the mean from its probabilities
+    const q = k < 0 ? pooled((x) => mean[x]!, T, side) : pooled((x) => (bytes[base + x]! / 255) ** 2, T, side);
     const c = h('canvas', { class: `thumb${k === S.head ? ' on' : ''}`, 'data-head': String(k), width: String(side), height: String(side), title: k < 0 ? 'mean of heads' : `head ${k}` });
     let qTop = 1;
     if (!S.absolute) {
       qTop = 1e-6;
       for (const v of q) qTop = Math.max(qTop, v);
     }
-    const img = new ImageData(T, T);
-    for (let x = 0; x < T * T; x++) {
+    const img = new ImageData(side, side);
+    for (let x = 0; x < side * side; x++) {
       const col = attnColor(q[x]! / qTop);
       img.data.set([col[0], col[1], col[2], 255], x * 4);
     }
-    const off = h('canvas', { width: String(T), height: String(T) });
-    off.getContext('2d')!.putImageData(img, 0, 0);
-    const ctx = c.getContext('2d')!;
-    ctx.imageSmoothingEnabled = T > side;
-    ctx.drawImage(off, 0, 0, side, side);
+    c.getContext('2d')!.putImageData(img, 0, 0);
     c.onclick = () => void selectView(S, S.text, S.layer, k);
     grid.append(h('figure', {}, c, h('figcaption', {}, k < 0 ? 'mean' : `h${k}`)));
   }
@@ -585,6 +609,6 @@ async function inspectMain(): Promise<void> {
 /** The functions the page embeds, in any order; `inspectMain` starts the page. */
 export const CLIENT_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
   h, gunzip64, ramp, attnColor, simColor, weightColor, css, tokenLabel, fmt, showTip, hideTip, legend, drawHeatmap,
-  attentionBytes, headProbs, renderTokens, renderScores, renderLexical, renderColbert, drawHeadView, renderAttention,
+  attentionBytes, headProbs, pooled, renderTokens, renderScores, renderLexical, renderColbert, drawHeadView, renderAttention,
   selectView, renderNorms, section, inspectMain,
 ];
