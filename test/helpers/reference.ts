@@ -3,10 +3,12 @@
  * keyed `<case id>/<activation name>`, no batch axis) and reference.json (lexical weights, scores).
  */
 import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
+import { BgeM3 } from '../../src/m3.js';
 import { join } from 'node:path';
 import { openSafetensors, type SafetensorsFile } from '../../src/weights/safetensors.js';
 import type { HostTensor } from '../../src/weights/types.js';
-import { FIXTURES, expectedDir, type Checkpoint } from './fixtures.js';
+import { checkpointDir, FIXTURES, expectedDir, type Checkpoint } from './fixtures.js';
 
 export interface Case {
   id: string;
@@ -93,4 +95,21 @@ export class ErrorLog {
     const rows = [...this.worst].map(([k, v]) => `  ${k.padEnd(48)} ${v.toExponential(2)}`);
     console.log(`${this.title}: max abs error\n${rows.join('\n')}`);
   }
+}
+
+/**
+ * Loads a fixture checkpoint and its reference for the enclosing describe block (beforeAll/afterAll).
+ * Read `ctx.m3` / `ctx.ref` inside tests.
+ */
+export function useModelAndReference(ckpt: Checkpoint): { m3: BgeM3; ref: Reference } {
+  const ctx = {} as { m3: BgeM3; ref: Reference };
+  beforeAll(async () => {
+    ctx.m3 = await BgeM3.load(checkpointDir(ckpt));
+    ctx.ref = await Reference.open(ckpt);
+  });
+  afterAll(async () => {
+    ctx.m3?.dispose();
+    await ctx.ref?.close();
+  });
+  return ctx;
 }

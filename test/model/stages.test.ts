@@ -3,9 +3,8 @@
  * output is compared with the reference's, so a failure names the stage rather than surfacing only
  * at the last layer. Uses the four stage cases, which store every stage of every layer.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { BgeM3 } from '../../src/m3.js';
 import { HookRunner } from '../../src/hooks/runner.js';
 import { layerName, LAYER_SITES, type ActivationName } from '../../src/hooks/names.js';
 import { selfAttention } from '../../src/model/attention.js';
@@ -13,8 +12,8 @@ import { addAndNorm } from '../../src/model/layer.js';
 import { gelu, linear } from '../../src/model/ops.js';
 import { embeddings, positionIds } from '../../src/model/embeddings.js';
 import { colbertHead, denseHead, sparseHead } from '../../src/heads/heads.js';
-import { CHECKPOINTS, checkpointDir } from '../helpers/fixtures.js';
-import { ErrorLog, loadCases, maxAbsDiff, Reference } from '../helpers/reference.js';
+import { CHECKPOINTS } from '../helpers/fixtures.js';
+import { ErrorLog, loadCases, maxAbsDiff, useModelAndReference } from '../helpers/reference.js';
 import type { HostTensor } from '../../src/weights/types.js';
 
 const STAGE_CASES = ['readme_q1', 'zh_bge', 'repeat_en', 'special_literal'];
@@ -23,23 +22,14 @@ const cases = new Map(loadCases().map((c) => [c.id, c]));
 const batched = (h: HostTensor): tf.Tensor => tf.tensor(h.data, [1, ...h.shape]);
 
 describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
-  let m3: BgeM3;
-  let ref: Reference;
-  beforeAll(async () => {
-    m3 = await BgeM3.load(checkpointDir(ckpt));
-    ref = await Reference.open(ckpt);
-  });
-  afterAll(async () => {
-    m3.dispose();
-    await ref.close();
-  });
+  const fx = useModelAndReference(ckpt);
 
   it.each(STAGE_CASES)('case %s: every stage of every layer and every head', async (id) => {
-    const c = m3.config;
+    const c = fx.m3.config;
     const L = cases.get(id)!.input_ids.length;
     const log = new ErrorLog(`${ckpt}/${id} teacher-forced stages`);
     const compare = async (name: string, got: tf.Tensor): Promise<void> => {
-      const want = await ref.tensor(id, name);
+      const want = await fx.ref.tensor(id, name);
       const err = maxAbsDiff(got.dataSync(), want.data);
       got.dispose();
       log.add(name.replace(/layer\.\d+\./, 'layer.{i}.'), err);
@@ -50,13 +40,13 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
     // embeddings, from the ids
     const ids = cases.get(id)!.input_ids;
     const emb = tf.tidy(() => embeddings(tf.tensor2d([ids], undefined, 'int32'),
-      tf.tensor2d(positionIds([ids], c.pad_token_id), undefined, 'int32'), m3.params.embeddings, c, new HookRunner()));
+      tf.tensor2d(positionIds([ids], c.pad_token_id), undefined, 'int32'), fx.m3.params.embeddings, c, new HookRunner()));
     await compare('embeddings.hook_out', tf.squeeze(emb, [0]));
 
     for (let i = 0; i < c.num_hidden_layers; i++) {
-      const p = m3.params.encoder.layer[i]!;
+      const p = fx.m3.params.encoder.layer[i]!;
       const inputName = i === 0 ? 'embeddings.hook_out' : `encoder.layer.${i - 1}.hook_out`;
-      const x = batched(await ref.tensor(id, inputName)) as tf.Tensor3D; // [1, L, H]
+      const x = batched(await fx.ref.tensor(id, inputName)) as tf.Tensor3D; // [1, L, H]
       // attention.self from the reference layer input: q, k, v, scores, probs, context
       const runner = new HookRunner({ cache: (n) => n.startsWith(`encoder.layer.${i}.attention.self.`) });
       const noMask = tf.zeros([1, 1, 1, L]) as tf.Tensor4D;
@@ -66,24 +56,24 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
         await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
       }
       // attention.output from the reference context and layer input
-      const ctx = batched(await ref.tensor(id, layerName(i, 'attention.self.hook_out')));
+      const ctx = batched(await fx.ref.tensor(id, layerName(i, 'attention.self.hook_out')));
       await compare(layerName(i, 'attention.output.hook_out'), tf.tidy(() => addAndNorm(ctx, x, p.attention.output, c.layer_norm_eps)));
       // intermediate from the reference attention.output
-      const a = batched(await ref.tensor(id, layerName(i, 'attention.output.hook_out')));
+      const a = batched(await fx.ref.tensor(id, layerName(i, 'attention.output.hook_out')));
       await compare(layerName(i, 'intermediate.hook_out'), tf.tidy(() => gelu(linear(a, p.intermediate.dense))));
       // output from the reference intermediate and attention.output
-      const g = batched(await ref.tensor(id, layerName(i, 'intermediate.hook_out')));
+      const g = batched(await fx.ref.tensor(id, layerName(i, 'intermediate.hook_out')));
       await compare(layerName(i, 'hook_out'), tf.tidy(() => addAndNorm(g, a, p.output, c.layer_norm_eps)));
       tf.dispose([x, noMask, ctx, a, g, ...runner.cache.values()]);
     }
 
     // heads from the reference encoder output
-    const h = batched(await ref.tensor(id, `encoder.layer.${c.num_hidden_layers - 1}.hook_out`)) as tf.Tensor3D;
+    const h = batched(await fx.ref.tensor(id, `encoder.layer.${c.num_hidden_layers - 1}.hook_out`)) as tf.Tensor3D;
     const runner = new HookRunner({ cache: (n: ActivationName) => !n.startsWith('encoder.') });
     tf.tidy(() => {
       denseHead(h, runner);
-      sparseHead(h, m3.params.sparse_linear, runner);
-      colbertHead(h, tf.ones([1, L]) as tf.Tensor2D, m3.params.colbert_linear, runner);
+      sparseHead(h, fx.m3.params.sparse_linear, runner);
+      colbertHead(h, tf.ones([1, L]) as tf.Tensor2D, fx.m3.params.colbert_linear, runner);
     });
     for (const name of ['dense_head.hook_out', 'sparse_linear.hook_out', 'sparse_head.hook_out', 'colbert_linear.hook_out', 'colbert_head.hook_out'] as const) {
       await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
