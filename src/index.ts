@@ -15,3 +15,4 @@ export { openSafetensors, writeSafetensors, SafetensorsFile } from './weights/sa
 export { openTorchCheckpoint } from './weights/torch.js';
 export { convertSnapshot } from './weights/convert.js';
 export { WeightFileError, type TensorSource, type DType } from './weights/types.js';
+export { explainLexicalMatch, explainColbert, explainTokenWeights, explainPair } from './explain.js';
