@@ -1,18 +1,32 @@
 /**
- * Backend selection. `wasm` (default) ships inside its npm package; `cpu` is pure JS (slow, a
- * fallback); `tensorflow` is `@tensorflow/tfjs-node`, an optional peer a user may install.
+ * Backend selection. `wasm` (default) ships inside its npm package and runs XNNPACK's matMul on
+ * several threads (see perf/wasm-threads.ts); `cpu` is pure JS (slow, a fallback); `tensorflow` is
+ * `@tensorflow/tfjs-node`, an optional peer a user may install.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { defaultWasmThreads, noteWasmThreads, prepareWasmBackend } from './perf/wasm-threads.js';
 
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-export async function useBackend(name: BackendName = 'wasm'): Promise<void> {
+export interface BackendOptions {
+  /**
+   * wasm only: threads for matMul (default: env BGE_M3_WASM_THREADS, else the cores Node may use, up
+   * to 8; 1 = the package's single-threaded build). Fixed once the wasm backend has been created.
+   */
+  threads?: number;
+}
+
+export async function useBackend(name: BackendName = 'wasm', opts: BackendOptions = {}): Promise<void> {
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new Error(`unknown backend '${String(name)}': expected one of ${BACKENDS.join(', ')}`);
   }
+  const threads = opts.threads ?? (name === 'wasm' ? defaultWasmThreads() : 1);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 8) {
+    throw new RangeError(`threads must be an integer in [1, 8], got ${JSON.stringify(opts.threads)}`);
+  }
   if (tf.getBackend() === name) return;
-  if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  if (name === 'wasm') await prepareWasmBackend(threads);
   else if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
   else {
     const pkg = '@tensorflow/tfjs-node';
@@ -24,4 +38,5 @@ export async function useBackend(name: BackendName = 'wasm'): Promise<void> {
   }
   if (!(await tf.setBackend(name))) throw new Error(`backend '${name}' failed to initialise`);
   await tf.ready();
+  if (name === 'wasm') await noteWasmThreads();
 }

@@ -20,6 +20,8 @@ import { openSnapshot } from './weights/snapshot.js';
 
 export interface LoadOptions {
   backend?: BackendName;
+  /** wasm backend: matMul threads (default: the cores Node may use; see `useBackend`). */
+  threads?: number;
   /** Called with load warnings (unexpected checkpoint keys); default: console.warn. */
   onWarning?: (message: string) => void;
 }
@@ -135,7 +137,7 @@ export class BgeM3 {
 
   /** Loads a snapshot directory (see `openSnapshot` for the files it reads). */
   static async load(dir: string, opts: LoadOptions = {}): Promise<BgeM3> {
-    await useBackend(opts.backend ?? 'wasm');
+    await useBackend(opts.backend ?? 'wasm', { threads: opts.threads });
     const tokenizer = await M3Tokenizer.fromDir(dir);
     const snap = await openSnapshot(dir);
     try {
