@@ -144,7 +144,7 @@ export class BgeM3 {
       if (snap.unexpectedKeys.length > 0) {
         (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
       }
-      const params = await buildParams(snap.config, (name) => snap.take(name));
+      const params = await buildParams(snap.config, (name) => snap.take(name), snap.files);
       return new BgeM3(snap.config, tokenizer, params, snap.files);
     } finally {
       await snap.close();

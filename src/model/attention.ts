@@ -1,42 +1,151 @@
 /**
  * `encoder.layer.<i>.attention.self`: multi-head scaled dot-product self-attention.
  *
- * Attention is computed in blocks of query rows: each block sees every key, so the softmax is exact,
- * and no more than [B, heads, block, T] scores exist at once (a [16, 8192, 8192] score tensor alone
- * would be 4 GB). Scores and probabilities are assembled in full only when a hook asks for them.
+ * Two formulations of the same function:
+ * - `selfAttention` (used by the model): per (batch row, head) 2-D matMuls on blocks of query rows.
+ *   Each block sees every key, so the softmax is exact, and no more than one block of one head's
+ *   scores exists at a time (a [16, 8192, 8192] score tensor alone would be 4 GiB). 2-D matMuls are
+ *   what the wasm backend runs fast (XNNPACK); batched ones fall back to a scalar loop.
+ * - `selfAttentionPlain`: the textbook batched formulation with every score materialised; the
+ *   reference the tests hold the blocked path to.
+ * Scores and probabilities are materialised only when a hook asks for them, and then only for the
+ * heads in `AttentionOptions.hookHeads` (all by default); the other heads stay blocked.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
-import { layerName } from '../hooks/names.js';
+import { layerName, type LayerSite } from '../hooks/names.js';
 import type { HookRunner } from '../hooks/runner.js';
+import { ensureHeap } from '../perf/heap-guard.js';
 import { linear } from './ops.js';
-import type { LayerParams } from './params.js';
+import type { HeadLinear, LayerParams } from './params.js';
 
 export interface AttentionOptions {
-  /** Query rows per block; default: the whole sequence when its scores fit the budget. */
+  /** Query rows per block; default: as many as `scoreBudgetBytes` allows (the whole sequence up to ~2900 tokens). */
   readonly blockSize?: number;
-  /** Bytes of float32 scores one block may hold (default 64 MiB). */
+  /** Bytes the scores and probabilities of one block of one head may hold (default 64 MiB). */
   readonly scoreBudgetBytes?: number;
+  /**
+   * Heads [from, to) whose scores and probabilities are materialised when a hook or the cache asks for
+   * `hook_scores` / `hook_probs` (default: all heads). Those hooks then see [B, to − from, T, T]; a
+   * long input may only afford a few heads (one head of 8192 tokens is 256 MiB).
+   */
+  readonly hookHeads?: readonly [number, number];
+  /** Batch rows shorter than this many tokens are attended together (see `attentionGroups`; default 128). */
+  readonly groupTokens?: number;
+  /** Run the plain batched formulation instead (slow; for tests and comparisons). */
+  readonly plain?: boolean;
 }
 
 const DEFAULT_SCORE_BUDGET = 64 * 1024 * 1024;
+const DEFAULT_GROUP_TOKENS = 128;
 
-/** Query rows per block so that B·heads·rows·T float32 scores stay within the budget. */
-export function queryBlockRows(B: number, heads: number, T: number, opts: AttentionOptions = {}): number {
+/** Query rows per block so that one head's scores and probabilities (2 · rows · T float32) fit the budget. */
+export function queryBlockRows(T: number, opts: AttentionOptions = {}): number {
   if (opts.blockSize !== undefined) return Math.max(1, Math.min(T, Math.floor(opts.blockSize)));
   const budget = opts.scoreBudgetBytes ?? DEFAULT_SCORE_BUDGET;
-  return Math.max(1, Math.min(T, Math.floor(budget / (4 * B * heads * T))));
+  return Math.max(1, Math.min(T, Math.floor(budget / (8 * T))));
 }
 
-/** [B, T, H] -> [B, heads, T, d] */
-function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
-  const [B, T, H] = x.shape as [number, number, number];
-  return tf.transpose(tf.reshape(x, [B, T, heads, H / heads]), [0, 2, 1, 3]) as tf.Tensor4D;
+/** The validated head range of `hookHeads`. */
+export function hookHeadRange(opts: AttentionOptions, heads: number): [number, number] {
+  const r = opts.hookHeads;
+  if (r === undefined) return [0, heads];
+  const [a, b] = r;
+  if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b > heads || a >= b) {
+    throw new RangeError(`attention.hookHeads must be [from, to) with 0 <= from < to <= ${heads}, got [${a}, ${b}]`);
+  }
+  return [a, b];
+}
+
+/** Rows [from, from + n) of a small 2-D tensor (n = all rows: the tensor itself). */
+function rows(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
+  return from === 0 && n === t.shape[0] ? t : tf.slice(t, [from, 0], [n, t.shape[1]]);
+}
+
+/** Columns [from, from + n) of a small 2-D tensor (n = all columns: the tensor itself). */
+function cols(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
+  return from === 0 && n === t.shape[1] ? t : tf.slice(t, [0, from], [t.shape[0], n]);
+}
+
+/** a·b, plus `bias` on every row when given ([M, K]·[K, N] + [N]). */
+function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
+  return bias ? (tf.fused.matMul({ a, b, bias }) as tf.Tensor2D) : tf.matMul(a, b);
+}
+
+/** Batch rows attended together: the rows [first, first + count) of the batch. */
+interface Group { first: number; count: number }
+
+/**
+ * Short rows are attended G at a time: one [G·T, G·T] score matrix per head whose off-diagonal row
+ * blocks are masked to −inf. That wastes G× the (small) attention FLOPs but replaces G × heads tiny
+ * matMuls with heads bigger ones; per-op overhead dominates below ~128 tokens.
+ */
+export function attentionGroups(B: number, T: number, opts: AttentionOptions = {}): Group[] {
+  const G = Math.max(1, Math.min(B, Math.floor((opts.groupTokens ?? DEFAULT_GROUP_TOKENS) / T)));
+  const groups: Group[] = [];
+  for (let b = 0; b < B; b += G) groups.push({ first: b, count: Math.min(G, B - b) });
+  return groups;
+}
+
+/**
+ * The key bias of one group: per batch row the keyBias row (null when it is all 0), or for a group of
+ * several rows a [G·T, G·T] matrix that also masks keys of the other rows with −inf. Made from host
+ * values (the fused matMul wants a bias whose storage is rank 1).
+ */
+function groupBias(kb: Float32Array, g: Group, T: number): tf.Tensor1D | tf.Tensor2D | null {
+  if (g.count === 1) {
+    const row = kb.subarray(g.first * T, (g.first + 1) * T);
+    return row.some((v) => v !== 0) ? tf.tensor1d(row, 'float32') : null;
+  }
+  const W = g.count * T;
+  const m = new Float32Array(W * W).fill(-Infinity);
+  for (let r = 0; r < g.count; r++) {
+    const keys = kb.subarray((g.first + r) * T, (g.first + r + 1) * T);
+    for (let i = r * T; i < (r + 1) * T; i++) m.set(keys, i * W + r * T);
+  }
+  return tf.tensor2d(m, [W, W], 'float32');
+}
+
+/**
+ * Scores, probabilities and context of queries q [m, d] against keys kT [d, W] and values v [W, d],
+ * with `bias` ([W] on every row, or the [m, W] rows of a group mask). Returns context [m, d].
+ */
+function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor1D | tf.Tensor2D | null): tf.Tensor2D {
+  return tf.tidy(() => {
+    let scores: tf.Tensor2D;
+    if (bias === null || bias.rank === 1) scores = matMulBias(q, kT, bias as tf.Tensor1D | null);
+    else {
+      const s = tf.matMul(q, kT);
+      scores = tf.add(s, bias);
+      s.dispose();
+    }
+    const probs = tf.softmax(scores);
+    scores.dispose();
+    return tf.matMul(probs, v);
+  });
+}
+
+/** Per-head [d, N] tensors -> [B, heads, T, d] (the q/k/v hook layout). */
+function stackHeads(perHead: readonly tf.Tensor[], B: number, T: number): tf.Tensor4D {
+  const d = perHead[0]!.shape[0]!;
+  const all = tf.reshape(tf.concat([...perHead], 0), [perHead.length, d, B, T]); // [heads, d, B, T]
+  return tf.transpose(all, [2, 0, 3, 1]) as tf.Tensor4D;
+}
+
+/** [B, heads, T, d] -> per-head [d, N]: the inverse of `stackHeads`, for a tensor a hook returned. */
+function unstackHeads(x: tf.Tensor4D): tf.Tensor2D[] {
+  const [B, heads, T, d] = x.shape;
+  const t = tf.reshape(tf.transpose(x, [1, 3, 0, 2]), [heads, d * B * T]); // [heads, d, B, T]
+  return tf.split(t, heads, 0).map((h) => tf.reshape(h, [d, B * T]) as tf.Tensor2D);
 }
 
 /**
  * x [B, T, H], keyBias [B, 1, 1, T] (0 for real keys, −inf for padding) -> context [B, T, H]
  * (`attention.self.hook_out`).
+ *
+ * Per head h: qᵀ, kᵀ, vᵀ = W_h·xᵀ + b_h ([d, N], N = B·T; one xᵀ shared by the 3·heads matMuls),
+ * then per group of batch rows and block of query rows: softmax(q·kᵀ/√d + bias)·v. The q/k/v hooks
+ * see [B, heads, T, d], stacked only when asked for; a replacement they return is used.
  */
 export function selfAttention(
   x: tf.Tensor3D,
@@ -47,35 +156,132 @@ export function selfAttention(
   hooks: HookRunner,
   opts: AttentionOptions = {},
 ): tf.Tensor3D {
+  if (opts.plain) return selfAttentionPlain(x, keyBias, p, c, i, hooks);
   const [B, T, H] = x.shape;
   const heads = c.num_attention_heads;
   const d = H / heads;
-  const q = hooks.point(layerName(i, 'attention.self.hook_q'), splitHeads(linear(x, p.query), heads)); // [B, heads, T, d]
-  const k = hooks.point(layerName(i, 'attention.self.hook_k'), splitHeads(linear(x, p.key), heads)); // [B, heads, T, d]
-  const v = hooks.point(layerName(i, 'attention.self.hook_v'), splitHeads(linear(x, p.value), heads)); // [B, heads, T, d]
-  const kT = tf.transpose(k, [0, 1, 3, 2]); // [B, heads, d, T], laid out once for every block
+  const N = B * T;
+  const at = (site: LayerSite) => layerName(i, site);
+  const wantAttention = hooks.wants(at('attention.self.hook_scores')) || hooks.wants(at('attention.self.hook_probs'));
+  const [h0, h1] = wantAttention ? hookHeadRange(opts, heads) : [0, 0];
   const scale = 1 / Math.sqrt(d);
 
-  const wantScores = hooks.wants(layerName(i, 'attention.self.hook_scores'));
-  const wantProbs = hooks.wants(layerName(i, 'attention.self.hook_probs'));
-  // A hook that may edit scores or probs needs them whole; so does the cache.
-  const rows = wantScores || wantProbs ? T : queryBlockRows(B, heads, T, opts);
-
-  const blocks: tf.Tensor[] = [];
-  for (let r0 = 0; r0 < T; r0 += rows) {
-    const n = Math.min(rows, T - r0);
-    const ctx = tf.tidy(() => {
-      const qb = n === T ? q : tf.slice(q, [0, 0, r0, 0], [B, heads, n, d]); // [B, heads, n, d]
-      let scores = tf.add(tf.mul(tf.matMul(qb, kT), scale), keyBias); // [B, heads, n, T]
-      if (wantScores) scores = hooks.point(layerName(i, 'attention.self.hook_scores'), scores);
-      let probs = tf.softmax(scores); // over keys
-      if (wantProbs) probs = hooks.point(layerName(i, 'attention.self.hook_probs'), probs);
-      return tf.matMul(probs, v); // [B, heads, n, d]
+  const context = tf.tidy(() => {
+    const xT = tf.transpose(tf.reshape(x, [N, H])) as tf.Tensor2D; // [H, N], shared by every projection
+    const project = (l: HeadLinear): tf.Tensor2D[] => l.heads.map((w) => {
+      const yT = tf.matMul(w.weight, xT); // [d, N]
+      const y = tf.add(yT, tf.reshape(w.bias, [d, 1]));
+      yT.dispose();
+      return y as tf.Tensor2D;
     });
-    blocks.push(ctx);
-  }
-  const context = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 2); // [B, heads, T, d]
-  if (blocks.length > 1) for (const b of blocks) b.dispose();
-  const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [B, T, H]) as tf.Tensor3D; // heads merged back
-  return hooks.point(layerName(i, 'attention.self.hook_out'), merged);
+    /** Runs one of the q/k/v hook points on the per-head tensors, when someone listens. */
+    const hook = (site: 'attention.self.hook_q' | 'attention.self.hook_k' | 'attention.self.hook_v', perHead: tf.Tensor2D[]): tf.Tensor2D[] => {
+      if (!hooks.wants(at(site))) return perHead;
+      const stacked = stackHeads(perHead, B, T);
+      const out = hooks.point(at(site), stacked);
+      return out === stacked ? perHead : unstackHeads(out);
+    };
+    const qT = hook('attention.self.hook_q', project(p.query));
+    const kT = hook('attention.self.hook_k', project(p.key));
+    const vT = hook('attention.self.hook_v', project(p.value));
+    xT.dispose();
+
+    const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
+    const rowBiases = Array.from({ length: B }, (_, b) => groupBias(kb, { first: b, count: 1 }, T));
+    const groups = attentionGroups(B, T, opts);
+    const biases = groups.map((g) => (g.count === 1 ? rowBiases[g.first]! : groupBias(kb, g, T)));
+
+    // Heads a hook watches: whole [T, T] scores per batch row, stacked into [B, nh, T, T] for the hooks.
+    const hooked = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
+    if (h1 > h0) {
+      const nh = h1 - h0;
+      ensureHeap(new Array<number>(3).fill(4 * B * nh * T * T), `materialising attention scores and probabilities of layer ${i} (${B}×${nh} heads × ${T}²)`,
+        'Ask for fewer heads (attention.hookHeads), fewer layers, or a shorter input.');
+      const qs = qT.slice(h0, h1).map((t) => tf.mul(tf.transpose(t), scale) as tf.Tensor2D); // [N, d]
+      const pieces: tf.Tensor[] = [];
+      for (let b = 0; b < B; b++) {
+        for (let h = h0; h < h1; h++) {
+          pieces.push(tf.tidy(() => matMulBias(rows(qs[h - h0]!, b * T, T), cols(kT[h]!, b * T, T), rowBiases[b] as tf.Tensor1D | null)));
+        }
+      }
+      let scores = tf.reshape(tf.concat(pieces, 0), [B, nh, T, T]);
+      tf.dispose(pieces);
+      scores = hooks.point(at('attention.self.hook_scores'), scores);
+      const probs = hooks.point(at('attention.self.hook_probs'), tf.softmax(scores)); // over keys
+      const p2 = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
+      for (let h = h0; h < h1; h++) {
+        hooked.set(h, tf.tidy(() => {
+          const v = tf.transpose(vT[h]!) as tf.Tensor2D; // [N, d]
+          const ctx = [];
+          for (let b = 0; b < B; b++) ctx.push(tf.matMul(rows(p2, (b * nh + h - h0) * T, T), rows(v, b * T, T)));
+          return tf.concat(ctx, 0) as tf.Tensor2D;
+        }));
+      }
+    }
+
+    // Every other head: per group of rows, blocks of query rows; scores and probabilities die with their block.
+    const perHead: tf.Tensor[] = [];
+    for (let h = 0; h < heads; h++) {
+      const done = hooked.get(h);
+      if (done) {
+        perHead.push(done);
+        continue;
+      }
+      perHead.push(tf.tidy(() => {
+        const q = tf.mul(tf.transpose(qT[h]!), scale) as tf.Tensor2D; // [N, d]
+        const v = tf.transpose(vT[h]!) as tf.Tensor2D; // [N, d]
+        const pieces: tf.Tensor[] = [];
+        groups.forEach((g, gi) => {
+          const W = g.count * T;
+          const first = g.first * T;
+          const kTg = cols(kT[h]!, first, W);
+          const vg = rows(v, first, W);
+          const n = queryBlockRows(W, opts);
+          for (let r0 = 0; r0 < W; r0 += n) {
+            const m = Math.min(n, W - r0);
+            const bias = biases[gi]!;
+            pieces.push(attend(rows(q, first + r0, m), kTg, vg, bias && bias.rank === 2 ? rows(bias as tf.Tensor2D, r0, m) : bias));
+          }
+        });
+        return tf.concat(pieces, 0); // [N, d]
+      }));
+    }
+    const ctx = tf.concat(perHead, 1); // [N, H]: heads merged back, token-major
+    return tf.reshape(ctx, [B, T, H]) as tf.Tensor3D;
+  });
+  return hooks.point(layerName(i, 'attention.self.hook_out'), context);
+}
+
+/** [B, T, H] -> [B, heads, T, d] */
+function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [B, T, H] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [B, T, heads, H / heads]), [0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/**
+ * The plain formulation: batched q·kᵀ over all heads, every score at once. Same hooks, same result
+ * as `selfAttention` (hook_scores / hook_probs always cover all heads here).
+ */
+export function selfAttentionPlain(
+  x: tf.Tensor3D,
+  keyBias: tf.Tensor4D,
+  p: LayerParams['attention']['self'],
+  c: XLMRobertaConfig,
+  i: number,
+  hooks: HookRunner,
+): tf.Tensor3D {
+  const [B, T, H] = x.shape;
+  const heads = c.num_attention_heads;
+  const d = H / heads;
+  const context = tf.tidy(() => {
+    const q = hooks.point(layerName(i, 'attention.self.hook_q'), splitHeads(linear(x, p.query), heads)); // [B, heads, T, d]
+    const k = hooks.point(layerName(i, 'attention.self.hook_k'), splitHeads(linear(x, p.key), heads));
+    const v = hooks.point(layerName(i, 'attention.self.hook_v'), splitHeads(linear(x, p.value), heads));
+    let scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), keyBias); // [B, heads, T, T]
+    scores = hooks.point(layerName(i, 'attention.self.hook_scores'), scores);
+    const probs = hooks.point(layerName(i, 'attention.self.hook_probs'), tf.softmax(scores)); // over keys
+    const ctx = tf.matMul(probs, v); // [B, heads, T, d]
+    return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B, T, H]) as tf.Tensor3D;
+  });
+  return hooks.point(layerName(i, 'attention.self.hook_out'), context);
 }

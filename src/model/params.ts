@@ -2,16 +2,92 @@
  * The model's parameters as tfjs tensors, in a tree that equals the Hugging Face weight-key tree:
  * `params.encoder.layer[3].attention.self.query` holds `encoder.layer.3.attention.self.query.*`.
  *
- * One layout change is made at load, for the kernels: a Linear's `[out, in]` weight is kept
- * transposed, as `weightT` `[in, out]`, because the wasm backend's matMul with transposeB is ~10×
- * slower (see PERF notes). The name and values are unchanged; `weightT` is exactly `weightᵀ`.
+ * Every tensor keeps its checkpoint layout and values: a Linear's weight is `[out, in]` as stored.
+ * The forward multiplies `weight · xᵀ` (see `linear` in ops.ts), which runs on the wasm backend's
+ * fast XNNPACK path without any per-call or load-time transpose of the weights, and without the
+ * packed copy of every weight that `x · weightᵀ` would make the backend keep.
+ *
+ * One layout change: query, key and value are stored per head (`HeadLinear`: rows h·d … (h+1)·d of
+ * the weight and bias, read straight from those rows of the file), so that each head's projection is
+ * its own 2-D matMul; their `weight` / `bias` still give the whole tensors, assembled on first use.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
+import { openDirectReader } from '../perf/heap-load.js';
 import type { HostTensor } from '../weights/types.js';
 
-export interface Linear { readonly weightT: tf.Tensor2D; readonly bias: tf.Tensor1D }
+/** A Linear layer: y = x·weightᵀ + bias. */
+export interface Linear {
+  readonly weight: tf.Tensor2D; // [out, in], as stored
+  readonly bias: tf.Tensor1D; // [out]
+  /** weightᵀ ([in, out]), made on first read and kept; the forward does not use it. */
+  readonly weightT: tf.Tensor2D;
+}
 export interface LayerNormParams { readonly weight: tf.Tensor1D; readonly bias: tf.Tensor1D }
+
+/** Tensors made on first read of a derived view, kept past any tf.tidy, freed with the parameters. */
+abstract class Derived {
+  private readonly made = new Map<string, tf.Tensor>();
+
+  protected derive<T extends tf.Tensor>(key: string, make: () => T): T {
+    let t = this.made.get(key);
+    if (!t) {
+      t = tf.keep(make());
+      this.made.set(key, t);
+    }
+    return t as T;
+  }
+
+  protected disposeDerived(): void {
+    tf.dispose([...this.made.values()]);
+    this.made.clear();
+  }
+}
+
+/** A Linear holding its checkpoint tensors. */
+export class DenseLinear extends Derived implements Linear {
+  constructor(readonly weight: tf.Tensor2D, readonly bias: tf.Tensor1D) {
+    super();
+  }
+
+  get weightT(): tf.Tensor2D {
+    return this.derive('weightT', () => tf.transpose(this.weight));
+  }
+
+  dispose(): void {
+    tf.dispose([this.weight, this.bias]);
+    this.disposeDerived();
+  }
+}
+
+/**
+ * A Linear stored as consecutive row blocks, one per attention head: `heads[h].weight` is rows
+ * h·d … (h+1)·d of the weight ([d, in]) and `heads[h].bias` those entries of the bias. `weight` and
+ * `bias` are the whole Hugging Face tensors ([out, in], [out]), concatenated on first read and kept
+ * (reading them costs one more copy of this Linear; the forward does not read them).
+ */
+export class HeadLinear extends Derived implements Linear {
+  constructor(readonly heads: ReadonlyArray<{ readonly weight: tf.Tensor2D; readonly bias: tf.Tensor1D }>) {
+    super();
+  }
+
+  get weight(): tf.Tensor2D {
+    return this.derive('weight', () => tf.concat(this.heads.map((h) => h.weight), 0));
+  }
+
+  get bias(): tf.Tensor1D {
+    return this.derive('bias', () => tf.concat(this.heads.map((h) => h.bias), 0));
+  }
+
+  get weightT(): tf.Tensor2D {
+    return this.derive('weightT', () => tf.transpose(this.weight));
+  }
+
+  dispose(): void {
+    for (const h of this.heads) tf.dispose([h.weight, h.bias]);
+    this.disposeDerived();
+  }
+}
 
 export interface EmbeddingsParams {
   readonly word_embeddings: tf.Tensor2D; // [vocab, H]
@@ -22,7 +98,7 @@ export interface EmbeddingsParams {
 
 export interface LayerParams {
   readonly attention: {
-    readonly self: { readonly query: Linear; readonly key: Linear; readonly value: Linear };
+    readonly self: { readonly query: HeadLinear; readonly key: HeadLinear; readonly value: HeadLinear };
     readonly output: { readonly dense: Linear; readonly LayerNorm: LayerNormParams };
   };
   readonly intermediate: { readonly dense: Linear };
@@ -69,29 +145,84 @@ export function expectedShapes(c: XLMRobertaConfig, colbertDim: number): Map<str
   return m;
 }
 
+/** The files of a snapshot, by part (`SnapshotWeights.files`): lets F32 safetensors load straight into backend memory. */
+export interface ParamFiles {
+  readonly encoder: string;
+  readonly colbert_linear: string;
+  readonly sparse_linear: string;
+}
+
 /**
  * Builds the parameter tree from host tensors keyed by full weight name (already shape-checked
  * against `expectedShapes`). `take` hands over one tensor at a time so the caller can free host
- * memory as it goes.
+ * memory as it goes. With `files`, F32 safetensors are read straight into the wasm heap instead
+ * (see perf/heap-load.ts); `take` serves everything else.
  */
 export async function buildParams(
   c: XLMRobertaConfig,
   take: (name: string) => Promise<HostTensor>,
+  files?: ParamFiles,
 ): Promise<M3Params> {
-  const created: tf.Tensor[] = [];
+  const created: Array<tf.Tensor | DenseLinear | HeadLinear> = [];
+  const direct = files ? openDirectReader() : undefined;
+  const where = (name: string): [string, string] => {
+    for (const head of ['colbert_linear', 'sparse_linear'] as const) {
+      if (name.startsWith(`${head}.`)) return [files![head], name.slice(head.length + 1)];
+    }
+    return [files!.encoder, name];
+  };
   const t = async <R extends tf.Rank>(name: string): Promise<tf.Tensor<R>> => {
     // Shapes were checked against config.json by the snapshot loader.
-    const h = await take(name);
-    const x = tf.tensor(h.data, [...h.shape], 'float32') as unknown as tf.Tensor<R>;
+    let x = direct ? await direct.read(...where(name)) : null;
+    if (!x) {
+      const h = await take(name);
+      x = tf.tensor(h.data, [...h.shape], 'float32');
+    }
     created.push(x);
-    return x;
+    return x as tf.Tensor<R>;
   };
-  const linear = async (p: string): Promise<Linear> => {
-    const w = await t<tf.Rank.R2>(`${p}.weight`);
-    const weightT = tf.transpose(w) as tf.Tensor2D; // [in, out]
-    created.push(weightT);
-    w.dispose();
-    return { weightT, bias: await t<tf.Rank.R1>(`${p}.bias`) };
+  /** `heads` equal row blocks of one [H, ...] tensor: read from the file's rows when possible, else cut from a host copy. */
+  const split = async (name: string, heads: number): Promise<tf.Tensor[]> => {
+    const blocks: tf.Tensor[] = [];
+    const [file, key] = direct ? where(name) : ['', ''];
+    const rows = c.hidden_size / heads; // q, k, v weights and biases all have H rows (checked against config.json)
+    try {
+      let host: HostTensor | undefined;
+      for (let h = 0; h < heads; h++) {
+        let x: tf.Tensor | null = null;
+        if (direct && !host) x = await direct.readRows(file, key, h * rows, rows);
+        if (!x) {
+          host ??= await take(name);
+          const inner = host.shape.slice(1);
+          const size = inner.reduce((a, b) => a * b, 1) * rows;
+          x = tf.tensor(host.data.subarray(h * size, (h + 1) * size), [rows, ...inner], 'float32');
+        }
+        blocks.push(x);
+      }
+      return blocks;
+    } catch (e) {
+      tf.dispose(blocks);
+      throw e;
+    }
+  };
+  const headLinear = async (p: string): Promise<HeadLinear> => {
+    const heads = c.num_attention_heads;
+    const w = await split(`${p}.weight`, heads);
+    let b: tf.Tensor[];
+    try {
+      b = await split(`${p}.bias`, heads);
+    } catch (e) {
+      tf.dispose(w);
+      throw e;
+    }
+    const hl = new HeadLinear(w.map((weight, h) => ({ weight: weight as tf.Tensor2D, bias: b[h] as tf.Tensor1D })));
+    created.push(hl);
+    return hl;
+  };
+  const linear = async (p: string): Promise<DenseLinear> => {
+    const l = new DenseLinear(await t<tf.Rank.R2>(`${p}.weight`), await t<tf.Rank.R1>(`${p}.bias`));
+    created.splice(created.length - 2, 2, l); // the Linear now owns both tensors
+    return l;
   };
   const ln = async (p: string): Promise<LayerNormParams> => ({
     weight: await t<tf.Rank.R1>(`${p}.weight`),
@@ -110,9 +241,9 @@ export async function buildParams(
       layer.push({
         attention: {
           self: {
-            query: await linear(`${p}.attention.self.query`),
-            key: await linear(`${p}.attention.self.key`),
-            value: await linear(`${p}.attention.self.value`),
+            query: await headLinear(`${p}.attention.self.query`),
+            key: await headLinear(`${p}.attention.self.key`),
+            value: await headLinear(`${p}.attention.self.value`),
           },
           output: { dense: await linear(`${p}.attention.output.dense`), LayerNorm: await ln(`${p}.attention.output.LayerNorm`) },
         },
@@ -129,13 +260,15 @@ export async function buildParams(
   } catch (e) {
     for (const x of created) x.dispose();
     throw e;
+  } finally {
+    await direct?.close();
   }
 }
 
 /** Frees every tensor of a parameter tree. */
 export function disposeParams(p: M3Params): void {
   const walk = (o: unknown): void => {
-    if (o instanceof tf.Tensor) o.dispose();
+    if (o instanceof tf.Tensor || o instanceof DenseLinear || o instanceof HeadLinear) o.dispose();
     else if (o && typeof o === 'object') for (const v of Object.values(o)) walk(v);
   };
   walk(p);
