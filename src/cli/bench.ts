@@ -1,0 +1,170 @@
+/**
+ * `bge-m3 bench [--model DIR | --random large] [--shapes 1x16,32x16,1x128,8x128,1x512] [--backend NAME]
+ *   [--threads N] [--reps N] [--outputs dense|all] [--no-torch] [--json]`
+ * Loads a model (a snapshot, or a random full-size one built once under ~/.cache/bge-m3-tfjs), times
+ * each shape through `encode`, and, when a Python with torch is found, the same shapes through the
+ * PyTorch baseline (scripts/bench_torch.py) in the same run, shape by shape.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { wasmThreadsStatus } from '../perf/wasm-threads.js';
+import {
+  findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
+  type ShapeResult, type TorchResult,
+} from '../perf/bench.js';
+import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../perf/random-checkpoint.js';
+import { heapStats } from '../perf/heap-guard.js';
+import { BgeM3 } from '../m3.js';
+import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+
+const DEFAULT_SHAPES = '1x16,32x16,1x128,8x128,1x512';
+
+export const USAGE = `Usage: bge-m3 bench [--model DIR | --random large] [--shapes ${DEFAULT_SHAPES}]
+                   [--backend wasm|cpu|tensorflow] [--threads N] [--reps N] [--outputs dense|all]
+                   [--torch-threads N] [--no-torch] [--json]
+
+Times encode() on batches of random token ids, shape by shape (BxT: B rows of T tokens, one forward
+each), after a warm-up, and prints per shape the median seconds, tokens/s, GFLOP/s and peak RSS, plus
+the model's load time and load peak RSS. With a Python that imports torch (Debian: apt-get install
+python3-torch libopenblas0-pthread; or set BGE_M3_PYTHON), the same shapes also run through a PyTorch
+encoder of the same sizes (scripts/bench_torch.py) in the same run, and the ratio is printed.
+
+Options:
+  --model DIR         a BGE-M3 snapshot directory
+  --random PRESET     a random-weight snapshot, built once into ~/.cache/bge-m3-tfjs/random-PRESET
+                      (${Object.keys(PRESETS).join(', ')}; default when --model is not given: large)
+  --shapes LIST       comma-separated BxT (default ${DEFAULT_SHAPES}; also e.g. 1x2048,1x8192)
+  --backend NAME      tfjs backend (default wasm)
+  --threads N         wasm matMul threads (default: all cores Node may use)
+  --reps N            timed runs per shape (default 3; 1 for shapes of 4096 tokens or more)
+  --outputs WHICH     dense (default) or all (dense, sparse and ColBERT heads)
+  --torch-threads N   threads of the PyTorch baseline (default 2)
+  --no-torch          skip the PyTorch baseline
+  --json              one JSON object per line instead of the table
+  -h, --help          show this help
+`;
+
+const fmt = (x: number, d = 1): string => x.toFixed(d);
+
+export async function run(argv: string[], io: CliIO = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  return runCommand('bench', USAGE, io, async () => {
+    const { values } = parseCli(argv, {
+      model: { type: 'string' }, random: { type: 'string' }, shapes: { type: 'string' }, backend: { type: 'string' },
+      threads: { type: 'string' }, reps: { type: 'string' }, outputs: { type: 'string' }, 'torch-threads': { type: 'string' },
+      'no-torch': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    }, false);
+    if (values.help) {
+      stdout.write(USAGE);
+      return 0;
+    }
+    if (values.model !== undefined && values.random !== undefined) throw new CliError('give --model DIR or --random PRESET, not both', true);
+    const preset = values.model === undefined ? (values.random ?? 'large') : undefined;
+    if (preset !== undefined && !(preset in PRESETS)) throw new CliError(`--random must be one of ${Object.keys(PRESETS).join(', ')}, got '${preset}'`, true);
+    let shapes;
+    try {
+      shapes = parseShapes(values.shapes ?? DEFAULT_SHAPES);
+    } catch (e) {
+      throw new CliError(`--shapes: ${(e as Error).message}`, true);
+    }
+    if (shapes.length === 0) throw new CliError('--shapes: no shape given', true);
+    const backend = backendFlag(values.backend) ?? 'wasm';
+    const threads = intFlag(values.threads, 'threads', 1);
+    if (threads !== undefined && threads > 8) throw new CliError('--threads must be at most 8', true);
+    const repsFlag = intFlag(values.reps, 'reps', 1);
+    const torchThreads = intFlag(values['torch-threads'], 'torch-threads', 1) ?? 2;
+    const outputs = values.outputs ?? 'dense';
+    if (outputs !== 'dense' && outputs !== 'all') throw new CliError(`--outputs must be dense or all, got '${outputs}'`, true);
+    const want = { dense: true, sparse: outputs === 'all', colbert: outputs === 'all' };
+    const json = values.json === true;
+    const say = (line: string): void => { if (!json) stdout.write(`${line}\n`); };
+    const emit = (obj: Record<string, unknown>): void => { if (json) stdout.write(`${JSON.stringify(obj)}\n`); };
+
+    let dir = values.model;
+    if (preset !== undefined) {
+      dir = defaultCacheDir(preset);
+      let last = 0;
+      const r = await ensureRandomCheckpoint(dir, PRESETS[preset]!, (done, total) => {
+        const pct = Math.floor((100 * done) / total);
+        if (pct >= last + 10) { last = pct; stderr.write(`building random '${preset}' checkpoint in ${dir}: ${pct}%\n`); }
+      });
+      if (r.built) stderr.write(`built ${dir} (${fmt(r.bytes / 1e6, 0)} MB)\n`);
+    }
+    const modelDir = dir!;
+
+    // Load: peak RSS and time, then the time to read the weights file once more for comparison.
+    resetPeakRss();
+    const t0 = performance.now();
+    const m3 = await BgeM3.load(modelDir, { backend, threads, onWarning: (m) => stderr.write(`${m}\n`) });
+    const loadS = (performance.now() - t0) / 1000;
+    const loadRss = peakRssMb();
+    const weightsFile = m3.files.encoder ?? join(modelDir, 'model.safetensors');
+    const weightsMb = statSync(weightsFile).size / 1e6;
+    const readS = await timeFileRead(weightsFile);
+    const th = wasmThreadsStatus();
+    const engine = backend === 'wasm' ? `tfjs-wasm` : `tfjs-${backend}`;
+    const threadsUsed = backend === 'wasm' ? (th.actual ?? 1) : undefined;
+    say(`model: ${preset !== undefined ? `random '${preset}' (${modelDir})` : modelDir}; backend ${backend}${threadsUsed !== undefined ? `, ${threadsUsed} thread${threadsUsed > 1 ? 's' : ''}` : ''}${th.fallbackReason ? ` (${th.fallbackReason})` : ''}`);
+    say(`load: ${fmt(loadS, 2)} s (reading ${fmt(weightsMb, 0)} MB of weights once more: ${fmt(readS, 2)} s, so ${fmt(loadS / readS, 1)}x); peak RSS ${fmt(loadRss, 0)} MB = ${fmt(loadRss / weightsMb, 2)}x the weights`);
+    emit({ event: 'load', engine, threads: threadsUsed, load_s: loadS, load_peak_rss_mb: loadRss, weights_mb: weightsMb, file_read_s: readS });
+
+    // The baseline, if torch is importable.
+    let torch: TorchBaseline | null = null;
+    if (!values['no-torch']) {
+      const py = findTorchPython();
+      if (!py) say('PyTorch baseline skipped: no python3 that imports torch (apt-get install python3-torch libopenblas0-pthread, or set BGE_M3_PYTHON)');
+      else {
+        try {
+          torch = await TorchBaseline.start(py, torchThreads, m3.config);
+          say(`PyTorch baseline: torch ${String(torch.info.torch)}, ${String(torch.info.threads)} threads, BLAS ${String(torch.info.blas)} (${py})`);
+        } catch (e) {
+          say(`PyTorch baseline skipped: ${(e as Error).message}`);
+        }
+      }
+    }
+
+    try {
+      // One untimed pass on a small batch so the first shape does not pay for kernel set-up.
+      await m3.encode({ inputIds: [[0, 5, 6, 7, 2]] });
+      say('');
+      say(`${'shape'.padEnd(8)} ${'median s'.padStart(9)} ${'tok/s'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'peak RSS MB'.padStart(12)}${torch ? ` | ${'torch s'.padStart(8)} ${'tok/s'.padStart(8)} ${'RSS MB'.padStart(7)} | ${'ratio'.padStart(5)}` : ''}`);
+      for (const shape of shapes) {
+        const big = shape.rows * shape.tokens >= 4096;
+        const reps = repsFlag ?? (big ? 1 : 3);
+        const warmup = big ? 0 : 1;
+        let r: ShapeResult;
+        try {
+          r = await timeShape(m3, shape, reps, warmup, want);
+        } catch (e) {
+          say(`${shape.label.padEnd(8)} failed: ${(e as Error).message}`);
+          emit({ shape: shape.label, engine, error: (e as Error).message });
+          continue;
+        }
+        let t: TorchResult | null = null;
+        if (torch) {
+          try {
+            t = await torch.run(shape, reps, warmup);
+          } catch (e) {
+            say(`  PyTorch baseline failed on ${shape.label}: ${(e as Error).message}`);
+            torch.close();
+            torch = null;
+          }
+        }
+        const ratio = t ? r.tokens_per_s / t.tokens_per_s : undefined;
+        say(`${shape.label.padEnd(8)} ${fmt(r.median_s, 3).padStart(9)} ${fmt(r.tokens_per_s).padStart(8)} ${fmt(r.gflops).padStart(8)} ${fmt(r.peak_rss_mb, 0).padStart(12)}${t ? ` | ${fmt(t.median_s, 3).padStart(8)} ${fmt(t.tokens_per_s).padStart(8)} ${fmt(t.peak_rss_mb, 0).padStart(7)} | ${fmt(ratio!, 2).padStart(5)}` : ''}`);
+        emit({
+          shape: r.shape, tokens_per_s: r.tokens_per_s, median_s: r.median_s, gflops: r.gflops, peak_rss_mb: r.peak_rss_mb,
+          engine, threads: threadsUsed, runs_s: r.runs_s,
+          ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio } : {}),
+        });
+      }
+      const h = heapStats();
+      if (h) say(`\nwasm heap: ${fmt(h.heapBytes / 2 ** 20, 0)} MiB (tensors ${fmt(h.tensorBytes / 2 ** 20, 0)} MiB; limit 4096 MiB)`);
+    } finally {
+      torch?.close();
+      m3.dispose();
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,162 @@
+/**
+ * A BGE-M3-shaped snapshot with random weights, for benchmarks: full size (or any size) without
+ * downloading 2.3 GB. Written as safetensors tensor by tensor (never the whole model in memory):
+ * `config.json`, `model.safetensors`, `colbert_linear.safetensors`, `sparse_linear.safetensors` and
+ * the tokenizer files of the tiny-m3 fixture (benchmarks feed random token ids, so the vocabulary
+ * does not matter). Values: Linear and embedding matrices uniform with std 0.02 (as the fixtures'
+ * N(0, 0.02)), LayerNorm weights near 1, small biases; seeded, so every build is the same.
+ */
+import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeSafetensors, type TensorToWrite } from '../weights/safetensors.js';
+
+export interface RandomModelSize {
+  hidden: number;
+  layers: number;
+  heads: number;
+  intermediate: number;
+  vocab: number;
+  positions: number;
+  colbertDim: number;
+}
+
+/** BAAI/bge-m3's sizes (XLM-RoBERTa-large). */
+export const LARGE: RandomModelSize = {
+  hidden: 1024, layers: 24, heads: 16, intermediate: 4096, vocab: 250002, positions: 8194, colbertDim: 1024,
+};
+
+export const PRESETS: Readonly<Record<string, RandomModelSize>> = {
+  large: LARGE,
+  /** Same shapes, 2 layers: for quick checks of the benchmark itself. */
+  'large-2l': { ...LARGE, layers: 2 },
+};
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'sentencepiece.bpe.model'];
+/** Bumped when the files written change, so an old cache is rebuilt. */
+const FORMAT = 'bge-m3-tfjs random checkpoint v1';
+
+/** tiny-m3's folder: the tokenizer files come from there (the repo's test fixtures). */
+export function fixtureTokenizerDir(): string {
+  return fileURLToPath(new URL('../../test/fixtures/tiny-m3/', import.meta.url));
+}
+
+export function defaultCacheDir(preset: string): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'bge-m3-tfjs', `random-${preset}`);
+}
+
+/** xorshift32 stream of floats uniform in [−a, a). */
+function fill(out: Float32Array, seed: number, a: number, offset = 0): void {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const k = (2 * a) / 4294967296;
+  for (let i = 0; i < out.length; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    out[i] = offset + s * k - a;
+  }
+}
+
+type Init = 'matrix' | 'ln' | 'bias';
+
+function tensorList(z: RandomModelSize): Array<{ name: string; shape: number[]; init: Init }> {
+  const { hidden: H, intermediate: I } = z;
+  const t: Array<{ name: string; shape: number[]; init: Init }> = [
+    { name: 'embeddings.word_embeddings.weight', shape: [z.vocab, H], init: 'matrix' },
+    { name: 'embeddings.position_embeddings.weight', shape: [z.positions, H], init: 'matrix' },
+    { name: 'embeddings.token_type_embeddings.weight', shape: [1, H], init: 'matrix' },
+    { name: 'embeddings.LayerNorm.weight', shape: [H], init: 'ln' },
+    { name: 'embeddings.LayerNorm.bias', shape: [H], init: 'bias' },
+  ];
+  const linear = (p: string, out: number, inp: number): void => {
+    t.push({ name: `${p}.weight`, shape: [out, inp], init: 'matrix' }, { name: `${p}.bias`, shape: [out], init: 'bias' });
+  };
+  const norm = (p: string): void => {
+    t.push({ name: `${p}.weight`, shape: [H], init: 'ln' }, { name: `${p}.bias`, shape: [H], init: 'bias' });
+  };
+  for (let i = 0; i < z.layers; i++) {
+    const p = `encoder.layer.${i}`;
+    linear(`${p}.attention.self.query`, H, H);
+    linear(`${p}.attention.self.key`, H, H);
+    linear(`${p}.attention.self.value`, H, H);
+    linear(`${p}.attention.output.dense`, H, H);
+    norm(`${p}.attention.output.LayerNorm`);
+    linear(`${p}.intermediate.dense`, I, H);
+    linear(`${p}.output.dense`, H, I);
+    norm(`${p}.output.LayerNorm`);
+  }
+  return t;
+}
+
+function toWrite(list: Array<{ name: string; shape: number[]; init: Init }>, seedBase: number): TensorToWrite[] {
+  const STD = 0.02;
+  return list.map((t, i) => ({
+    name: t.name,
+    dtype: 'F32' as const,
+    shape: t.shape,
+    bytes: () => {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const x = new Float32Array(n);
+      if (t.init === 'matrix') fill(x, seedBase + i, STD * Math.sqrt(3));
+      else if (t.init === 'ln') fill(x, seedBase + i, 0.1, 1);
+      else fill(x, seedBase + i, 0.02);
+      return new Uint8Array(x.buffer);
+    },
+  }));
+}
+
+function configJson(z: RandomModelSize): string {
+  return `${JSON.stringify({
+    architectures: ['XLMRobertaModel'], attention_probs_dropout_prob: 0.1, bos_token_id: 0, classifier_dropout: null,
+    eos_token_id: 2, hidden_act: 'gelu', hidden_dropout_prob: 0.1, hidden_size: z.hidden, initializer_range: 0.02,
+    intermediate_size: z.intermediate, layer_norm_eps: 1e-5, max_position_embeddings: z.positions, model_type: 'xlm-roberta',
+    num_attention_heads: z.heads, num_hidden_layers: z.layers, output_past: true, pad_token_id: 1,
+    position_embedding_type: 'absolute', torch_dtype: 'float32', type_vocab_size: 1, use_cache: true, vocab_size: z.vocab,
+  }, null, 2)}\n`;
+}
+
+/**
+ * Returns `dir` holding a complete random snapshot of size `z`, building it first unless a complete
+ * one of the same size is there already. Builds into `<dir>.partial` and renames at the end, so an
+ * interrupted build is never mistaken for a finished one.
+ */
+export async function ensureRandomCheckpoint(
+  dir: string, z: RandomModelSize, onProgress?: (doneBytes: number, totalBytes: number) => void,
+): Promise<{ dir: string; built: boolean; bytes: number }> {
+  const stamp = `${FORMAT}\n${JSON.stringify(z)}\n`;
+  const marker = join(dir, '.complete');
+  const list = tensorList(z);
+  const total = list.reduce((a, t) => a + 4 * t.shape.reduce((x, y) => x * y, 1), 0);
+  if (existsSync(marker)) {
+    const { readFile } = await import('node:fs/promises');
+    if ((await readFile(marker, 'utf8')) === stamp) return { dir, built: false, bytes: total };
+  }
+  const src = fixtureTokenizerDir();
+  for (const f of TOKENIZER_FILES) {
+    if (!existsSync(join(src, f))) throw new Error(`random checkpoint: tokenizer file ${join(src, f)} is missing (run from the repository, which has test/fixtures)`);
+  }
+  const tmp = `${dir}.partial`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  let done = 0;
+  await writeSafetensors(join(tmp, 'model.safetensors'), toWrite(list, 1), {
+    metadata: { format: 'pt' },
+    onTensor: (_name, bytes) => { done += bytes; onProgress?.(done, total); },
+  });
+  const H = z.hidden;
+  await writeSafetensors(join(tmp, 'colbert_linear.safetensors'), toWrite([
+    { name: 'weight', shape: [z.colbertDim, H], init: 'matrix' }, { name: 'bias', shape: [z.colbertDim], init: 'bias' },
+  ], 100_000));
+  await writeSafetensors(join(tmp, 'sparse_linear.safetensors'), toWrite([
+    { name: 'weight', shape: [1, H], init: 'matrix' }, { name: 'bias', shape: [1], init: 'bias' },
+  ], 200_000));
+  await writeFile(join(tmp, 'config.json'), configJson(z));
+  for (const f of TOKENIZER_FILES) await copyFile(join(src, f), join(tmp, f));
+  await writeFile(join(tmp, '.complete'), stamp);
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+  return { dir, built: true, bytes: (await stat(join(dir, 'model.safetensors'))).size };
+}
