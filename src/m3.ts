@@ -99,15 +99,6 @@ const DEFAULTS = { batchSize: 16, maxTokensPerBatch: 8192, maxLength: 8192 } as 
 /** Texts, or token ids already made (each `<s> … </s>`, as `tokenize` returns them). */
 export type Inputs = string[] | { readonly inputIds: readonly (readonly number[])[] };
 
-/**
- * The text `tokenizer.decode([id])` gives for one token with the Metaspace decoder: '▁' becomes a
- * space and the leading space of the (first) token is dropped.
- */
-function decodeOne(token: string): string {
-  const text = token.replace(/\u2581/g, ' ');
-  return text.startsWith(' ') ? text.slice(1) : text;
-}
-
 function checkTexts(texts: unknown, arg = 'texts'): string[] {
   if (!Array.isArray(texts)) throw new TypeError(`${arg} must be an array of strings, got ${texts === null ? 'null' : typeof texts}`);
   texts.forEach((t, i) => {
@@ -296,7 +287,7 @@ export class BgeM3 {
   convertIdToToken(lw: LexicalWeights | LexicalWeights[]): Record<string, number> | Record<string, number>[] {
     const one = (x: LexicalWeights): Record<string, number> => {
       const r: Record<string, number> = {};
-      for (const [id, w] of Object.entries(x)) r[decodeOne(this.tokenizer.idToToken(Number(id)))] = w;
+      for (const [id, w] of Object.entries(x)) r[this.tokenizer.decodeId(Number(id))] = w;
       return r;
     };
     return Array.isArray(lw) ? lw.map(one) : one(lw);
