@@ -156,7 +156,8 @@ export interface ParamFiles {
  * Builds the parameter tree from host tensors keyed by full weight name (already shape-checked
  * against `expectedShapes`). `take` hands over one tensor at a time so the caller can free host
  * memory as it goes. With `files`, F32 safetensors are read straight into the wasm heap instead
- * (see perf/heap-load.ts); `take` serves everything else.
+ * (see perf/heap-load.ts: all tensors allocated first, then filled by parallel reads); `take` serves
+ * everything else.
  */
 export async function buildParams(
   c: XLMRobertaConfig,
@@ -173,7 +174,7 @@ export async function buildParams(
   };
   const t = async <R extends tf.Rank>(name: string): Promise<tf.Tensor<R>> => {
     // Shapes were checked against config.json by the snapshot loader.
-    let x = direct ? await direct.read(...where(name)) : null;
+    let x = direct ? await direct.alloc(...where(name)) : null;
     if (!x) {
       const h = await take(name);
       x = tf.tensor(h.data, [...h.shape], 'float32');
@@ -190,7 +191,7 @@ export async function buildParams(
       let host: HostTensor | undefined;
       for (let h = 0; h < heads; h++) {
         let x: tf.Tensor | null = null;
-        if (direct && !host) x = await direct.readRows(file, key, h * rows, rows);
+        if (direct && !host) x = await direct.alloc(file, key, h * rows, rows);
         if (!x) {
           host ??= await take(name);
           const inner = host.shape.slice(1);
@@ -251,12 +252,14 @@ export async function buildParams(
         output: { dense: await linear(`${p}.output.dense`), LayerNorm: await ln(`${p}.output.LayerNorm`) },
       });
     }
-    return {
+    const params: M3Params = {
       embeddings,
       encoder: { layer },
       colbert_linear: await linear('colbert_linear'),
       sparse_linear: await linear('sparse_linear'),
     };
+    await direct?.finish(); // every tensor is allocated: now read their bytes, several at a time
+    return params;
   } catch (e) {
     for (const x of created) x.dispose();
     throw e;

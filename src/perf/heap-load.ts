@@ -46,38 +46,66 @@ export function activeWasmBackend(): WasmBackend | null {
   return b.wasm?.HEAPU8 && typeof b.makeOutput === 'function' && typeof b.getMemoryOffset === 'function' ? (b as WasmBackend) : null;
 }
 
-const CHUNK = 1 << 30; // fs reads are capped near 2 GB per call
+/** One read: `bytes` bytes at file position `pos` into the heap at `offset`. */
+interface Job { fh: FileHandle; offset: number; pos: number; bytes: number; what: string }
+
+const PIECE = 64 << 20; // reads are split into pieces this size so that big tensors load in parallel too
 
 /**
- * Reads `bytes` bytes at file position `pos` into the wasm heap at `offset`. The view is taken again
- * for every chunk: heap growth replaces the heap's buffer (nothing allocates while we await here,
- * but a stale view would be wrong, not just slow).
+ * Runs the jobs `parallel` at a time. The heap view is taken per read (heap growth replaces the
+ * heap's buffer object; nothing allocates while the reads run, but a stale view would be wrong).
+ * On a failure the reads already started are awaited before rethrowing, so that no read can still
+ * be writing into tensors the caller then frees.
  */
-async function readIntoHeap(fh: FileHandle, backend: WasmBackend, offset: number, pos: number, bytes: number, what: string): Promise<void> {
-  let done = 0;
-  while (done < bytes) {
-    const n = Math.min(bytes - done, CHUNK);
-    const view = new Uint8Array(backend.wasm.HEAPU8.buffer, offset + done, n);
-    const { bytesRead } = await fh.read(view, 0, n, pos + done);
-    if (bytesRead === 0) throw new Error(`${what}: unexpected end of file`);
-    done += bytesRead;
+async function runJobs(jobs: Job[], backend: WasmBackend, parallel: number): Promise<void> {
+  const pieces: Job[] = [];
+  for (const j of jobs) {
+    for (let done = 0; done < j.bytes; done += PIECE) {
+      pieces.push({ ...j, offset: j.offset + done, pos: j.pos + done, bytes: Math.min(PIECE, j.bytes - done) });
+    }
   }
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < pieces.length) {
+      const j = pieces[next++]!;
+      try {
+        let done = 0;
+        while (done < j.bytes) {
+          const view = new Uint8Array(backend.wasm.HEAPU8.buffer, j.offset + done, j.bytes - done);
+          const { bytesRead } = await j.fh.read(view, 0, j.bytes - done, j.pos + done);
+          if (bytesRead === 0) throw new Error(`${j.what}: unexpected end of file`);
+          done += bytesRead;
+        }
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, parallel) }, worker));
+  if (failed !== undefined) throw failed;
 }
 
-/** Reads named tensors straight into backend tensors, or says it cannot (null). */
+/**
+ * Allocates tensors in backend memory and fills them straight from safetensors files. All
+ * allocations come first (`alloc`), then all reads (`finish`), so the heap does not grow while reads
+ * are writing into it.
+ */
 export interface DirectReader {
   /**
-   * Tensor `key` of `file` as a float32 tf.Tensor of its stored shape, read straight into the wasm
-   * heap; null when that is not possible (not safetensors, not F32, not the wasm backend).
+   * Rows [from, from + count) (default: all) of tensor `key` of `file` as a new float32 tf.Tensor,
+   * allocated now and filled by `finish()`; null when that is not possible (not safetensors, not
+   * F32, not the wasm backend), so the caller takes the ordinary path.
    */
-  read(file: string, key: string): Promise<tf.Tensor | null>;
-  /** Rows [from, from + count) of tensor `key` (along its first axis), the same way. */
-  readRows(file: string, key: string, from: number, count: number): Promise<tf.Tensor | null>;
+  alloc(file: string, key: string, from?: number, count?: number): Promise<tf.Tensor | null>;
+  /** Reads every allocated tensor's bytes, `parallel` reads at a time. */
+  finish(parallel?: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export function openDirectReader(): DirectReader {
   const files = new Map<string, Promise<{ fh: FileHandle; spans: Map<string, Span> } | null>>();
+  const jobs: Job[] = [];
   const get = (file: string) => {
     let f = files.get(file);
     if (!f) {
@@ -89,10 +117,7 @@ export function openDirectReader(): DirectReader {
     return f;
   };
   return {
-    async read(file, key) {
-      return this.readRows(file, key, 0, Infinity);
-    },
-    async readRows(file, key, from, count) {
+    async alloc(file, key, from = 0, count = Infinity) {
       const backend = activeWasmBackend();
       if (!backend) return null;
       const f = await get(file);
@@ -103,14 +128,16 @@ export function openDirectReader(): DirectReader {
       if (from < 0 || rows <= 0) return null;
       const rowBytes = 4 * inner.reduce((a, b) => a * b, 1);
       const info = backend.makeOutput([rows, ...inner], 'float32');
-      const t = tf.engine().makeTensorFromTensorInfo(info, backend);
-      try {
-        await readIntoHeap(f.fh, backend, backend.getMemoryOffset(info.dataId), span.begin + from * rowBytes, rows * rowBytes, `${file}: tensor '${key}'`);
-      } catch (e) {
-        t.dispose();
-        throw e;
-      }
-      return t;
+      jobs.push({
+        fh: f.fh, offset: backend.getMemoryOffset(info.dataId), pos: span.begin + from * rowBytes, bytes: rows * rowBytes,
+        what: `${file}: tensor '${key}'`,
+      });
+      return tf.engine().makeTensorFromTensorInfo(info, backend);
+    },
+    async finish(parallel = 4) {
+      const backend = activeWasmBackend();
+      const todo = jobs.splice(0);
+      if (todo.length > 0 && backend) await runJobs(todo, backend, parallel);
     },
     async close() {
       const all = await Promise.allSettled(files.values());
