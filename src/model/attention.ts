@@ -16,6 +16,7 @@ import type { XLMRobertaConfig } from '../config.js';
 import { layerName, type LayerSite } from '../hooks/names.js';
 import type { HookRunner } from '../hooks/runner.js';
 import { ensureHeap } from '../perf/heap-guard.js';
+import { sliceRows } from '../perf/heap-ops.js';
 import { linear } from './ops.js';
 import type { HeadLinear, LayerParams } from './params.js';
 
@@ -32,12 +33,18 @@ export interface AttentionOptions {
   readonly hookHeads?: readonly [number, number];
   /** Batch rows shorter than this many tokens are attended together (see `attentionGroups`; default 128). */
   readonly groupTokens?: number;
+  /**
+   * Tokens per chunk of the projections and the feed-forward block (default 256): XNNPACK re-reads
+   * the activations it packs once per 4 weight rows, so they should stay cache-sized.
+   */
+  readonly chunkTokens?: number;
   /** Run the plain batched formulation instead (slow; for tests and comparisons). */
   readonly plain?: boolean;
 }
 
 const DEFAULT_SCORE_BUDGET = 64 * 1024 * 1024;
 const DEFAULT_GROUP_TOKENS = 128;
+export const DEFAULT_CHUNK_TOKENS = 256;
 
 /** Query rows per block so that one head's scores and probabilities (2 · rows · T float32) fit the budget. */
 export function queryBlockRows(T: number, opts: AttentionOptions = {}): number {
@@ -57,9 +64,9 @@ export function hookHeadRange(opts: AttentionOptions, heads: number): [number, n
   return [a, b];
 }
 
-/** Rows [from, from + n) of a small 2-D tensor (n = all rows: the tensor itself). */
+/** Rows [from, from + n) of a 2-D tensor (all rows: the tensor itself). */
 function rows(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
-  return from === 0 && n === t.shape[0] ? t : tf.slice(t, [from, 0], [n, t.shape[1]]);
+  return from === 0 && n === t.shape[0] ? t : sliceRows(t, from, n);
 }
 
 /** Columns [from, from + n) of a small 2-D tensor (n = all columns: the tensor itself). */
@@ -143,9 +150,9 @@ function unstackHeads(x: tf.Tensor4D): tf.Tensor2D[] {
  * x [B, T, H], keyBias [B, 1, 1, T] (0 for real keys, −inf for padding) -> context [B, T, H]
  * (`attention.self.hook_out`).
  *
- * Per head h: qᵀ, kᵀ, vᵀ = W_h·xᵀ + b_h ([d, N], N = B·T; one xᵀ shared by the 3·heads matMuls),
- * then per group of batch rows and block of query rows: softmax(q·kᵀ/√d + bias)·v. The q/k/v hooks
- * see [B, heads, T, d], stacked only when asked for; a replacement they return is used.
+ * When a hook or the cache wants q, k, v, scores or probabilities of this layer, `attentionHooked`
+ * runs (whole-batch projections, so the hook tensors exist); otherwise `attentionFast`, which never
+ * holds more than one unit of rows and one head of q/k/v at a time.
  */
 export function selfAttention(
   x: tf.Tensor3D,
@@ -157,6 +164,95 @@ export function selfAttention(
   opts: AttentionOptions = {},
 ): tf.Tensor3D {
   if (opts.plain) return selfAttentionPlain(x, keyBias, p, c, i, hooks);
+  const watched = (['hook_q', 'hook_k', 'hook_v', 'hook_scores', 'hook_probs'] as const)
+    .some((s) => hooks.wants(layerName(i, `attention.self.${s}`)));
+  const context = watched ? attentionHooked(x, keyBias, p, c, i, hooks, opts) : attentionFast(x, keyBias, p, c, opts);
+  return hooks.point(layerName(i, 'attention.self.hook_out'), context);
+}
+
+/**
+ * Units of attention: a group of short rows (see `attentionGroups`) or one long row; each unit's
+ * tokens are projected in chunks of at most `chunkTokens` (so the activations XNNPACK packs stay
+ * cache-sized), per head: qᵀ, kᵀ, vᵀ = W_h·xᵀ + b_h, assembled for the unit, then
+ * softmax(q·kᵀ/√d + bias)·v in blocks of query rows. Context [B, T, H], unhooked.
+ */
+function attentionFast(
+  x: tf.Tensor3D, keyBias: tf.Tensor4D, p: LayerParams['attention']['self'], c: XLMRobertaConfig, opts: AttentionOptions,
+): tf.Tensor3D {
+  const [B, T, H] = x.shape;
+  const heads = c.num_attention_heads;
+  const d = H / heads;
+  const N = B * T;
+  const scale = 1 / Math.sqrt(d);
+  const chunk = Math.max(1, opts.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
+  return tf.tidy(() => {
+    const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
+    const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
+    const units = attentionGroups(B, T, opts);
+    const out: tf.Tensor[] = [];
+    for (const u of units) {
+      const W = u.count * T;
+      out.push(tf.tidy(() => {
+        const bias = groupBias(kb, u, T);
+        // xᵀ of each projection chunk of the unit, kept while its heads are computed (XNNPACK packs each once).
+        const xTs: tf.Tensor2D[] = [];
+        for (let c0 = 0; c0 < W; c0 += chunk) {
+          const rowsX = sliceRows(x2, u.first * T + c0, Math.min(chunk, W - c0));
+          xTs.push(tf.transpose(rowsX) as tf.Tensor2D);
+          rowsX.dispose();
+        }
+        const n = queryBlockRows(W, opts);
+        const perHead: tf.Tensor[] = [];
+        for (let h = 0; h < heads; h++) {
+          perHead.push(tf.tidy(() => {
+            const proj = (l: HeadLinear, xT: tf.Tensor2D): tf.Tensor2D => {
+              const yT = tf.matMul(l.heads[h]!.weight, xT); // [d, w]
+              const y = tf.add(yT, tf.reshape(l.heads[h]!.bias, [d, 1]));
+              yT.dispose();
+              return y as tf.Tensor2D;
+            };
+            const tokenMajor = (t: tf.Tensor2D, s?: number): tf.Tensor2D => {
+              const r = tf.transpose(t) as tf.Tensor2D; // [w, d]
+              t.dispose();
+              if (s === undefined) return r;
+              const scaled = tf.mul(r, s) as tf.Tensor2D;
+              r.dispose();
+              return scaled;
+            };
+            const joinRows = (parts: tf.Tensor2D[]): tf.Tensor2D => (parts.length === 1 ? parts[0]! : tf.concat(parts, 0));
+            const q = joinRows(xTs.map((xT) => tokenMajor(proj(p.query, xT), scale))); // [W, d], scaled once here
+            const kParts = xTs.map((xT) => proj(p.key, xT));
+            const kT = kParts.length === 1 ? kParts[0]! : (tf.concat(kParts, 1) as tf.Tensor2D); // [d, W]
+            const v = joinRows(xTs.map((xT) => tokenMajor(proj(p.value, xT)))); // [W, d]
+            const ctx: tf.Tensor[] = [];
+            for (let r0 = 0; r0 < W; r0 += n) {
+              const m = Math.min(n, W - r0);
+              const qb = m === W ? q : sliceRows(q, r0, m);
+              const bb = bias && bias.rank === 2 && m !== W ? sliceRows(bias as tf.Tensor2D, r0, m) : bias;
+              ctx.push(attend(qb, kT, v, bb));
+              if (qb !== q) qb.dispose();
+              if (bb !== bias) bb?.dispose();
+            }
+            return ctx.length === 1 ? ctx[0]! : tf.concat(ctx, 0); // [W, d]
+          }));
+        }
+        return tf.concat(perHead, 1); // [W, H], heads merged back
+      }));
+    }
+    return tf.reshape(out.length === 1 ? out[0]! : tf.concat(out, 0), [B, T, H]) as tf.Tensor3D;
+  });
+}
+
+/** Whole-batch projections, so that the q/k/v/scores/probs hooks can see (and replace) whole tensors. */
+function attentionHooked(
+  x: tf.Tensor3D,
+  keyBias: tf.Tensor4D,
+  p: LayerParams['attention']['self'],
+  c: XLMRobertaConfig,
+  i: number,
+  hooks: HookRunner,
+  opts: AttentionOptions,
+): tf.Tensor3D {
   const [B, T, H] = x.shape;
   const heads = c.num_attention_heads;
   const d = H / heads;
@@ -249,7 +345,7 @@ export function selfAttention(
     const ctx = tf.concat(perHead, 1); // [N, H]: heads merged back, token-major
     return tf.reshape(ctx, [B, T, H]) as tf.Tensor3D;
   });
-  return hooks.point(layerName(i, 'attention.self.hook_out'), context);
+  return context;
 }
 
 /** [B, T, H] -> [B, heads, T, d] */

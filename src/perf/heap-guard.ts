@@ -10,7 +10,7 @@
  * touches no memory. On other backends it does nothing.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeWasmBackend } from './heap-load.js';
+import { activeWasmBackend, heapU8 } from './heap-load.js';
 
 /** 4 GiB − 64 KiB: the wasm32 memory limit the Emscripten build was made with. */
 export const WASM_HEAP_MAX = 4294901760;
@@ -34,7 +34,7 @@ export interface HeapStats {
 export function heapStats(): HeapStats | null {
   const b = activeWasmBackend();
   if (!b) return null;
-  return { heapBytes: b.wasm.HEAPU8.length, tensorBytes: tf.memory().numBytes, maxBytes: WASM_HEAP_MAX };
+  return { heapBytes: heapU8(b).length, tensorBytes: tf.memory().numBytes, maxBytes: WASM_HEAP_MAX };
 }
 
 const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;

@@ -35,6 +35,9 @@ export interface WasmHeap {
   HEAPU8: Uint8Array;
   _malloc(bytes: number): number;
   _free(ptr: number): void;
+  /** The memory: exported by the threaded build; the others keep it in `asm.memory`. */
+  wasmMemory?: WebAssembly.Memory;
+  asm?: { memory?: WebAssembly.Memory };
 }
 
 export type WasmBackend = BackendWasm & { wasm: WasmHeap };
@@ -44,6 +47,15 @@ export function activeWasmBackend(): WasmBackend | null {
   if (tf.getBackend() !== 'wasm') return null;
   const b = tf.backend() as Partial<WasmBackend>;
   return b.wasm?.HEAPU8 && typeof b.makeOutput === 'function' && typeof b.getMemoryOffset === 'function' ? (b as WasmBackend) : null;
+}
+
+/**
+ * The whole heap as bytes, current even after the memory grew. (`HEAPU8` is refreshed lazily by the
+ * Emscripten glue, and in the threaded build another thread's malloc may have grown the memory.)
+ */
+export function heapU8(backend: WasmBackend): Uint8Array {
+  const mem = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+  return mem ? new Uint8Array(mem.buffer) : backend.wasm.HEAPU8;
 }
 
 /** One read: `bytes` bytes at file position `pos` into the heap at `offset`. */
@@ -72,7 +84,7 @@ async function runJobs(jobs: Job[], backend: WasmBackend, parallel: number): Pro
       try {
         let done = 0;
         while (done < j.bytes) {
-          const view = new Uint8Array(backend.wasm.HEAPU8.buffer, j.offset + done, j.bytes - done);
+          const view = new Uint8Array(heapU8(backend).buffer, j.offset + done, j.bytes - done);
           const { bytesRead } = await j.fh.read(view, 0, j.bytes - done, j.pos + done);
           if (bytesRead === 0) throw new Error(`${j.what}: unexpected end of file`);
           done += bytesRead;

@@ -1,7 +1,8 @@
 /**
- * The fast attention (per-head 2-D matMuls, short rows grouped under a block mask, query rows in
- * blocks) against the plain batched formulation, on fixture checkpoints with padded batches: every
- * layer's attention output and the model outputs, with tiny block sizes and every grouping; the
+ * The fast forward (per-head 2-D matMuls, short rows grouped under a block mask, query rows in
+ * blocks, projections and feed-forward in token chunks) against the plain formulation (layer.ts with
+ * batched attention), on fixture checkpoints with padded batches: every layer's attention output and
+ * layer output and the model outputs, with tiny block/chunk sizes and every grouping; the
  * scores/probabilities hooks for a head range; and hook replacements flowing on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,6 +64,8 @@ describe.each(['sharp-m3', 'small-m3'] as const)('%s: fast attention = plain att
     ['all rows in one group', { groupTokens: 1 << 20 }],
     ['one group, blocks of 5 rows', { groupTokens: 1 << 20, blockSize: 5 }],
     ['a tiny score budget', { scoreBudgetBytes: 256 }],
+    ['projections and feed-forward in chunks of 7 tokens', { chunkTokens: 7 }],
+    ['chunks of 5 tokens, one group, blocks of 4 rows', { chunkTokens: 5, groupTokens: 1 << 20, blockSize: 4 }],
   ])('%s', async (_label, attention) => {
     const fast = await run(attention);
     let worst = 0;
