@@ -12,7 +12,7 @@ import { layerName } from '../hooks/names.js';
 import type { HookRunner } from '../hooks/runner.js';
 import { ensureHeap } from '../perf/heap-guard.js';
 import { sliceRows } from '../perf/heap-ops.js';
-import { DEFAULT_CHUNK_TOKENS, queryBlockRows, selfAttention, type AttentionOptions } from './attention.js';
+import { attentionGroups, DEFAULT_CHUNK_TOKENS, queryBlockRows, selfAttention, type AttentionOptions } from './attention.js';
 import { embeddings, positionIds } from './embeddings.js';
 import { addAndNorm, encoderLayer } from './layer.js';
 import { gelu, layerNorm } from './ops.js';
@@ -108,19 +108,29 @@ export function fastLayer(
 }
 
 /**
- * Bytes one layer may need at its peak for a [B, T] batch, as the blocks the heap must hold at once:
- * the tensors a layer's tidy keeps (sub-layer outputs, the [B·T, I] intermediate and GELU output)
- * plus the largest temporaries (one block of one head's scores and probabilities). An estimate, a
- * little generous; used to refuse a batch before the wasm heap runs out (see perf/heap-guard.ts).
+ * Bytes one layer may need at its peak for a [B, T] batch, as the blocks the heap must hold at once.
+ * Chunked (`fastLayer` with no hook inside the layer): the input, the transposed input chunks and
+ * XNNPACK's packed copies of them, the context pieces and the output (a few [B·T, H]), one block of
+ * one head's scores and probabilities, and one chunk's feed-forward temporaries. Whole (the plain
+ * layer, or hooks inside it): the tensors a layer's tidy keeps, with the [B·T, I] intermediate and
+ * GELU output. An estimate on the generous side, used to refuse a batch before the wasm heap runs out
+ * (see perf/heap-guard.ts).
  */
-export function layerPeakBlocks(B: number, T: number, c: XLMRobertaConfig, opts: AttentionOptions = {}): number[] {
+export function layerPeakBlocks(B: number, T: number, c: XLMRobertaConfig, opts: AttentionOptions = {}, whole = false): number[] {
   const N = B * T;
-  const n = queryBlockRows(T, opts);
-  return [
-    ...new Array<number>(3).fill(4 * N * c.intermediate_size),
-    ...new Array<number>(10).fill(4 * N * c.hidden_size),
-    ...new Array<number>(2).fill(4 * n * T),
-  ];
+  const W = attentionGroups(B, T, opts)[0]!.count * T; // tokens of the largest attention unit
+  const n = queryBlockRows(W, opts);
+  const scores = new Array<number>(2).fill(4 * n * W);
+  if (whole) {
+    return [...new Array<number>(3).fill(4 * N * c.intermediate_size), ...new Array<number>(10).fill(4 * N * c.hidden_size), ...scores];
+  }
+  const chunk = Math.min(N, Math.max(1, opts.chunkTokens ?? DEFAULT_CHUNK_TOKENS));
+  return [...new Array<number>(6).fill(4 * N * c.hidden_size), ...scores, ...new Array<number>(3).fill(4 * chunk * c.intermediate_size)];
+}
+
+/** True when layer i cannot run chunked: the plain layer, or a hook inside the layer after its attention. */
+function wholeLayer(i: number, hooks: HookRunner, opts: AttentionOptions): boolean {
+  return opts.plain === true || hooks.wants(layerName(i, 'attention.output.hook_out')) || hooks.wants(layerName(i, 'intermediate.hook_out'));
 }
 
 const HEAP_HINT = 'Encode fewer tokens per batch (maxTokensPerBatch, maxLength) or cache fewer activations.';
@@ -151,10 +161,9 @@ export function encode(
     ids.dispose();
     pos.dispose();
   }
-  const plan = layerPeakBlocks(B, T, c, opts);
   try {
     for (let i = 0; i < c.num_hidden_layers; i++) {
-      ensureHeap(plan, `encoder layer ${i} on ${B}×${T} tokens`, HEAP_HINT);
+      ensureHeap(layerPeakBlocks(B, T, c, opts, wholeLayer(i, hooks, opts)), `encoder layer ${i} on ${B}×${T} tokens`, HEAP_HINT);
       const prev = x;
       const layer = opts.plain ? encoderLayer : fastLayer;
       x = tf.tidy(() => layer(prev, keyBias, p.encoder.layer[i]!, c, i, hooks, opts));
