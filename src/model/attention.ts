@@ -2,14 +2,19 @@
  * `encoder.layer.<i>.attention.self`: multi-head scaled dot-product self-attention.
  *
  * Two formulations of the same function:
- * - `selfAttention` (used by the model): per (batch row, head) 2-D matMuls on blocks of query rows.
- *   Each block sees every key, so the softmax is exact, and no more than one block of one head's
- *   scores exists at a time (a [16, 8192, 8192] score tensor alone would be 4 GiB). 2-D matMuls are
- *   what the wasm backend runs fast (XNNPACK); batched ones fall back to a scalar loop.
+ * - `selfAttention` (used by the model): 2-D matMuls per head on blocks of query rows. Each block
+ *   sees every key, so the softmax is exact, and no more than one block of one head's scores exists
+ *   at a time (a [16, 8192, 8192] score tensor alone would be 4 GiB). 2-D matMuls are what the wasm
+ *   backend runs fast (XNNPACK); batched ones fall back to a scalar loop there. Short rows are
+ *   attended several at a time under a block mask (see `attentionGroups`).
  * - `selfAttentionPlain`: the textbook batched formulation with every score materialised; the
  *   reference the tests hold the blocked path to.
  * Scores and probabilities are materialised only when a hook asks for them, and then only for the
  * heads in `AttentionOptions.hookHeads` (all by default); the other heads stay blocked.
+ *
+ * Projections are W·xᵀ (see `linear` in ops.ts): their output [H, n] holds head h in rows
+ * h·d … (h+1)·d, so a head's kᵀ is a block of consecutive rows (a heap memcpy, see perf/heap-ops.ts),
+ * and one transpose of [heads, d, n] gives every head's q (or v) as consecutive rows too.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
@@ -18,7 +23,7 @@ import type { HookRunner } from '../hooks/runner.js';
 import { ensureHeap } from '../perf/heap-guard.js';
 import { sliceRows } from '../perf/heap-ops.js';
 import { linear } from './ops.js';
-import type { HeadLinear, LayerParams } from './params.js';
+import type { LayerParams, Linear } from './params.js';
 
 export interface AttentionOptions {
   /** Query rows per block; default: as many as `scoreBudgetBytes` allows (the whole sequence up to ~2900 tokens). */
@@ -69,7 +74,7 @@ function rows(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
   return from === 0 && n === t.shape[0] ? t : sliceRows(t, from, n);
 }
 
-/** Columns [from, from + n) of a small 2-D tensor (n = all columns: the tensor itself). */
+/** Columns [from, from + n) of a small 2-D tensor (all columns: the tensor itself). */
 function cols(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
   return from === 0 && n === t.shape[1] ? t : tf.slice(t, [0, from], [t.shape[0], n]);
 }
@@ -114,8 +119,8 @@ function groupBias(kb: Float32Array, g: Group, T: number): tf.Tensor1D | tf.Tens
 }
 
 /**
- * Scores, probabilities and context of queries q [m, d] against keys kT [d, W] and values v [W, d],
- * with `bias` ([W] on every row, or the [m, W] rows of a group mask). Returns context [m, d].
+ * softmax(q·kᵀ + bias)·v for queries q [m, d] (already scaled by 1/√d), keys kT [d, W], values
+ * v [W, d] and `bias` ([W] on every row, or the [m, W] rows of a group mask). Returns [m, d].
  */
 function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor1D | tf.Tensor2D | null): tf.Tensor2D {
   return tf.tidy(() => {
@@ -132,18 +137,24 @@ function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor
   });
 }
 
-/** Per-head [d, N] tensors -> [B, heads, T, d] (the q/k/v hook layout). */
-function stackHeads(perHead: readonly tf.Tensor[], B: number, T: number): tf.Tensor4D {
-  const d = perHead[0]!.shape[0]!;
-  const all = tf.reshape(tf.concat([...perHead], 0), [perHead.length, d, B, T]); // [heads, d, B, T]
-  return tf.transpose(all, [2, 0, 3, 1]) as tf.Tensor4D;
+/** W·xᵀ + b for xᵀ [in, n]: [out, n] (feature-major; see `linear` in ops.ts). */
+function projectT(l: Linear, xT: tf.Tensor2D): tf.Tensor2D {
+  const yT = tf.matMul(l.weight, xT);
+  const y = tf.add(yT, tf.reshape(l.bias, [l.bias.shape[0], 1])) as tf.Tensor2D;
+  yT.dispose();
+  return y;
 }
 
-/** [B, heads, T, d] -> per-head [d, N]: the inverse of `stackHeads`, for a tensor a hook returned. */
-function unstackHeads(x: tf.Tensor4D): tf.Tensor2D[] {
-  const [B, heads, T, d] = x.shape;
-  const t = tf.reshape(tf.transpose(x, [1, 3, 0, 2]), [heads, d * B * T]); // [heads, d, B, T]
-  return tf.split(t, heads, 0).map((h) => tf.reshape(h, [d, B * T]) as tf.Tensor2D);
+/** tᵀ [H, n] (head h in rows h·d …) -> [heads·n, d]: head h's token-major [n, d] in rows h·n …, times `scale`. */
+function headsTokenMajor(tT: tf.Tensor2D, heads: number, scale?: number): tf.Tensor2D {
+  const [H, n] = tT.shape;
+  const d = H / heads;
+  const r = tf.reshape(tf.transpose(tf.reshape(tT, [heads, d, n]), [0, 2, 1]), [heads * n, d]) as tf.Tensor2D;
+  tT.dispose();
+  if (scale === undefined) return r;
+  const s = tf.mul(r, scale) as tf.Tensor2D;
+  r.dispose();
+  return s;
 }
 
 /**
@@ -151,8 +162,8 @@ function unstackHeads(x: tf.Tensor4D): tf.Tensor2D[] {
  * (`attention.self.hook_out`).
  *
  * When a hook or the cache wants q, k, v, scores or probabilities of this layer, `attentionHooked`
- * runs (whole-batch projections, so the hook tensors exist); otherwise `attentionFast`, which never
- * holds more than one unit of rows and one head of q/k/v at a time.
+ * runs (whole-batch projections, so the hook tensors exist); otherwise `attentionFast`, which only
+ * holds one unit of rows at a time.
  */
 export function selfAttention(
   x: tf.Tensor3D,
@@ -171,10 +182,9 @@ export function selfAttention(
 }
 
 /**
- * Units of attention: a group of short rows (see `attentionGroups`) or one long row; each unit's
- * tokens are projected in chunks of at most `chunkTokens` (so the activations XNNPACK packs stay
- * cache-sized), per head: qᵀ, kᵀ, vᵀ = W_h·xᵀ + b_h, assembled for the unit, then
- * softmax(q·kᵀ/√d + bias)·v in blocks of query rows. Context [B, T, H], unhooked.
+ * Units of attention: a group of short rows (see `attentionGroups`) or one long row. A unit's
+ * tokens are projected in chunks of at most `chunkTokens` (the activations XNNPACK packs stay
+ * cache-sized), then per head softmax(q·kᵀ/√d + bias)·v in blocks of query rows. Unhooked.
  */
 function attentionFast(
   x: tf.Tensor3D, keyBias: tf.Tensor4D, p: LayerParams['attention']['self'], c: XLMRobertaConfig, opts: AttentionOptions,
@@ -188,50 +198,39 @@ function attentionFast(
   return tf.tidy(() => {
     const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
     const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
-    const units = attentionGroups(B, T, opts);
     const out: tf.Tensor[] = [];
-    for (const u of units) {
+    for (const u of attentionGroups(B, T, opts)) {
       const W = u.count * T;
       out.push(tf.tidy(() => {
         const bias = groupBias(kb, u, T);
-        // xᵀ of each projection chunk of the unit, kept while its heads are computed (XNNPACK packs each once).
-        const xTs: tf.Tensor2D[] = [];
+        // Per projection chunk of the unit: every head's q and v token-major, kᵀ feature-major.
+        const parts: Array<{ w: number; q: tf.Tensor2D; kT: tf.Tensor2D; v: tf.Tensor2D }> = [];
         for (let c0 = 0; c0 < W; c0 += chunk) {
-          const rowsX = sliceRows(x2, u.first * T + c0, Math.min(chunk, W - c0));
-          xTs.push(tf.transpose(rowsX) as tf.Tensor2D);
-          rowsX.dispose();
+          const w = Math.min(chunk, W - c0);
+          const xc = rows(x2, u.first * T + c0, w);
+          const xT = tf.transpose(xc) as tf.Tensor2D; // [H, w], packed once by XNNPACK for the three matMuls
+          if (xc !== x2) xc.dispose();
+          parts.push({
+            w,
+            q: headsTokenMajor(projectT(p.query, xT), heads, scale), // [heads·w, d], scaled once here
+            kT: projectT(p.key, xT), // [H, w]
+            v: headsTokenMajor(projectT(p.value, xT), heads), // [heads·w, d]
+          });
+          xT.dispose();
         }
+        const join = (ts: tf.Tensor2D[], axis: 0 | 1): tf.Tensor2D => (ts.length === 1 ? ts[0]! : tf.concat(ts, axis));
         const n = queryBlockRows(W, opts);
         const perHead: tf.Tensor[] = [];
         for (let h = 0; h < heads; h++) {
           perHead.push(tf.tidy(() => {
-            const proj = (l: HeadLinear, xT: tf.Tensor2D): tf.Tensor2D => {
-              const yT = tf.matMul(l.heads[h]!.weight, xT); // [d, w]
-              const y = tf.add(yT, tf.reshape(l.heads[h]!.bias, [d, 1]));
-              yT.dispose();
-              return y as tf.Tensor2D;
-            };
-            const tokenMajor = (t: tf.Tensor2D, s?: number): tf.Tensor2D => {
-              const r = tf.transpose(t) as tf.Tensor2D; // [w, d]
-              t.dispose();
-              if (s === undefined) return r;
-              const scaled = tf.mul(r, s) as tf.Tensor2D;
-              r.dispose();
-              return scaled;
-            };
-            const joinRows = (parts: tf.Tensor2D[]): tf.Tensor2D => (parts.length === 1 ? parts[0]! : tf.concat(parts, 0));
-            const q = joinRows(xTs.map((xT) => tokenMajor(proj(p.query, xT), scale))); // [W, d], scaled once here
-            const kParts = xTs.map((xT) => proj(p.key, xT));
-            const kT = kParts.length === 1 ? kParts[0]! : (tf.concat(kParts, 1) as tf.Tensor2D); // [d, W]
-            const v = joinRows(xTs.map((xT) => tokenMajor(proj(p.value, xT)))); // [W, d]
+            const q = join(parts.map((t) => sliceRows(t.q, h * t.w, t.w)), 0); // [W, d]
+            const kT = join(parts.map((t) => sliceRows(t.kT, h * d, d)), 1); // [d, W]
+            const v = join(parts.map((t) => sliceRows(t.v, h * t.w, t.w)), 0); // [W, d]
             const ctx: tf.Tensor[] = [];
             for (let r0 = 0; r0 < W; r0 += n) {
               const m = Math.min(n, W - r0);
-              const qb = m === W ? q : sliceRows(q, r0, m);
-              const bb = bias && bias.rank === 2 && m !== W ? sliceRows(bias as tf.Tensor2D, r0, m) : bias;
-              ctx.push(attend(qb, kT, v, bb));
-              if (qb !== q) qb.dispose();
-              if (bb !== bias) bb?.dispose();
+              const bb = bias && bias.rank === 2 ? rows(bias as tf.Tensor2D, r0, m) : bias;
+              ctx.push(attend(rows(q, r0, m), kT, v, bb));
             }
             return ctx.length === 1 ? ctx[0]! : tf.concat(ctx, 0); // [W, d]
           }));
@@ -243,7 +242,7 @@ function attentionFast(
   });
 }
 
-/** Whole-batch projections, so that the q/k/v/scores/probs hooks can see (and replace) whole tensors. */
+/** Whole-batch projections, so that the q/k/v/scores/probs hooks see (and may replace) whole tensors. */
 function attentionHooked(
   x: tf.Tensor3D,
   keyBias: tf.Tensor4D,
@@ -262,42 +261,37 @@ function attentionHooked(
   const [h0, h1] = wantAttention ? hookHeadRange(opts, heads) : [0, 0];
   const scale = 1 / Math.sqrt(d);
 
-  const context = tf.tidy(() => {
-    const xT = tf.transpose(tf.reshape(x, [N, H])) as tf.Tensor2D; // [H, N], shared by every projection
-    const project = (l: HeadLinear): tf.Tensor2D[] => l.heads.map((w) => {
-      const yT = tf.matMul(w.weight, xT); // [d, N]
-      const y = tf.add(yT, tf.reshape(w.bias, [d, 1]));
-      yT.dispose();
-      return y as tf.Tensor2D;
-    });
-    /** Runs one of the q/k/v hook points on the per-head tensors, when someone listens. */
-    const hook = (site: 'attention.self.hook_q' | 'attention.self.hook_k' | 'attention.self.hook_v', perHead: tf.Tensor2D[]): tf.Tensor2D[] => {
-      if (!hooks.wants(at(site))) return perHead;
-      const stacked = stackHeads(perHead, B, T);
+  return tf.tidy(() => {
+    const xT = tf.transpose(tf.reshape(x, [N, H])) as tf.Tensor2D; // [H, N]
+    /** A projection [H, N] = [heads, d, B, T] through its hook point ([B, heads, T, d]), when someone listens. */
+    const hooked = (site: 'attention.self.hook_q' | 'attention.self.hook_k' | 'attention.self.hook_v', tT: tf.Tensor2D): tf.Tensor2D => {
+      if (!hooks.wants(at(site))) return tT;
+      const stacked = tf.transpose(tf.reshape(tT, [heads, d, B, T]), [2, 0, 3, 1]) as tf.Tensor4D;
       const out = hooks.point(at(site), stacked);
-      return out === stacked ? perHead : unstackHeads(out);
+      return out === stacked ? tT : (tf.reshape(tf.transpose(out, [1, 3, 0, 2]), [H, N]) as tf.Tensor2D);
     };
-    const qT = hook('attention.self.hook_q', project(p.query));
-    const kT = hook('attention.self.hook_k', project(p.key));
-    const vT = hook('attention.self.hook_v', project(p.value));
+    const qT = hooked('attention.self.hook_q', projectT(p.query, xT));
+    const kT = hooked('attention.self.hook_k', projectT(p.key, xT));
+    const vT = hooked('attention.self.hook_v', projectT(p.value, xT));
     xT.dispose();
+    const q = headsTokenMajor(qT, heads, scale); // [heads·N, d]
+    const v = headsTokenMajor(vT, heads); // [heads·N, d]
 
     const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
-    const rowBiases = Array.from({ length: B }, (_, b) => groupBias(kb, { first: b, count: 1 }, T));
+    const rowBiases = Array.from({ length: B }, (_, b) => groupBias(kb, { first: b, count: 1 }, T) as tf.Tensor1D | null);
     const groups = attentionGroups(B, T, opts);
     const biases = groups.map((g) => (g.count === 1 ? rowBiases[g.first]! : groupBias(kb, g, T)));
 
     // Heads a hook watches: whole [T, T] scores per batch row, stacked into [B, nh, T, T] for the hooks.
-    const hooked = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
+    const watched = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
     if (h1 > h0) {
       const nh = h1 - h0;
       ensureHeap(new Array<number>(3).fill(4 * B * nh * T * T), `materialising attention scores and probabilities of layer ${i} (${B}×${nh} heads × ${T}²)`,
         'Ask for fewer heads (attention.hookHeads), fewer layers, or a shorter input.');
-      const qs = qT.slice(h0, h1).map((t) => tf.mul(tf.transpose(t), scale) as tf.Tensor2D); // [N, d]
       const pieces: tf.Tensor[] = [];
       for (let b = 0; b < B; b++) {
         for (let h = h0; h < h1; h++) {
-          pieces.push(tf.tidy(() => matMulBias(rows(qs[h - h0]!, b * T, T), cols(kT[h]!, b * T, T), rowBiases[b] as tf.Tensor1D | null)));
+          pieces.push(tf.tidy(() => matMulBias(sliceRows(q, h * N + b * T, T), cols(sliceRows(kT, h * d, d), b * T, T), rowBiases[b]!)));
         }
       }
       let scores = tf.reshape(tf.concat(pieces, 0), [B, nh, T, T]);
@@ -306,10 +300,9 @@ function attentionHooked(
       const probs = hooks.point(at('attention.self.hook_probs'), tf.softmax(scores)); // over keys
       const p2 = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
       for (let h = h0; h < h1; h++) {
-        hooked.set(h, tf.tidy(() => {
-          const v = tf.transpose(vT[h]!) as tf.Tensor2D; // [N, d]
+        watched.set(h, tf.tidy(() => {
           const ctx = [];
-          for (let b = 0; b < B; b++) ctx.push(tf.matMul(rows(p2, (b * nh + h - h0) * T, T), rows(v, b * T, T)));
+          for (let b = 0; b < B; b++) ctx.push(tf.matMul(sliceRows(p2, (b * nh + h - h0) * T, T), sliceRows(v, h * N + b * T, T)));
           return tf.concat(ctx, 0) as tf.Tensor2D;
         }));
       }
@@ -318,34 +311,31 @@ function attentionHooked(
     // Every other head: per group of rows, blocks of query rows; scores and probabilities die with their block.
     const perHead: tf.Tensor[] = [];
     for (let h = 0; h < heads; h++) {
-      const done = hooked.get(h);
+      const done = watched.get(h);
       if (done) {
         perHead.push(done);
         continue;
       }
       perHead.push(tf.tidy(() => {
-        const q = tf.mul(tf.transpose(qT[h]!), scale) as tf.Tensor2D; // [N, d]
-        const v = tf.transpose(vT[h]!) as tf.Tensor2D; // [N, d]
+        const kTh = sliceRows(kT, h * d, d); // [d, N]
         const pieces: tf.Tensor[] = [];
         groups.forEach((g, gi) => {
           const W = g.count * T;
           const first = g.first * T;
-          const kTg = cols(kT[h]!, first, W);
-          const vg = rows(v, first, W);
+          const kTg = cols(kTh, first, W);
+          const vg = sliceRows(v, h * N + first, W);
           const n = queryBlockRows(W, opts);
           for (let r0 = 0; r0 < W; r0 += n) {
             const m = Math.min(n, W - r0);
             const bias = biases[gi]!;
-            pieces.push(attend(rows(q, first + r0, m), kTg, vg, bias && bias.rank === 2 ? rows(bias as tf.Tensor2D, r0, m) : bias));
+            pieces.push(attend(sliceRows(q, h * N + first + r0, m), kTg, vg, bias && bias.rank === 2 ? rows(bias as tf.Tensor2D, r0, m) : bias));
           }
         });
         return tf.concat(pieces, 0); // [N, d]
       }));
     }
-    const ctx = tf.concat(perHead, 1); // [N, H]: heads merged back, token-major
-    return tf.reshape(ctx, [B, T, H]) as tf.Tensor3D;
+    return tf.reshape(tf.concat(perHead, 1), [B, T, H]) as tf.Tensor3D; // heads merged back, token-major
   });
-  return context;
 }
 
 /** [B, T, H] -> [B, heads, T, d] */

@@ -6,10 +6,6 @@
  * The forward multiplies `weight · xᵀ` (see `linear` in ops.ts), which runs on the wasm backend's
  * fast XNNPACK path without any per-call or load-time transpose of the weights, and without the
  * packed copy of every weight that `x · weightᵀ` would make the backend keep.
- *
- * One layout change: query, key and value are stored per head (`HeadLinear`: rows h·d … (h+1)·d of
- * the weight and bias, read straight from those rows of the file), so that each head's projection is
- * its own 2-D matMul; their `weight` / `bias` still give the whole tensors, assembled on first use.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
@@ -60,35 +56,6 @@ export class DenseLinear extends Derived implements Linear {
   }
 }
 
-/**
- * A Linear stored as consecutive row blocks, one per attention head: `heads[h].weight` is rows
- * h·d … (h+1)·d of the weight ([d, in]) and `heads[h].bias` those entries of the bias. `weight` and
- * `bias` are the whole Hugging Face tensors ([out, in], [out]), concatenated on first read and kept
- * (reading them costs one more copy of this Linear; the forward does not read them).
- */
-export class HeadLinear extends Derived implements Linear {
-  constructor(readonly heads: ReadonlyArray<{ readonly weight: tf.Tensor2D; readonly bias: tf.Tensor1D }>) {
-    super();
-  }
-
-  get weight(): tf.Tensor2D {
-    return this.derive('weight', () => tf.concat(this.heads.map((h) => h.weight), 0));
-  }
-
-  get bias(): tf.Tensor1D {
-    return this.derive('bias', () => tf.concat(this.heads.map((h) => h.bias), 0));
-  }
-
-  get weightT(): tf.Tensor2D {
-    return this.derive('weightT', () => tf.transpose(this.weight));
-  }
-
-  dispose(): void {
-    for (const h of this.heads) tf.dispose([h.weight, h.bias]);
-    this.disposeDerived();
-  }
-}
-
 export interface EmbeddingsParams {
   readonly word_embeddings: tf.Tensor2D; // [vocab, H]
   readonly position_embeddings: tf.Tensor2D; // [max_pos, H]
@@ -98,7 +65,7 @@ export interface EmbeddingsParams {
 
 export interface LayerParams {
   readonly attention: {
-    readonly self: { readonly query: HeadLinear; readonly key: HeadLinear; readonly value: HeadLinear };
+    readonly self: { readonly query: Linear; readonly key: Linear; readonly value: Linear };
     readonly output: { readonly dense: Linear; readonly LayerNorm: LayerNormParams };
   };
   readonly intermediate: { readonly dense: Linear };
@@ -164,7 +131,7 @@ export async function buildParams(
   take: (name: string) => Promise<HostTensor>,
   files?: ParamFiles,
 ): Promise<M3Params> {
-  const created: Array<tf.Tensor | DenseLinear | HeadLinear> = [];
+  const created: Array<tf.Tensor | DenseLinear> = [];
   const direct = files ? openDirectReader() : undefined;
   const where = (name: string): [string, string] => {
     for (const head of ['colbert_linear', 'sparse_linear'] as const) {
@@ -181,44 +148,6 @@ export async function buildParams(
     }
     created.push(x);
     return x as tf.Tensor<R>;
-  };
-  /** `heads` equal row blocks of one [H, ...] tensor: read from the file's rows when possible, else cut from a host copy. */
-  const split = async (name: string, heads: number): Promise<tf.Tensor[]> => {
-    const blocks: tf.Tensor[] = [];
-    const [file, key] = direct ? where(name) : ['', ''];
-    const rows = c.hidden_size / heads; // q, k, v weights and biases all have H rows (checked against config.json)
-    try {
-      let host: HostTensor | undefined;
-      for (let h = 0; h < heads; h++) {
-        let x: tf.Tensor | null = null;
-        if (direct && !host) x = await direct.alloc(file, key, h * rows, rows);
-        if (!x) {
-          host ??= await take(name);
-          const inner = host.shape.slice(1);
-          const size = inner.reduce((a, b) => a * b, 1) * rows;
-          x = tf.tensor(host.data.subarray(h * size, (h + 1) * size), [rows, ...inner], 'float32');
-        }
-        blocks.push(x);
-      }
-      return blocks;
-    } catch (e) {
-      tf.dispose(blocks);
-      throw e;
-    }
-  };
-  const headLinear = async (p: string): Promise<HeadLinear> => {
-    const heads = c.num_attention_heads;
-    const w = await split(`${p}.weight`, heads);
-    let b: tf.Tensor[];
-    try {
-      b = await split(`${p}.bias`, heads);
-    } catch (e) {
-      tf.dispose(w);
-      throw e;
-    }
-    const hl = new HeadLinear(w.map((weight, h) => ({ weight: weight as tf.Tensor2D, bias: b[h] as tf.Tensor1D })));
-    created.push(hl);
-    return hl;
   };
   const linear = async (p: string): Promise<DenseLinear> => {
     const l = new DenseLinear(await t<tf.Rank.R2>(`${p}.weight`), await t<tf.Rank.R1>(`${p}.bias`));
@@ -242,9 +171,9 @@ export async function buildParams(
       layer.push({
         attention: {
           self: {
-            query: await headLinear(`${p}.attention.self.query`),
-            key: await headLinear(`${p}.attention.self.key`),
-            value: await headLinear(`${p}.attention.self.value`),
+            query: await linear(`${p}.attention.self.query`),
+            key: await linear(`${p}.attention.self.key`),
+            value: await linear(`${p}.attention.self.value`),
           },
           output: { dense: await linear(`${p}.attention.output.dense`), LayerNorm: await ln(`${p}.attention.output.LayerNorm`) },
         },
@@ -271,7 +200,7 @@ export async function buildParams(
 /** Frees every tensor of a parameter tree. */
 export function disposeParams(p: M3Params): void {
   const walk = (o: unknown): void => {
-    if (o instanceof tf.Tensor || o instanceof DenseLinear || o instanceof HeadLinear) o.dispose();
+    if (o instanceof tf.Tensor || o instanceof DenseLinear) o.dispose();
     else if (o && typeof o === 'object') for (const v of Object.values(o)) walk(v);
   };
   walk(p);
