@@ -160,7 +160,10 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
         });
       }
       const h = heapStats();
-      if (h) say(`\nwasm heap: ${fmt(h.heapBytes / 2 ** 20, 0)} MiB (tensors ${fmt(h.tensorBytes / 2 ** 20, 0)} MiB; limit 4096 MiB)`);
+      if (h) {
+        say(`\nwasm heap: ${fmt(h.heapBytes / 2 ** 20, 0)} MiB (tensors ${fmt(h.tensorBytes / 2 ** 20, 0)} MiB; limit 4096 MiB)`);
+        emit({ event: 'heap', heap_mib: h.heapBytes / 2 ** 20, tensor_mib: h.tensorBytes / 2 ** 20, limit_mib: 4096 });
+      }
     } finally {
       torch?.close();
       m3.dispose();

@@ -3,8 +3,9 @@
  *
  * Each layer runs as `encoderLayer` (layer.ts: the module-by-module definition) when the plain
  * formulation is asked for, else as `fastLayer` below: the same ops and hook points, with the
- * feed-forward block kept feature-major ([I, N]) so that its [N, I] activations are never transposed.
- * Tests hold the two to the same outputs.
+ * feed-forward block kept feature-major ([I, N]) so that its [N, I] activations are never transposed,
+ * and the work after the attention done on chunks of token rows. Tests hold the two to the same
+ * outputs (test/perf/attention.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
