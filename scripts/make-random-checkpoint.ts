@@ -23,6 +23,8 @@ import { writeTorchCheckpoint, type StorageClass, type StorageSpec, type TensorS
 import { openSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
 import { openTorchCheckpoint } from '../src/weights/torch.js';
 import type { TensorSource } from '../src/weights/types.js';
+import { parseConfig } from '../src/config.js';
+import { expectedShapes } from '../src/model/params.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPLATE = join(ROOT, 'test', 'fixtures', 'tiny-m3');
@@ -41,33 +43,19 @@ interface Gen {
   readonly half?: boolean;
 }
 
-function encoderTensors(layers: number): Gen[] {
-  const { hidden: H, intermediate: I, vocab: V, positions: P } = SIZES;
-  const t: Gen[] = [
-    { name: 'embeddings.word_embeddings.weight', shape: [V, H], init: 'normal', zeroRow: 1 },
-    { name: 'embeddings.position_embeddings.weight', shape: [P, H], init: 'normal', zeroRow: 1 },
-    { name: 'embeddings.token_type_embeddings.weight', shape: [1, H], init: 'normal' },
-    { name: 'embeddings.LayerNorm.weight', shape: [H], init: 'ln' },
-    { name: 'embeddings.LayerNorm.bias', shape: [H], init: 'bias' },
-  ];
-  const linear = (prefix: string, out: number, inp: number): void => {
-    t.push({ name: `${prefix}.weight`, shape: [out, inp], init: 'normal' }, { name: `${prefix}.bias`, shape: [out], init: 'bias' });
-  };
-  const norm = (prefix: string): void => {
-    t.push({ name: `${prefix}.weight`, shape: [H], init: 'ln' }, { name: `${prefix}.bias`, shape: [H], init: 'bias' });
-  };
-  for (let i = 0; i < layers; i++) {
-    const l = `encoder.layer.${i}`;
-    linear(`${l}.attention.self.query`, H, H);
-    linear(`${l}.attention.self.key`, H, H);
-    linear(`${l}.attention.self.value`, H, H);
-    linear(`${l}.attention.output.dense`, H, H);
-    norm(`${l}.attention.output.LayerNorm`);
-    linear(`${l}.intermediate.dense`, I, H);
-    linear(`${l}.output.dense`, H, I);
-    norm(`${l}.output.LayerNorm`);
-  }
-  linear('pooler.dense', H, H);
+/** Every encoder tensor, named and shaped by the model's own `expectedShapes` (plus the unused pooler). */
+function encoderTensors(config: Record<string, unknown>): Gen[] {
+  const c = parseConfig(config);
+  const t: Gen[] = [...expectedShapes(c, c.hidden_size)]
+    .filter(([name]) => !name.startsWith('colbert_linear.') && !name.startsWith('sparse_linear.'))
+    .map(([name, shape]) => ({
+      name, shape,
+      init: name.endsWith('.bias') ? 'bias' : name.endsWith('LayerNorm.weight') ? 'ln' : 'normal',
+      // the padding row of the word and position tables is zero, as in the checkpoints
+      ...(/^embeddings\.(word|position)_embeddings\./.test(name) ? { zeroRow: c.pad_token_id } : {}),
+    }));
+  const H = c.hidden_size;
+  t.push({ name: 'pooler.dense.weight', shape: [H, H], init: 'normal' }, { name: 'pooler.dense.bias', shape: [H], init: 'bias' });
   return t;
 }
 
@@ -255,7 +243,7 @@ async function main(): Promise<void> {
     put(f, () => { copyFileSync(join(TEMPLATE, f), join(out, f)); chmodSync(join(out, f), 0o644); }); // fixtures are read-only
   }
 
-  const encoder = encoderTensors(layers);
+  const encoder = encoderTensors(config);
   const colbert: Gen[] = [
     { name: 'weight', shape: [SIZES.hidden, SIZES.hidden], init: 'normal' },
     { name: 'bias', shape: [SIZES.hidden], init: 'bias' },

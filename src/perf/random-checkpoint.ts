@@ -11,6 +11,8 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../config.js';
+import { expectedShapes } from '../model/params.js';
 import { writeSafetensors, type TensorToWrite } from '../weights/safetensors.js';
 
 export interface RandomModelSize {
@@ -62,36 +64,27 @@ function fill(out: Float32Array, seed: number, a: number, offset = 0): void {
 
 type Init = 'matrix' | 'ln' | 'bias';
 
-function tensorList(z: RandomModelSize): Array<{ name: string; shape: number[]; init: Init }> {
-  const { hidden: H, intermediate: I } = z;
-  const t: Array<{ name: string; shape: number[]; init: Init }> = [
-    { name: 'embeddings.word_embeddings.weight', shape: [z.vocab, H], init: 'matrix' },
-    { name: 'embeddings.position_embeddings.weight', shape: [z.positions, H], init: 'matrix' },
-    { name: 'embeddings.token_type_embeddings.weight', shape: [1, H], init: 'matrix' },
-    { name: 'embeddings.LayerNorm.weight', shape: [H], init: 'ln' },
-    { name: 'embeddings.LayerNorm.bias', shape: [H], init: 'bias' },
-  ];
-  const linear = (p: string, out: number, inp: number): void => {
-    t.push({ name: `${p}.weight`, shape: [out, inp], init: 'matrix' }, { name: `${p}.bias`, shape: [out], init: 'bias' });
+type Spec = { name: string; shape: number[]; init: Init };
+
+/** Initialisation by role, read from the weight name. */
+const initOf = (name: string): Init => (name.endsWith('.bias') ? 'bias' : name.endsWith('LayerNorm.weight') ? 'ln' : 'matrix');
+
+/**
+ * Every tensor of the snapshot, split by file: names and shapes come from the model's own
+ * `expectedShapes`, so the random checkpoint cannot drift from what the loader checks.
+ */
+function tensorLists(z: RandomModelSize): { encoder: Spec[]; colbert: Spec[]; sparse: Spec[] } {
+  const all = [...expectedShapes(parseConfig(configObject(z)), z.colbertDim)].map(([name, shape]) => ({ name, shape, init: initOf(name) }));
+  const head = (prefix: string): Spec[] =>
+    all.filter((t) => t.name.startsWith(`${prefix}.`)).map((t) => ({ ...t, name: t.name.slice(prefix.length + 1) }));
+  return {
+    encoder: all.filter((t) => !t.name.startsWith('colbert_linear.') && !t.name.startsWith('sparse_linear.')),
+    colbert: head('colbert_linear'),
+    sparse: head('sparse_linear'),
   };
-  const norm = (p: string): void => {
-    t.push({ name: `${p}.weight`, shape: [H], init: 'ln' }, { name: `${p}.bias`, shape: [H], init: 'bias' });
-  };
-  for (let i = 0; i < z.layers; i++) {
-    const p = `encoder.layer.${i}`;
-    linear(`${p}.attention.self.query`, H, H);
-    linear(`${p}.attention.self.key`, H, H);
-    linear(`${p}.attention.self.value`, H, H);
-    linear(`${p}.attention.output.dense`, H, H);
-    norm(`${p}.attention.output.LayerNorm`);
-    linear(`${p}.intermediate.dense`, I, H);
-    linear(`${p}.output.dense`, H, I);
-    norm(`${p}.output.LayerNorm`);
-  }
-  return t;
 }
 
-function toWrite(list: Array<{ name: string; shape: number[]; init: Init }>, seedBase: number): TensorToWrite[] {
+function toWrite(list: Spec[], seedBase: number): TensorToWrite[] {
   const STD = 0.02;
   return list.map((t, i) => ({
     name: t.name,
@@ -108,14 +101,14 @@ function toWrite(list: Array<{ name: string; shape: number[]; init: Init }>, see
   }));
 }
 
-function configJson(z: RandomModelSize): string {
-  return `${JSON.stringify({
+function configObject(z: RandomModelSize): Record<string, unknown> {
+  return {
     architectures: ['XLMRobertaModel'], attention_probs_dropout_prob: 0.1, bos_token_id: 0, classifier_dropout: null,
     eos_token_id: 2, hidden_act: 'gelu', hidden_dropout_prob: 0.1, hidden_size: z.hidden, initializer_range: 0.02,
     intermediate_size: z.intermediate, layer_norm_eps: 1e-5, max_position_embeddings: z.positions, model_type: 'xlm-roberta',
     num_attention_heads: z.heads, num_hidden_layers: z.layers, output_past: true, pad_token_id: 1,
     position_embedding_type: 'absolute', torch_dtype: 'float32', type_vocab_size: 1, use_cache: true, vocab_size: z.vocab,
-  }, null, 2)}\n`;
+  };
 }
 
 /**
@@ -128,8 +121,8 @@ export async function ensureRandomCheckpoint(
 ): Promise<{ dir: string; built: boolean; bytes: number }> {
   const stamp = `${FORMAT}\n${JSON.stringify(z)}\n`;
   const marker = join(dir, '.complete');
-  const list = tensorList(z);
-  const total = list.reduce((a, t) => a + 4 * t.shape.reduce((x, y) => x * y, 1), 0);
+  const lists = tensorLists(z);
+  const total = lists.encoder.reduce((a, t) => a + 4 * t.shape.reduce((x, y) => x * y, 1), 0);
   if (existsSync(marker)) {
     const { readFile } = await import('node:fs/promises');
     if ((await readFile(marker, 'utf8')) === stamp) return { dir, built: false, bytes: total };
@@ -142,18 +135,13 @@ export async function ensureRandomCheckpoint(
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   let done = 0;
-  await writeSafetensors(join(tmp, 'model.safetensors'), toWrite(list, 1), {
+  await writeSafetensors(join(tmp, 'model.safetensors'), toWrite(lists.encoder, 1), {
     metadata: { format: 'pt' },
     onTensor: (_name, bytes) => { done += bytes; onProgress?.(done, total); },
   });
-  const H = z.hidden;
-  await writeSafetensors(join(tmp, 'colbert_linear.safetensors'), toWrite([
-    { name: 'weight', shape: [z.colbertDim, H], init: 'matrix' }, { name: 'bias', shape: [z.colbertDim], init: 'bias' },
-  ], 100_000));
-  await writeSafetensors(join(tmp, 'sparse_linear.safetensors'), toWrite([
-    { name: 'weight', shape: [1, H], init: 'matrix' }, { name: 'bias', shape: [1], init: 'bias' },
-  ], 200_000));
-  await writeFile(join(tmp, 'config.json'), configJson(z));
+  await writeSafetensors(join(tmp, 'colbert_linear.safetensors'), toWrite(lists.colbert, 100_000));
+  await writeSafetensors(join(tmp, 'sparse_linear.safetensors'), toWrite(lists.sparse, 200_000));
+  await writeFile(join(tmp, 'config.json'), `${JSON.stringify(configObject(z), null, 2)}\n`);
   for (const f of TOKENIZER_FILES) await copyFile(join(src, f), join(tmp, f));
   await writeFile(join(tmp, '.complete'), stamp);
   await rm(dir, { recursive: true, force: true });
