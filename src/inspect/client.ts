@@ -122,6 +122,19 @@ function legend(color: (t: number) => RGB, left: string, right: string, caption:
  * Draws a heatmap: one pixel per cell in an offscreen image scaled up without smoothing, token labels
  * on the axes when cells are big enough, outlined marks, and a tooltip on hover.
  */
+/** Sizes a canvas to W × H CSS pixels at the device's pixel ratio; returns its cleared 2-D context. */
+function sizeCanvas(canvas: HTMLCanvasElement, W: number, H: number): CanvasRenderingContext2D {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.ceil(W * dpr);
+  canvas.height = Math.ceil(H * dpr);
+  canvas.style.width = `${W}px`;
+  canvas.style.height = `${H}px`;
+  const ctx = canvas.getContext('2d')!;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, W, H);
+  return ctx;
+}
+
 function drawHeatmap(canvas: HTMLCanvasElement, spec: HeatmapSpec): void {
   const { rows, cols } = spec;
   // square cells of a whole number of pixels when they fit; else each axis fills its budget (a
@@ -137,14 +150,7 @@ function drawHeatmap(canvas: HTMLCanvasElement, spec: HeatmapSpec): void {
   const left = rowLabelled ? widest(spec.rowLabels) + 8 : 30;
   const top = colLabelled ? widest(spec.colLabels) + 8 : 18;
   const [W, H] = [Math.ceil(left + cols * cw + 4), Math.ceil(top + rows * ch + 4)];
-  const dpr = window.devicePixelRatio || 1;
-  canvas.width = Math.ceil(W * dpr);
-  canvas.height = Math.ceil(H * dpr);
-  canvas.style.width = `${W}px`;
-  canvas.style.height = `${H}px`;
-  const ctx = canvas.getContext('2d')!;
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, W, H);
+  const ctx = sizeCanvas(canvas, W, H);
 
   const img = new ImageData(Math.max(cols, 1), Math.max(rows, 1));
   for (let i = 0; i < rows; i++) {
@@ -388,14 +394,7 @@ function drawHeadView(canvas: HTMLCanvasElement, tokens: TokenWeight[], p: Float
   const [rowH, colW, gap] = [17, 120, 110];
   const W = colW * 2 + gap;
   const H = T * rowH + 8;
-  const dpr = window.devicePixelRatio || 1;
-  canvas.width = Math.ceil(W * dpr);
-  canvas.height = Math.ceil(H * dpr);
-  canvas.style.width = `${W}px`;
-  canvas.style.height = `${H}px`;
-  const ctx = canvas.getContext('2d')!;
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, W, H);
+  const ctx = sizeCanvas(canvas, W, H);
   const y = (i: number) => 4 + (i + 0.5) * rowH;
   const [x0, x1] = [colW + 4, colW + gap - 4];
   ctx.lineCap = 'round';
@@ -608,7 +607,7 @@ async function inspectMain(): Promise<void> {
 
 /** The functions the page embeds, in any order; `inspectMain` starts the page. */
 export const CLIENT_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
-  h, gunzip64, ramp, attnColor, simColor, weightColor, css, tokenLabel, fmt, showTip, hideTip, legend, drawHeatmap,
+  h, gunzip64, ramp, attnColor, simColor, weightColor, css, tokenLabel, fmt, showTip, hideTip, legend, sizeCanvas, drawHeatmap,
   attentionBytes, headProbs, pooled, renderTokens, renderScores, renderLexical, renderColbert, drawHeadView, renderAttention,
   selectView, renderNorms, section, inspectMain,
 ];
