@@ -46,8 +46,11 @@ export interface EncodeOptions {
   returnDense?: boolean; // default true
   returnSparse?: boolean; // default false, as FlagEmbedding
   returnColbert?: boolean; // default false, as FlagEmbedding
-  /** Called after each batch with the number of texts done. */
-  onProgress?: (done: number, total: number) => void;
+  /**
+   * Called after each batch with the number of texts done; encode awaits a returned promise, and a
+   * throw stops it (the CLI uses both to stop cleanly on Ctrl-C between batches).
+   */
+  onProgress?: (done: number, total: number) => void | Promise<void>;
   /** Attention blocking (see `selfAttention`); results do not depend on it. */
   attention?: AttentionOptions;
 }
@@ -230,7 +233,7 @@ export class BgeM3 {
       });
       start += n;
       done += n;
-      opts.onProgress?.(done, order.length);
+      await opts.onProgress?.(done, order.length);
     }
     return out;
   }
