@@ -3,6 +3,7 @@
  * Mirrors FlagEmbedding's `BGEM3FlagModel` (encode / compute_score / convert_id_to_token).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { join } from 'node:path';
 import { useBackend, type BackendName } from './backend.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
 import { colbertHead, denseHead, sparseHead } from './heads/heads.js';
@@ -37,13 +38,19 @@ export interface EncodeOptions {
    * [tokens, 4096] float32 intermediate is then 128 MiB. A longer single text still runs alone.
    */
   maxTokensPerBatch?: number;
-  /** Truncate each text to this many tokens, `<s>` and `</s>` included (default 8192, FlagEmbedding's). */
+  /**
+   * Truncate each text to this many tokens, `<s>` and `</s>` included (default 8192, FlagEmbedding's,
+   * or the model's own limit `BgeM3.maxLength` when that is smaller).
+   */
   maxLength?: number;
   returnDense?: boolean; // default true
   returnSparse?: boolean; // default false, as FlagEmbedding
   returnColbert?: boolean; // default false, as FlagEmbedding
-  /** Called after each batch with the number of texts done. */
-  onProgress?: (done: number, total: number) => void;
+  /**
+   * Called after each batch with the number of texts done; encode awaits a returned promise, and a
+   * throw stops it (the CLI uses both to stop cleanly on Ctrl-C between batches).
+   */
+  onProgress?: (done: number, total: number) => void | Promise<void>;
   /** Attention blocking (see `selfAttention`); results do not depend on it. */
   attention?: AttentionOptions;
 }
@@ -59,7 +66,7 @@ export interface EncodeOutput {
 export interface ScoreOptions {
   batchSize?: number;
   maxQueryLength?: number; // default 512, as FlagEmbedding
-  maxPassageLength?: number; // default 8192
+  maxPassageLength?: number; // default 8192 (or the model's limit when smaller)
   weightsForDifferentModes?: readonly number[]; // [dense, sparse, colbert], default [1, 1, 1]
 }
 
@@ -107,6 +114,18 @@ function checkTexts(texts: unknown, arg = 'texts'): string[] {
   return texts as string[];
 }
 
+/**
+ * Every id the tokenizer can produce must have a row in the embedding table (config.json's vocab_size);
+ * a larger table than the tokenizer needs is harmless (its extra rows are never looked up).
+ */
+function checkVocabulary(tokenizer: M3Tokenizer, config: XLMRobertaConfig, configFile: string): void {
+  if (tokenizer.vocabSize > config.vocab_size) {
+    throw new Error(`${configFile}: vocab_size is ${config.vocab_size} but the tokenizer has ${tokenizer.vocabSize} ids `
+      + `(0 … ${tokenizer.vocabSize - 1}): ids from ${config.vocab_size} up would index past the embedding table; `
+      + 'the tokenizer files and the weights do not belong together');
+  }
+}
+
 function checkInt(v: unknown, arg: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new RangeError(`${arg} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
@@ -135,6 +154,7 @@ export class BgeM3 {
       if (snap.unexpectedKeys.length > 0) {
         (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
       }
+      checkVocabulary(tokenizer, snap.config, join(dir, 'config.json'));
       const params = await buildParams(snap.config, (name) => snap.take(name), snap.files);
       return new BgeM3(snap.config, tokenizer, params, snap.files);
     } finally {
@@ -151,15 +171,20 @@ export class BgeM3 {
     return maxInputTokens(this.config);
   }
 
+  /** Truncation length used when none is given: 8192 (FlagEmbedding's), or `maxLength` when smaller. */
+  get defaultMaxLength(): number {
+    return Math.min(DEFAULTS.maxLength, this.maxLength);
+  }
+
   /** Tokenizes with truncation; validates the text list and maxLength. */
-  tokenize(texts: string[], maxLength: number = DEFAULTS.maxLength, arg = 'texts'): number[][] {
+  tokenize(texts: string[], maxLength: number = this.defaultMaxLength, arg = 'texts'): number[][] {
     checkTexts(texts, arg);
     checkInt(maxLength, 'maxLength', 2, this.maxLength);
     return texts.map((t) => this.tokenizer.encode(t, { maxLength }).inputIds);
   }
 
   /** Token ids of the inputs: texts are tokenized, given ids are checked against the vocabulary and length limit. */
-  private inputIds(inputs: Inputs, maxLength: number = DEFAULTS.maxLength): number[][] {
+  private inputIds(inputs: Inputs, maxLength: number = this.defaultMaxLength): number[][] {
     if (Array.isArray(inputs)) return this.tokenize(inputs, maxLength);
     if (!inputs || typeof inputs !== 'object' || !Array.isArray(inputs.inputIds)) {
       throw new TypeError('inputs must be an array of strings or { inputIds: number[][] }');
@@ -208,7 +233,7 @@ export class BgeM3 {
       });
       start += n;
       done += n;
-      opts.onProgress?.(done, order.length);
+      await opts.onProgress?.(done, order.length);
     }
     return out;
   }
@@ -315,8 +340,8 @@ export class BgeM3 {
     }
     const w = checkModeWeights(opts.weightsForDifferentModes ?? [1, 1, 1]);
     const all = { returnDense: true, returnSparse: true, returnColbert: true, batchSize: opts.batchSize };
-    const q = await this.encode(checkTexts(pairs.map((p) => p[0]), 'queries'), { ...all, maxLength: opts.maxQueryLength ?? 512 });
-    const p = await this.encode(checkTexts(pairs.map((x) => x[1]), 'passages'), { ...all, maxLength: opts.maxPassageLength ?? 8192 });
+    const q = await this.encode(checkTexts(pairs.map((p) => p[0]), 'queries'), { ...all, maxLength: opts.maxQueryLength ?? Math.min(512, this.maxLength) });
+    const p = await this.encode(checkTexts(pairs.map((x) => x[1]), 'passages'), { ...all, maxLength: opts.maxPassageLength ?? this.defaultMaxLength });
     const out: ScoreSet<number[]> = { dense: [], sparse: [], colbert: [], 'sparse+dense': [], 'colbert+sparse+dense': [] };
     pairs.forEach((_, i) => {
       const s = combineScores(

@@ -5,14 +5,15 @@
  */
 import { BgeM3 } from '../m3.js';
 import { checkModeWeights, scoreMatrices } from '../scores.js';
-import { backendFlag, CliError, intFlag, parseCli, readJsonl, runCommand, type CliIO } from './io.js';
+import { backendFlag, CliError, intFlag, lengthFlag, parseCli, readJsonl, runCommand, type CliIO } from './io.js';
 
 export const USAGE = `Usage: bge-m3 score --model DIR --queries FILE.jsonl --passages FILE.jsonl [--weights W_DENSE,W_SPARSE,W_COLBERT]
                    [--max-query-length N] [--max-passage-length N] [--batch-size N] [--backend NAME]
 
 Prints one JSON object: {"queries": [ids], "passages": [ids], "weights": [...], "dense": [[...]], "sparse": ...,
 "colbert": ..., "sparse+dense": ..., "colbert+sparse+dense": ...}, each a queries × passages matrix.
-Defaults as FlagEmbedding's compute_score: weights 1,1,1; max query length 512; max passage length 8192.
+Defaults as FlagEmbedding's compute_score: weights 1,1,1; max query length 512; max passage length 8192
+(each at most the model's own limit, its position table's size).
 `;
 
 export async function run(argv: string[], io: CliIO = {}): Promise<number> {
@@ -35,17 +36,20 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     } catch (e) {
       throw new CliError((e as Error).message, true);
     }
-    const maxQ = intFlag(values['max-query-length'], 'max-query-length', 2) ?? 512;
-    const maxP = intFlag(values['max-passage-length'], 'max-passage-length', 2) ?? 8192;
+    const maxQFlag = intFlag(values['max-query-length'], 'max-query-length', 2);
+    const maxPFlag = intFlag(values['max-passage-length'], 'max-passage-length', 2);
     const batchSize = intFlag(values['batch-size'], 'batch-size', 1);
     const backend = backendFlag(values.backend);
-    const queries = await readJsonl(values.queries!);
-    const passages = await readJsonl(values.passages!);
+    const warn = (w: string) => stderr.write(`warning: ${w}\n`);
+    const queries = await readJsonl(values.queries!, warn);
+    const passages = await readJsonl(values.passages!, warn);
     if (queries.length === 0) throw new CliError(`${values.queries}: no queries`);
     if (passages.length === 0) throw new CliError(`${values.passages}: no passages`);
 
     const m3 = await BgeM3.load(values.model!, { backend, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
     try {
+      const maxQ = lengthFlag(maxQFlag, 'max-query-length', m3, 512);
+      const maxP = lengthFlag(maxPFlag, 'max-passage-length', m3, 8192);
       const all = { returnDense: true, returnSparse: true, returnColbert: true, batchSize };
       const q = await m3.encode(queries.map((r) => r.text), { ...all, maxLength: maxQ });
       const p = await m3.encode(passages.map((r) => r.text), { ...all, maxLength: maxP });

@@ -50,8 +50,14 @@ export class HookRunner {
       const ctx: HookContext = { name, layer: layerMatch ? Number(layerMatch[1]) : undefined };
       for (const fn of fns) {
         const r = fn(out, ctx);
+        // The activation still belongs to the forward pass (later stages and tf.tidy read it): a hook
+        // that disposes it would otherwise surface as an opaque "reading 'backend'" error downstream.
+        if (out.isDisposed) {
+          throw new Error(`hook on '${name}' disposed the activation it was given; hooks must not dispose their input (return a new tensor to replace it)`);
+        }
         if (r === undefined) continue;
         if (!(r instanceof tf.Tensor)) throw new Error(`hook on '${name}' returned ${typeof r}, expected a tf.Tensor or nothing`);
+        if (r.isDisposed) throw new Error(`hook on '${name}' returned a disposed tensor`);
         if (!tf.util.arraysEqual(r.shape, out.shape)) {
           throw new Error(`hook on '${name}' returned shape [${r.shape}], expected [${out.shape}]`);
         }

@@ -71,7 +71,7 @@ describe('random checkpoint writer', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes a loadable snapshot once, then reuses it', async () => {
-    const size = { hidden: 32, layers: 2, heads: 4, intermediate: 64, vocab: 1000, positions: 66, colbertDim: 16 };
+    const size = { hidden: 32, layers: 2, heads: 4, intermediate: 64, vocab: 8002, positions: 66, colbertDim: 16 };
     const target = join(dir, 'tiny');
     const first = await ensureRandomCheckpoint(target, size);
     expect(first.built).toBe(true);
