@@ -50,22 +50,36 @@ export interface ScoreSet<T> {
   'colbert+sparse+dense': T;
 }
 
+/**
+ * Validates the mode weights. They are the weights of a weighted average, so each must be finite and
+ * non-negative (mixed signs could make the divisor vanish or flip the meaning of a score), and each
+ * average needs a positive total: dense + sparse for `sparse+dense`, all three for `colbert+sparse+dense`.
+ */
 export function checkModeWeights(w: readonly number[], arg = 'weightsForDifferentModes'): ModeWeights {
   if (!Array.isArray(w) || w.length !== 3 || !w.every((x) => typeof x === 'number' && Number.isFinite(x))) {
     throw new Error(`${arg} must be three finite numbers (dense, sparse, colbert), got ${JSON.stringify(w)}`);
   }
+  if (w.some((x) => x < 0)) throw new Error(`${arg} ${JSON.stringify(w)}: weights must not be negative (they weight an average)`);
   if (w[0]! + w[1]! === 0 || w[0]! + w[1]! + w[2]! === 0) throw new Error(`${arg} ${JSON.stringify(w)}: the weights being averaged sum to 0`);
   return [w[0]!, w[1]!, w[2]!];
 }
 
-/** Combines the three scores of one pair as FlagEmbedding's compute_score does. */
-export function combineScores(dense: number, sparse: number, colbert: number, w: ModeWeights): ScoreSet<number> {
+/**
+ * Combines the three scores of one pair as FlagEmbedding's compute_score does:
+ * (w0·dense + w1·sparse) / (w0 + w1) and (w0·dense + w1·sparse + w2·colbert) / (w0 + w1 + w2).
+ * The weights are first divided by the largest of them, which leaves both averages unchanged but keeps
+ * the products and sums in range: weights like 1e308 would otherwise overflow to Infinity and give NaN.
+ */
+export function combineScores(dense: number, sparse: number, colbert: number, weights: ModeWeights): ScoreSet<number> {
+  const w = checkModeWeights(weights);
+  const top = Math.max(...w); // > 0: checkModeWeights refuses negative and all-zero weights
+  const [w0, w1, w2] = [w[0] / top, w[1] / top, w[2] / top];
   return {
     dense,
     sparse,
     colbert,
-    'sparse+dense': (w[0] * dense + w[1] * sparse) / (w[0] + w[1]),
-    'colbert+sparse+dense': (w[0] * dense + w[1] * sparse + w[2] * colbert) / (w[0] + w[1] + w[2]),
+    'sparse+dense': (w0 * dense + w1 * sparse) / (w0 + w1),
+    'colbert+sparse+dense': (w0 * dense + w1 * sparse + w2 * colbert) / (w0 + w1 + w2),
   };
 }
 
