@@ -21,10 +21,10 @@ import { describe, TorchTensorRef, unpickle, type PickleValue } from './pickle.j
 
 /**
  * A `data.pkl` larger than this is refused before it is inflated (bge-m3's is ~50 kB; torch writes
- * ~130 bytes per tensor, so this still fits some 250,000 tensors). It also bounds the memory a
- * deflated pickle bomb can take.
+ * ~130 bytes per tensor, so this still fits some 120,000 tensors). It also bounds the memory a
+ * deflated pickle bomb can take: inflating needs about twice the inflated size.
  */
-export const MAX_PICKLE_BYTES = 32 * 1024 * 1024;
+export const MAX_PICKLE_BYTES = 16 * 1024 * 1024;
 
 /** Wrapper keys unwrapped when the top-level dict holds no tensors itself (`{'state_dict': {...}}`). */
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module'];
