@@ -65,21 +65,30 @@ export function checkModeWeights(w: readonly number[], arg = 'weightsForDifferen
 }
 
 /**
+ * Σ wᵢ·xᵢ / Σ wᵢ with the weights first divided by the largest of them: the average is unchanged, but
+ * weights like 1e308 no longer overflow to Infinity (and give NaN), and the largest weight is 1, so
+ * the divisor cannot underflow to 0 either.
+ */
+function weightedAverage(w: readonly number[], x: readonly number[]): number {
+  const top = Math.max(...w); // > 0: checkModeWeights refuses negative weights and zero sums
+  let num = 0;
+  let den = 0;
+  w.forEach((wi, i) => { num += (wi / top) * x[i]!; den += wi / top; });
+  return num / den;
+}
+
+/**
  * Combines the three scores of one pair as FlagEmbedding's compute_score does:
  * (w0·dense + w1·sparse) / (w0 + w1) and (w0·dense + w1·sparse + w2·colbert) / (w0 + w1 + w2).
- * The weights are first divided by the largest of them, which leaves both averages unchanged but keeps
- * the products and sums in range: weights like 1e308 would otherwise overflow to Infinity and give NaN.
  */
 export function combineScores(dense: number, sparse: number, colbert: number, weights: ModeWeights): ScoreSet<number> {
   const w = checkModeWeights(weights);
-  const top = Math.max(...w); // > 0: checkModeWeights refuses negative and all-zero weights
-  const [w0, w1, w2] = [w[0] / top, w[1] / top, w[2] / top];
   return {
     dense,
     sparse,
     colbert,
-    'sparse+dense': (w0 * dense + w1 * sparse) / (w0 + w1),
-    'colbert+sparse+dense': (w0 * dense + w1 * sparse + w2 * colbert) / (w0 + w1 + w2),
+    'sparse+dense': weightedAverage([w[0], w[1]], [dense, sparse]),
+    'colbert+sparse+dense': weightedAverage(w, [dense, sparse, colbert]),
   };
 }
 

@@ -62,8 +62,12 @@ describe('combined-score weights', () => {
       expect(() => checkModeWeights(w, '--weights')).toThrow(/--weights/);
       expect(() => combineScores(0.5, 0.5, 0.5, w as unknown as ModeWeights), JSON.stringify(w)).toThrow(re);
     }
-    // Subnormal weights still average correctly (0.5·a + 0.5·b).
+    // Subnormal weights still average correctly (0.5·a + 0.5·b), and a tiny dense weight next to a huge
+    // ColBERT weight still gives sparse+dense = dense (the pair's own largest weight is the scale).
     expect(combineScores(0.2, 0.4, 0.9, [5e-324, 5e-324, 0])['sparse+dense']).toBeCloseTo(0.3, 15);
+    const skewed = combineScores(0.2, 0.4, 0.9, [1e-320, 0, 1e300]);
+    expect(skewed['sparse+dense']).toBe(0.2);
+    expect(skewed['colbert+sparse+dense']).toBe(0.9);
   });
 
   it('bge-m3 score --weights 1e308,1e308,1e308 prints the 1,1,1 combinations (in process, tiny-m3)', async () => {
