@@ -17,6 +17,7 @@ import {
   type ColbertVecs, type LexicalWeights, type ScoreSet,
 } from './scores.js';
 import { M3Tokenizer } from './tokenizer.js';
+import { checkOutputsFinite, weightFile } from './weights/finite.js';
 import { openSnapshot } from './weights/snapshot.js';
 
 export interface LoadOptions {
@@ -266,23 +267,26 @@ export class BgeM3 {
     }
     try {
       const result: { dense?: Float32Array[]; lexical?: LexicalWeights[]; colbert?: ColbertVecs[] } = {};
+      const raw: Record<string, Float32Array> = {}; // every head's values, checked for NaN/Infinity below
       if (heads.dense) {
         const H = heads.dense.shape[1];
-        const d = (await heads.dense.data()) as Float32Array;
+        const d = (raw.dense = (await heads.dense.data()) as Float32Array);
         result.dense = rows.map((_, b) => d.slice(b * H, (b + 1) * H));
       }
       if (heads.sparse) {
-        const w = (await heads.sparse.data()) as Float32Array;
+        const w = (raw.sparse = (await heads.sparse.data()) as Float32Array);
         result.lexical = rows.map((r, b) => this.lexicalWeights(r, w.subarray(b * T, b * T + r.length)));
       }
       if (heads.colbert) {
         const C = heads.colbert.shape[2];
-        const c = (await heads.colbert.data()) as Float32Array;
+        const c = (raw.colbert = (await heads.colbert.data()) as Float32Array);
         // Keep the first (real tokens − 1) vectors: FlagEmbedding's `_process_colbert_vecs`.
         result.colbert = rows.map((r, b) => ({
           rows: r.length - 1, dim: C, data: c.slice(b * (T - 1) * C, (b * (T - 1) + r.length - 1) * C),
         }));
       }
+      // NaN would print as null and empty every lexical weight: refuse, naming the non-finite weight.
+      await checkOutputsFinite(raw, this.params, (name) => weightFile(this.files, name));
       return result;
     } finally {
       tf.dispose([heads.dense, heads.sparse, heads.colbert].filter((x): x is tf.Tensor2D | tf.Tensor3D => x !== undefined));

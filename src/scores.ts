@@ -50,22 +50,45 @@ export interface ScoreSet<T> {
   'colbert+sparse+dense': T;
 }
 
+/**
+ * Validates the mode weights. They are the weights of a weighted average, so each must be finite and
+ * non-negative (mixed signs could make the divisor vanish or flip the meaning of a score), and each
+ * average needs a positive total: dense + sparse for `sparse+dense`, all three for `colbert+sparse+dense`.
+ */
 export function checkModeWeights(w: readonly number[], arg = 'weightsForDifferentModes'): ModeWeights {
   if (!Array.isArray(w) || w.length !== 3 || !w.every((x) => typeof x === 'number' && Number.isFinite(x))) {
     throw new Error(`${arg} must be three finite numbers (dense, sparse, colbert), got ${JSON.stringify(w)}`);
   }
+  if (w.some((x) => x < 0)) throw new Error(`${arg} ${JSON.stringify(w)}: weights must not be negative (they weight an average)`);
   if (w[0]! + w[1]! === 0 || w[0]! + w[1]! + w[2]! === 0) throw new Error(`${arg} ${JSON.stringify(w)}: the weights being averaged sum to 0`);
   return [w[0]!, w[1]!, w[2]!];
 }
 
-/** Combines the three scores of one pair as FlagEmbedding's compute_score does. */
-export function combineScores(dense: number, sparse: number, colbert: number, w: ModeWeights): ScoreSet<number> {
+/**
+ * Σ wᵢ·xᵢ / Σ wᵢ with the weights first divided by the largest of them: the average is unchanged, but
+ * weights like 1e308 no longer overflow to Infinity (and give NaN), and the largest weight is 1, so
+ * the divisor cannot underflow to 0 either.
+ */
+function weightedAverage(w: readonly number[], x: readonly number[]): number {
+  const top = Math.max(...w); // > 0: checkModeWeights refuses negative weights and zero sums
+  let num = 0;
+  let den = 0;
+  w.forEach((wi, i) => { num += (wi / top) * x[i]!; den += wi / top; });
+  return num / den;
+}
+
+/**
+ * Combines the three scores of one pair as FlagEmbedding's compute_score does:
+ * (w0·dense + w1·sparse) / (w0 + w1) and (w0·dense + w1·sparse + w2·colbert) / (w0 + w1 + w2).
+ */
+export function combineScores(dense: number, sparse: number, colbert: number, weights: ModeWeights): ScoreSet<number> {
+  const w = checkModeWeights(weights);
   return {
     dense,
     sparse,
     colbert,
-    'sparse+dense': (w[0] * dense + w[1] * sparse) / (w[0] + w[1]),
-    'colbert+sparse+dense': (w[0] * dense + w[1] * sparse + w[2] * colbert) / (w[0] + w[1] + w[2]),
+    'sparse+dense': weightedAverage([w[0], w[1]], [dense, sparse]),
+    'colbert+sparse+dense': weightedAverage(w, [dense, sparse, colbert]),
   };
 }
 

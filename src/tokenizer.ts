@@ -14,7 +14,7 @@
  *
  * Steps 2, 3 (Precompiled), 5 and the `<unk>` score in 6 replace the corresponding parts of
  * `@huggingface/tokenizers`, which give different ids from Rust (see `src/tokenizer/*.ts` for each
- * cause); the library still provides the Unigram lattice and the Replace regex translation.
+ * cause); the library still provides the Unigram lattice. Replace regexes run on RE2 (`src/tokenizer/regex.ts`).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

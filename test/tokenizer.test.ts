@@ -471,6 +471,73 @@ describe('components against Rust', () => {
     }
   });
 
+  /** A synthetic tokenizer whose only normalizer is Replace(pattern → "#"): one id per character, so ids show the normalized text. */
+  function replaceSynth(pattern: Record<string, string>): ReturnType<typeof synth> {
+    const chars = [...'abcdefghijklmnopqrstuvwxyzABCXYZ0123456789#-.,!\n'];
+    return synth([['▁', -2], ...chars.map((c): [string, number] => [c, -3])], {
+      normalizer: { type: 'Replace', pattern, content: '#' },
+    });
+  }
+
+  it.runIf(live)('Replace regexes run on RE2 and give the Rust (Oniguruma) ids: classes, anchors, empty matches, groups, flags', async () => {
+    const patterns = [
+      ' {2,}', '\\s+', '^\\s+|\\s+$', '\\d+', '[a-c]+', 'b*', 'x?', '(?i)AB', '\\p{P}', '\\p{^L}', '.', 'a|ab', '(?:ab)+',
+      '[^a-z ]', '\\x{2581}', '\\x41', 'a{,2}', 'a{2}', 'a{1,}', '\\A ', ' \\z', '\\w+', '\\W', '[\\d\\s]', '^', '$', '\\h+',
+      '(a)(b)?', '(?<n>c)', '[]a]', '\\.', 'é', '\\p{Han}', '(?m)a.b', 'a.b', 'b+?', '\\{', 'x{', '[\\]\\-]',
+    ];
+    const texts = ['a b', ' ab  ba ', 'abc 123 ABab', 'x\ny  z\n', 'café, 北京!', '9a99 aab', '\u00a0a\u2003b ', 'aaa', 'a\nb A{b} x{ ]-', '٣٤ ABC'];
+    let compared = 0;
+    for (const pattern of patterns) {
+      const s = replaceSynth({ Regex: pattern });
+      const rust = rustMod!.Tokenizer.fromString(JSON.stringify(s.json));
+      const ours = new M3Tokenizer(s.json, s.config);
+      for (const text of texts) {
+        expect(ours.encode(text).inputIds, `${esc(pattern)} on ${esc(text)}`).toEqual(await rustIds(rust, text));
+        compared++;
+      }
+    }
+    console.log(`Replace regexes: ${patterns.length} patterns x ${texts.length} texts = ${compared} encodings equal to Rust`);
+    // String patterns: literal, and the empty string matches nothing.
+    for (const pattern of ['ab', '', '.']) {
+      const s = replaceSynth({ String: pattern });
+      const rust = rustMod!.Tokenizer.fromString(JSON.stringify(s.json));
+      for (const text of texts) expect(new M3Tokenizer(s.json, s.config).encode(text).inputIds, `String ${esc(pattern)}`).toEqual(await rustIds(rust, text));
+    }
+  });
+
+  it('a catastrophic-backtracking Replace regex (a+)+$ runs in linear time (JS RegExp and Rust take exponential time)', () => {
+    const s = replaceSynth({ Regex: '(a+)+$' });
+    const plain = replaceSynth({ String: 'zzz' }); // same vocabulary, a Replace that never matches here
+    const t0 = performance.now();
+    const tok = new M3Tokenizer(s.json, s.config);
+    const noMatch = 'a'.repeat(5000) + 'b';
+    const ids = tok.encode(noMatch).inputIds; // no match: the text is unchanged
+    const allA = tok.encode('a'.repeat(5000)).inputIds; // one match: the whole text becomes "#"
+    const ms = performance.now() - t0;
+    console.log(`(a+)+$ on 5000 characters, twice: ${ms.toFixed(0)} ms (JS RegExp needs seconds for 30)`);
+    expect(ids).toEqual(new M3Tokenizer(plain.json, plain.config).encode(noMatch).inputIds);
+    expect(allA).toEqual(new M3Tokenizer(plain.json, plain.config).encode('#').inputIds);
+  });
+
+  it('Replace regexes the linear-time engine cannot run are refused at load, naming the pattern and the construct', () => {
+    const refused: Array<[string, RegExp]> = [
+      ['(?=a)', /look-around group '\(\?='/], ['(?<!a)b', /look-around group '\(\?<!'/], ['(a)\\1', /back-reference/],
+      ['a++', /possessive quantifier 'a?\+\+'/], ['(?>a)', /atomic group/], ['\\bword', /word boundary/], ['a\\Z', /\\Z/],
+      ['a{1001}', /repeat count above 1000/], ['[[:alpha:]]', /POSIX bracket/], ['[a[b]]', /nested character class/],
+      ['[a&&b]', /intersection/], ['(?x) a', /extended-mode/], ['a**', /repetition/], ['\\p{Script=Han}', /property/],
+      ['\\p{NoSuchProperty}', /RE2 refuses it/], ['(', /RE2 refuses it/], ['[a', /unterminated character class/],
+    ];
+    for (const [pattern, re] of refused) {
+      const s = replaceSynth({ Regex: pattern });
+      let msg = '';
+      try { new M3Tokenizer(s.json, s.config); } catch (e) { msg = (e as Error).message; }
+      expect(msg, pattern).toMatch(re);
+      expect(msg).toContain(JSON.stringify(pattern));
+      expect(msg).toMatch(/normalizer\.pattern: Regex pattern .* cannot be run by the linear-time engine/);
+    }
+    console.log(`${refused.length} unsupported patterns refused at load, e.g. ${(() => { try { const s = replaceSynth({ Regex: '(?=a)' }); new M3Tokenizer(s.json, s.config); } catch (e) { return (e as Error).message; } return ''; })()}`);
+  });
+
   it('unsupported components are rejected, not approximated', () => {
     const s = synth([['▁', -2]], { pre_tokenizer: { type: 'ByteLevel' } });
     expect(() => new M3Tokenizer(s.json, s.config)).toThrow(/unsupported pre-tokenizer type "ByteLevel"/);

@@ -16,19 +16,13 @@ export interface LibUnigram {
   tokens_to_ids: Map<string, number>;
 }
 
-export interface LibReplaceNormalizer {
-  pattern: RegExp | null;
-}
-
 interface LibExports {
   Unigram: new (config: { type: 'Unigram'; unk_id: number; vocab: Array<[string, number]> }, eosToken: string) => LibUnigram;
-  ReplaceNormalizer: new (config: { type: 'Replace'; pattern: unknown; content: string }) => LibReplaceNormalizer;
 }
 
 const lib = hf as unknown as LibExports;
-if (typeof lib.Unigram !== 'function' || typeof lib.ReplaceNormalizer !== 'function') {
-  throw new Error('@huggingface/tokenizers does not export Unigram / ReplaceNormalizer (unsupported version)');
+if (typeof lib.Unigram !== 'function') {
+  throw new Error('@huggingface/tokenizers does not export Unigram (unsupported version)');
 }
 
 export const Unigram = lib.Unigram;
-export const ReplaceNormalizer = lib.ReplaceNormalizer;

@@ -4,10 +4,10 @@
  * a pure text → text / text → pieces step; `src/tokenizer.ts` wires them together.
  *
  * What is taken from `@huggingface/tokenizers` unchanged: the Unigram lattice/Viterbi (with one score fix,
- * see `unigram.ts`) and the Oniguruma → JS regex translation of `Replace` patterns.
+ * see `unigram.ts`). `Replace` regexes run on a linear-time engine instead of JS RegExp (see `regex.ts`).
  */
-import { ReplaceNormalizer } from './lib.js';
 import { PrecompiledCharsmap } from './precompiled.js';
+import { TokenizerRegex } from './regex.js';
 
 /** Rust `char::is_whitespace` = the Unicode `White_Space` property (JS `\s` differs: it has U+FEFF, lacks U+0085). */
 const RUST_WS = /\p{White_Space}/u;
@@ -130,13 +130,19 @@ export function buildNormalizer(spec: unknown, where = 'normalizer'): NormalizeF
 function buildReplace(spec: JsonObject, where: string): NormalizeFn {
   const content = spec.content;
   if (typeof content !== 'string') throw new Error(`${where}: Replace without string "content"`);
-  // The library translates the Oniguruma pattern to a JS RegExp; its own `normalize` passes `content` to
-  // String#replaceAll as a replacement *pattern* ("$&", "$1" … would be expanded), Rust inserts it
-  // literally, so we only borrow the compiled RegExp.
-  const lib = new ReplaceNormalizer({ type: 'Replace', pattern: spec.pattern, content });
-  const pattern = lib.pattern;
-  if (pattern === null) throw new Error(`${where}: Replace pattern must have "String" or "Regex"`);
-  return (text) => text.replace(pattern, () => content);
+  // Rust inserts `content` literally (no "$&" / "$1" expansion, unlike String#replace patterns).
+  const pattern = spec.pattern;
+  if (isObject(pattern) && typeof pattern.Regex === 'string') {
+    const re = TokenizerRegex.compile(pattern.Regex, `${where}.pattern`);
+    return (text) => re.replaceAll(text, content);
+  }
+  if (isObject(pattern) && typeof pattern.String === 'string') {
+    const literal = pattern.String;
+    // An empty String pattern matches at every character boundary, both ends included, as in Rust.
+    if (literal === '') return (text) => text.replace(/(?:)/gu, () => content);
+    return (text) => text.split(literal).join(content);
+  }
+  throw new Error(`${where}: Replace pattern must be {"String": ...} or {"Regex": ...}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,8 +6,13 @@
  * NEWOBJ) builds a plain JS descriptor (a Map for an OrderedDict, a `TorchTensorRef` for
  * `_rebuild_tensor_v2`, ...). Any other global (`posix system`, `builtins eval`, ...) and any opcode
  * not listed here is refused with an error naming it. Every length field is checked against the
- * bytes that remain before anything is allocated, and the loop advances on every opcode, so hostile
- * input can neither hang the reader nor make it allocate more than the pickle's own size.
+ * bytes that remain before anything is allocated, and the loop advances on every opcode.
+ *
+ * Opcodes cost bytes but not in proportion to what they build: one-byte DUP or BINGET pushes another
+ * reference, and a REDUCE of a memoized list copies the whole list again. So the reader also bounds
+ * what a state dict can need (see `PICKLE_LIMITS`): the stack depth, the memo and the total number of
+ * items it puts into tuples, lists and dicts. A hostile pickle is refused when it crosses one of them,
+ * after a bounded amount of work and memory, instead of after gigabytes.
  */
 import { WeightFileError, type DType } from './types.js';
 
@@ -96,6 +101,22 @@ function allowedGlobal(module: string, name: string): PickleGlobal | null {
   return null;
 }
 
+/**
+ * Bounds on the work a state-dict pickle may ask for. Measured on the fixtures' torch.save pickles:
+ * per tensor about 8 memo entries and 20 items put into tuples and dicts; Python's pickler batches
+ * SETITEMS by 1000 pairs, so its stack stays near 2,000 values, while a writer that puts a whole state
+ * dict under one MARK needs 2 stack slots per tensor. The bounds below fit some 50,000 tensors (far
+ * more than one checkpoint file holds; bge-m3 has 391) and keep a hostile pickle to a few tens of MB.
+ */
+export const PICKLE_LIMITS = {
+  /** Values on the stack plus open MARKs. */
+  maxStack: 1 << 17,
+  /** Memo slots (BINPUT / LONG_BINPUT / MEMOIZE index bound). */
+  maxMemo: 1 << 19,
+  /** Items placed into tuples, lists and dicts over the whole pickle (tensor sizes and OrderedDict pairs included). */
+  maxItems: 1 << 20,
+} as const;
+
 const MARK = Symbol('mark');
 type StackItem = PickleValue | typeof MARK;
 
@@ -112,6 +133,8 @@ export interface UnpickleOptions {
   readonly file: string;
   /** Where inside the file (e.g. `archive/data.pkl`), named in errors. */
   readonly where: string;
+  /** Overrides of `PICKLE_LIMITS` (tests). */
+  readonly limits?: Partial<typeof PICKLE_LIMITS>;
 }
 
 /** Unpickles a torch state-dict pickle. Throws WeightFileError naming the file, the pickle and the byte offset. */
@@ -120,8 +143,12 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const stack: StackItem[] = [];
   const marks: number[] = [];
-  const memo = new Map<number, PickleValue>();
+  // Pickle writers number memo slots 0, 1, 2, …, so an array (indices below maxMemo) holds them.
+  const memo: Array<PickleValue | undefined> = [];
+  let memoEntries = 0;
   const tuples = new WeakSet<object>();
+  const limits = { ...PICKLE_LIMITS, ...opts.limits };
+  let placed = 0; // items placed into containers so far (see PICKLE_LIMITS.maxItems)
   let pos = 0;
   let opPos = 0;
 
@@ -154,6 +181,18 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
     pos++; // newline
     return s;
   };
+  /** Refuses one more stack value or MARK beyond PICKLE_LIMITS.maxStack (a DUP or MARK bomb). */
+  const room = (): void => {
+    if (stack.length + marks.length >= limits.maxStack) {
+      fail(`stack deeper than ${limits.maxStack} values and marks: not a state dict (hostile or corrupt pickle)`);
+    }
+  };
+  const push = (v: StackItem): void => { room(); stack.push(v); };
+  /** Charges `n` items placed into containers against PICKLE_LIMITS.maxItems. */
+  const charge = (n: number): void => {
+    placed += n;
+    if (placed > limits.maxItems) fail(`builds more than ${limits.maxItems} container items: not a state dict (hostile or corrupt pickle)`);
+  };
   const pop = (): PickleValue => {
     if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[marks.length - 1]!)) fail('stack underflow');
     const v = stack.pop()!;
@@ -168,13 +207,15 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
   const popMark = (): PickleValue[] => {
     const m = marks.pop();
     if (m === undefined) return fail('no MARK on the stack');
-    const items = stack.splice(m) as PickleValue[];
-    return items;
+    charge(stack.length - m);
+    return stack.splice(m) as PickleValue[];
   };
-  const tuple = (items: PickleValue[]): PickleValue[] => { tuples.add(items); return items; };
+  const tuple = (values: PickleValue[]): PickleValue[] => { tuples.add(values); return values; };
   const memoPut = (idx: number): void => {
-    if (memo.size >= 1 << 24 && !memo.has(idx)) fail('memo too large');
-    memo.set(idx, top());
+    if (idx >= limits.maxMemo) fail(`memo index ${idx} is beyond the ${limits.maxMemo} entries a state dict can need (hostile or corrupt pickle)`);
+    const v = top();
+    if (memo[idx] === undefined) memoEntries++;
+    memo[idx] = v;
   };
   const asDict = (v: PickleValue, op: string): Map<PickleValue, PickleValue> => {
     if (!(v instanceof Map)) return fail(`${op} on a ${describe(v)}, not a dict`);
@@ -196,6 +237,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
         if (args.length === 0) return d;
         const init = args[0];
         if (args.length > 1 || !Array.isArray(init)) return fail('collections.OrderedDict takes no arguments or one list of pairs');
+        charge(init.length); // a memoized list can be passed again and again: each copy counts
         for (const kv of init) {
           if (!Array.isArray(kv) || kv.length !== 2) return fail('collections.OrderedDict pair is not a 2-tuple');
           d.set(kv[0]!, kv[1]!);
@@ -242,6 +284,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
   };
   const intList = (v: PickleValue, what: string): number[] => {
     if (!Array.isArray(v)) return fail(`${what} is a ${describe(v)}, not a tuple`);
+    charge(v.length);
     return v.map((x, i) => intArg(x, `${what}[${i}]`));
   };
 
@@ -272,62 +315,63 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
         if (stack.length !== 0) fail(`STOP with ${stack.length} extra items on the stack`);
         return v;
       }
-      case 0x28: marks.push(stack.length); break; // MARK
+      case 0x28: room(); marks.push(stack.length); break; // MARK
       case 0x30: pop(); break; // POP
       case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push(tuple([])); break; // EMPTY_TUPLE
-      case 0x74: stack.push(tuple(popMark())); break; // TUPLE
-      case 0x85: { const a = pop(); stack.push(tuple([a])); break; }
-      case 0x86: { const b = pop(); const a = pop(); stack.push(tuple([a, b])); break; }
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(tuple([a, b, c])); break; }
-      case 0x6c: stack.push(popMark()); break; // LIST
+      case 0x32: push(top()); break; // DUP
+      case 0x7d: push(new Map()); break; // EMPTY_DICT
+      case 0x5d: push([]); break; // EMPTY_LIST
+      case 0x29: push(tuple([])); break; // EMPTY_TUPLE
+      case 0x74: push(tuple(popMark())); break; // TUPLE
+      case 0x85: { const a = pop(); charge(1); push(tuple([a])); break; }
+      case 0x86: { const b = pop(); const a = pop(); charge(2); push(tuple([a, b])); break; }
+      case 0x87: { const c = pop(); const b = pop(); const a = pop(); charge(3); push(tuple([a, b, c])); break; }
+      case 0x6c: push(popMark()); break; // LIST
       case 0x64: { // DICT
         const items = popMark();
         if (items.length % 2) fail('DICT with an odd number of items');
         const d = new Map<PickleValue, PickleValue>();
         for (let i = 0; i < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
-        stack.push(d);
+        push(d);
         break;
       }
       case 0x71: memoPut(u8()); break; // BINPUT
       case 0x72: memoPut(u32()); break; // LONG_BINPUT
-      case 0x94: memoPut(memo.size); break; // MEMOIZE
+      case 0x94: memoPut(memoEntries); break; // MEMOIZE
       case 0x68: case 0x6a: { // BINGET / LONG_BINGET
         const idx = op === 0x68 ? u8() : u32();
-        if (!memo.has(idx)) fail(`memo entry ${idx} was never stored`);
-        stack.push(memo.get(idx)!);
+        const v = memo[idx];
+        if (v === undefined) fail(`memo entry ${idx} was never stored`);
+        push(v!);
         break;
       }
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
+      case 0x4a: push(i32()); break; // BININT
+      case 0x4b: push(u8()); break; // BININT1
+      case 0x4d: push(u16()); break; // BININT2
       case 0x8a: { // LONG1
         const n = u8();
         const b = bytes(n, 'LONG1');
         let v = 0n;
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
         if (n > 0 && b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
-        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
         break;
       }
-      case 0x47: { need(8, 'BINFLOAT'); stack.push(dv.getFloat64(pos, false)); pos += 8; break; }
-      case 0x88: stack.push(true); break;
-      case 0x89: stack.push(false); break;
-      case 0x4e: stack.push(null); break;
-      case 0x8c: { const n = u8(); stack.push(text(n, 'SHORT_BINUNICODE')); break; }
-      case 0x58: { const n = u32(); stack.push(text(n, 'BINUNICODE')); break; }
-      case 0x8d: { const n = u64(); stack.push(text(n, 'BINUNICODE8')); break; }
-      case 0x55: { const n = u8(); stack.push(text(n, 'SHORT_BINSTRING')); break; }
+      case 0x47: { need(8, 'BINFLOAT'); push(dv.getFloat64(pos, false)); pos += 8; break; }
+      case 0x88: push(true); break;
+      case 0x89: push(false); break;
+      case 0x4e: push(null); break;
+      case 0x8c: { const n = u8(); push(text(n, 'SHORT_BINUNICODE')); break; }
+      case 0x58: { const n = u32(); push(text(n, 'BINUNICODE')); break; }
+      case 0x8d: { const n = u64(); push(text(n, 'BINUNICODE8')); break; }
+      case 0x55: { const n = u8(); push(text(n, 'SHORT_BINSTRING')); break; }
       case 0x54: {
         const n = i32();
         if (n < 0) fail('BINSTRING with a negative length');
-        stack.push(text(n, 'BINSTRING'));
+        push(text(n, 'BINSTRING'));
         break;
       }
-      case 0x73: { const v = pop(); const k = pop(); asDict(top(), 'SETITEM').set(k, v); break; } // SETITEM
+      case 0x73: { const v = pop(); const k = pop(); charge(1); asDict(top(), 'SETITEM').set(k, v); break; } // SETITEM
       case 0x75: { // SETITEMS
         const items = popMark();
         if (items.length % 2) fail('SETITEMS with an odd number of items');
@@ -335,7 +379,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
         for (let i = 0; i < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
         break;
       }
-      case 0x61: { const v = pop(); asList(top(), 'APPEND').push(v); break; } // APPEND
+      case 0x61: { const v = pop(); charge(1); asList(top(), 'APPEND').push(v); break; } // APPEND
       case 0x65: { // APPENDS
         const items = popMark();
         const l = asList(top(), 'APPENDS');
@@ -345,18 +389,18 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
       case 0x63: { // GLOBAL
         const module = line('GLOBAL module');
         const name = line('GLOBAL name');
-        stack.push(resolveGlobal(module, name));
+        push(resolveGlobal(module, name));
         break;
       }
       case 0x93: { // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
-        stack.push(resolveGlobal(module as string, name as string));
+        push(resolveGlobal(module as string, name as string));
         break;
       }
-      case 0x52: { const args = pop(); const fn = pop(); stack.push(call(fn, args, 'REDUCE')); break; } // REDUCE
-      case 0x81: { const args = pop(); const cls = pop(); stack.push(call(cls, args, 'NEWOBJ')); break; } // NEWOBJ
+      case 0x52: { const args = pop(); const fn = pop(); push(call(fn, args, 'REDUCE')); break; } // REDUCE
+      case 0x81: { const args = pop(); const cls = pop(); push(call(cls, args, 'NEWOBJ')); break; } // NEWOBJ
       case 0x62: { // BUILD
         const state = pop();
         const obj = top();
@@ -366,7 +410,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PickleValue {
         void state;
         break;
       }
-      case 0x51: { const pid = pop(); stack.push(persistentLoad(pid)); break; } // BINPERSID
+      case 0x51: { const pid = pop(); push(persistentLoad(pid)); break; } // BINPERSID
       default: {
         const ch = op >= 0x20 && op < 0x7f ? ` '${String.fromCharCode(op)}'` : '';
         const known = UNSUPPORTED_OPNAMES[op];

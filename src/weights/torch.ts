@@ -19,8 +19,12 @@ import {
 import { crc32, entryDataOffset, readExactly, readZipDirectory, type ZipEntry } from './zip.js';
 import { describe, TorchTensorRef, unpickle, type PickleValue } from './pickle.js';
 
-/** A `data.pkl` larger than this is refused (bge-m3's is ~50 kB). */
-export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+/**
+ * A `data.pkl` larger than this is refused before it is inflated (bge-m3's is ~50 kB; torch writes
+ * ~130 bytes per tensor, so this still fits some 120,000 tensors). It also bounds the memory a
+ * deflated pickle bomb can take: inflating needs about twice the inflated size.
+ */
+export const MAX_PICKLE_BYTES = 16 * 1024 * 1024;
 
 /** Wrapper keys unwrapped when the top-level dict holds no tensors itself (`{'state_dict': {...}}`). */
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module'];
@@ -54,36 +58,58 @@ function isContiguous(size: readonly number[], stride: readonly number[]): boole
   return true;
 }
 
-/** Finds the state dict in the unpickled root and flattens it to (name, tensor) pairs in file order. */
+type Dict = Map<PickleValue, PickleValue>;
+
+/**
+ * Finds the state dict in the unpickled root and flattens it to (name, tensor) pairs in file order.
+ *
+ * A state dict is a tree of dicts whose leaves are tensors. Tensors may be shared (tied weights: one
+ * tensor under two names) and so may storages (several views on one storage), but a dict is never
+ * reached twice: a pickle whose dicts form a cycle (`d = {'state_dict': d}`) or share a sub-dict is
+ * refused, which also keeps the walk linear in the pickle's size.
+ */
 function collectTensors(file: string, where: string, root: PickleValue): Array<[string, TorchTensorRef]> {
   if (root instanceof TorchTensorRef) throw new WeightFileError(file, `${where} holds a single tensor, not a state dict`);
   if (!(root instanceof Map)) throw new WeightFileError(file, `${where} holds a ${describe(root)}, not a state dict`);
-  let dict = root;
+  const refuse = (msg: string): never => { throw new WeightFileError(file, `${where}: ${msg}`); };
+  const label = (prefix: string): string => (prefix === '' ? 'the top-level dict' : `dict '${prefix.slice(0, -1)}'`);
+
+  // Unwrap `{'state_dict': {...}}` while the dict holds no tensors itself and has exactly one wrapper key.
+  let dict: Dict = root;
+  let path = '';
+  const unwrapped = new Set<Dict>([dict]);
   for (;;) {
     if ([...dict.values()].some((v) => v instanceof TorchTensorRef)) break;
     const wrappers = WRAPPER_KEYS.filter((k) => dict.get(k) instanceof Map);
     if (wrappers.length !== 1) break;
-    dict = dict.get(wrappers[0]!) as Map<PickleValue, PickleValue>;
+    const inner = dict.get(wrappers[0]!) as Dict;
+    path += `${wrappers[0]!}.`;
+    if (unwrapped.has(inner)) refuse(`${label(path)} leads back to a dict that contains it (the pickle's dicts form a cycle)`);
+    unwrapped.add(inner);
+    dict = inner;
   }
+
   const out: Array<[string, TorchTensorRef]> = [];
   const names = new Set<string>();
-  const seen = new Set<Map<PickleValue, PickleValue>>();
-  const walk = (d: Map<PickleValue, PickleValue>, prefix: string, depth: number): void => {
-    if (seen.has(d)) throw new WeightFileError(file, `${where}: dict '${prefix}' contains itself`);
-    if (depth > 32) throw new WeightFileError(file, `${where}: dicts nested more than 32 deep`);
-    seen.add(d);
+  const reached = new Map<Dict, string>(); // every dict walked, with the prefix it was first reached by
+  const open = new Set<Dict>(); // the dicts on the current path
+  const walk = (d: Dict, prefix: string, depth: number): void => {
+    if (open.has(d)) refuse(`${label(prefix)} contains itself (the pickle's dicts form a cycle)`);
+    const first = reached.get(d);
+    if (first !== undefined) refuse(`${label(prefix)} is the same dict as ${label(first)}: a state dict may share tensors, not dicts`);
+    if (depth > 32) refuse('dicts nested more than 32 deep');
+    reached.set(d, prefix);
+    open.add(d);
     for (const [k, v] of d) {
       if (!(v instanceof TorchTensorRef) && !(v instanceof Map)) continue; // scalars, lists, None: not tensors
-      if (typeof k !== 'string' && typeof k !== 'number') {
-        throw new WeightFileError(file, `${where}: state-dict key is a ${describe(k)}, not a string`);
-      }
+      if (typeof k !== 'string' && typeof k !== 'number') refuse(`state-dict key is a ${describe(k)}, not a string`);
       const name = prefix + String(k);
       if (v instanceof Map) { walk(v, `${name}.`, depth + 1); continue; }
-      if (names.has(name)) throw new WeightFileError(file, `${where}: tensor name '${name}' appears twice`);
+      if (names.has(name)) refuse(`tensor name '${name}' appears twice`);
       names.add(name);
       out.push([name, v]);
     }
-    seen.delete(d);
+    open.delete(d);
   };
   walk(dict, '', 0);
   return out;

@@ -7,6 +7,7 @@
  * uncompressed).
  */
 import type { FileHandle } from 'node:fs/promises';
+import * as zlib from 'node:zlib';
 import { WeightFileError } from './types.js';
 
 export interface ZipEntry {
@@ -208,8 +209,12 @@ export async function entryDataOffset(fh: FileHandle, file: string, fileSize: nu
 
 let CRC_TABLE: Uint32Array | undefined;
 
+/** zlib's native CRC-32 (Node >= 20.15), some 8x faster than the table loop below. */
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+
 /** CRC-32 (zip polynomial), continuing from `crc` (0 to start). */
 export function crc32(bytes: Uint8Array, crc = 0): number {
+  if (nativeCrc32) return nativeCrc32(bytes, crc);
   if (!CRC_TABLE) {
     CRC_TABLE = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
