@@ -22,7 +22,8 @@ head view), the ColBERT alignment, the lexical-match breakdown, the three scores
 hidden-state norms.
 
 Options:
-  --model <dir>       snapshot directory (config.json, tokenizer, weights)
+  --model <dir|repo>  snapshot directory (config.json, tokenizer, weights), or a repo id such as
+                      BAAI/bge-m3[@revision] found in the Hugging Face cache (HF_HUB_CACHE, HF_HOME)
   --out <file>        write the page here (default ${DEFAULT_OUT}); an existing file is kept unless --force
   --force             overwrite an existing --out file
   --serve             serve the page on http://127.0.0.1 instead of writing a file (Ctrl-C stops)
