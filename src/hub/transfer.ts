@@ -52,7 +52,7 @@ async function get(ctx: TransferContext, path: string, url: string, headers: Rec
     } catch (err) {
       const reason = networkReason(err);
       if (!reason) throw err;
-      throw new TransientError(`cannot reach ${new URL(current).origin} (${reason})`, { cause: err });
+      throw new TransientError(`${path}: cannot reach ${new URL(current).origin} (${reason})`, { cause: err });
     }
     if (!REDIRECTS.has(res.status)) return res;
     await res.body?.cancel();
