@@ -10,7 +10,7 @@
  * the bytes against the listed sha256 / git sha1: transfer.ts (resume, retries, redirects that keep
  * the token on the hub's origin) and verify.ts (hashes), plus never overwriting a differing local file.
  */
-import { mkdir, statfs } from 'node:fs/promises';
+import { lstat, mkdir, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { HubApiError, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
 import { hubCacheDir } from './cache.js';
@@ -196,6 +196,12 @@ export async function downloadSnapshot(options: DownloadOptions = {}): Promise<D
   const todo: { file: RemoteFile; replace: boolean }[] = [];
   for (const f of files) {
     const place = layout.place(f);
+    // In the cache the target is normally a symlink into blobs/; a real file there (a copy made where
+    // symlinks are unavailable) is someone's data like any local file.
+    if (place.target !== place.existing && (await lstat(place.target).then((s) => s.isFile(), () => false))) {
+      const diff = await compareLocal(place.target, f);
+      if (diff !== undefined && !options.force) conflicts.push(`${place.target} (${diff})`);
+    }
     if ((await fileSize(place.existing)) === undefined) {
       todo.push({ file: f, replace: false });
       continue;

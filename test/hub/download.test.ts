@@ -399,6 +399,21 @@ describe('bge-m3 download into the Hugging Face cache (no --dir)', () => {
     expect(again.out).toContain(`0 file(s) downloaded (0 B), ${EXPECTED_FILES.length} up to date`);
   });
 
+  it('keeps a differing real file in the snapshot folder unless --force', async () => {
+    const h = await startHub();
+    const cache = join(tmp, 'hf-cache');
+    const snap = join(cache, 'models--BAAI--bge-m3', 'snapshots', h.commit);
+    await mkdir(snap, { recursive: true });
+    await writeFile(join(snap, 'config.json'), '{"edited": true}\n');
+    const err = await downloadSnapshot({ cacheDir: cache, retries: 0 }).catch((e: unknown) => e as DownloadError);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as DownloadError).code).toBe('conflict');
+    expect((err as Error).message).toContain(`${join(snap, 'config.json')} (size 17 bytes, repo has`);
+    expect(await readFile(join(snap, 'config.json'), 'utf8')).toBe('{"edited": true}\n');
+    await downloadSnapshot({ cacheDir: cache, retries: 0, force: true });
+    await expectSameAsFixture(snap, 'config.json');
+  });
+
   it('resumes from blobs/<sha256>.incomplete with a Range request', async () => {
     const cut = 500_000;
     const h = await startHub({ faults: { 'model.safetensors': { cutAfter: cut, times: 1 } } });
