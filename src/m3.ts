@@ -19,6 +19,7 @@ import {
 import { M3Tokenizer } from './tokenizer.js';
 import { checkOutputsFinite, weightFile } from './weights/finite.js';
 import { openSnapshot } from './weights/snapshot.js';
+import { resolveModelDir } from './hub/cache.js';
 
 export interface LoadOptions {
   backend?: BackendName;
@@ -146,8 +147,9 @@ export class BgeM3 {
     readonly files: Readonly<Record<string, string>>,
   ) {}
 
-  /** Loads a snapshot directory (see `openSnapshot` for the files it reads). */
+  /** Loads a snapshot directory (see `openSnapshot` for the files it reads) or a repo id from the Hugging Face cache. */
   static async load(dir: string, opts: LoadOptions = {}): Promise<BgeM3> {
+    dir = resolveModelDir(dir); // a directory as given, or `BAAI/bge-m3[@rev]` → its cached snapshot (src/hub/cache.ts)
     await useBackend(opts.backend ?? 'wasm', { threads: opts.threads });
     const tokenizer = await M3Tokenizer.fromDir(dir);
     const snap = await openSnapshot(dir);

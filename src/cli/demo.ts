@@ -1,10 +1,11 @@
 /**
  * `bge-m3 demo [--model DIR] [--backend NAME]`: the FlagEmbedding README example, end to end.
- * Uses `weights/bge-m3` when it holds a snapshot, otherwise the bundled tiny random checkpoint.
+ * Uses `weights/bge-m3` or BAAI/bge-m3 in the Hugging Face cache when there, otherwise the bundled tiny random checkpoint.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveModel } from '../hub/cache.js';
 import { BgeM3 } from '../m3.js';
 import { backendFlag, parseCli, runCommand, type CliIO } from './io.js';
 
@@ -12,7 +13,8 @@ export const USAGE = `Usage: bge-m3 demo [--model DIR] [--backend NAME]
 
 Encodes the FlagEmbedding README sentences and prints dense similarities, lexical weights as tokens,
 lexical-matching and ColBERT scores, and compute_score's combined scores. Without --model it uses
-weights/bge-m3 when present, else the bundled tiny checkpoint (random weights: the numbers then mean nothing).
+weights/bge-m3 or BAAI/bge-m3 in the Hugging Face cache when present, else the bundled tiny checkpoint
+(random weights: the numbers then mean nothing).
 `;
 
 export const QUERIES = ['What is BGE M3?', 'Defination of BM25'];
@@ -24,6 +26,14 @@ export const PASSAGES = [
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REAL_WEIGHTS = join(ROOT, 'weights', 'bge-m3');
 export const TINY_CHECKPOINT = join(ROOT, 'test', 'fixtures', 'tiny-m3');
+
+const inHubCache = (repo: string): boolean => {
+  try {
+    return existsSync(join(resolveModel(repo).dir, 'config.json'));
+  } catch {
+    return false;
+  }
+};
 
 const fmt = (x: number): string => x.toFixed(4);
 const matrix = (m: number[][]): string => m.map((r) => `  [${r.map(fmt).join(', ')}]`).join('\n');
@@ -40,9 +50,10 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     let dir = values.model;
     if (!dir) {
       if (existsSync(join(REAL_WEIGHTS, 'config.json'))) dir = REAL_WEIGHTS;
+      else if (inHubCache('BAAI/bge-m3')) dir = 'BAAI/bge-m3'; // where `bge-m3 download` (and Python) put it
       else {
         dir = TINY_CHECKPOINT;
-        say('NOTE: no real weights in weights/bge-m3 (get them with `bge-m3 download`), so this runs the bundled');
+        say('NOTE: no real weights in weights/bge-m3 or the Hugging Face cache (get them with `bge-m3 download`), so this runs the bundled');
         say('tiny-m3 test checkpoint. Its weights are RANDOM: the numbers below show the pipeline works, not meaning.');
         say();
       }

@@ -1,7 +1,7 @@
-// `bge-m3 download [--repo BAAI/bge-m3] [--dir weights/bge-m3] [--revision main] [--force]`
+// `bge-m3 download [--repo BAAI/bge-m3] [--dir DIR] [--revision main] [--force]`
 import { parseArgs } from 'node:util';
+import { hubCacheDir } from '../hub/cache.js';
 import {
-  DEFAULT_DIR,
   DEFAULT_REPO,
   DEFAULT_REVISION,
   DownloadError,
@@ -10,22 +10,26 @@ import {
 } from '../hub/download.js';
 import { createProgress, formatBytes } from './progress.js';
 
-export const USAGE = `Usage: bge-m3 download [--repo ${DEFAULT_REPO}] [--dir ${DEFAULT_DIR}] [--revision ${DEFAULT_REVISION}] [--force]
+export const USAGE = `Usage: bge-m3 download [--repo ${DEFAULT_REPO}] [--dir DIR] [--revision ${DEFAULT_REVISION}] [--force]
 
 Downloads the files a BGE-M3 snapshot needs (config, tokenizer files, weights, sparse and ColBERT heads)
-from the Hugging Face hub into --dir. Interrupted downloads resume from <file>.part; every file is checked
-against the size and hash the hub lists. Local files that differ are not replaced unless --force is given.
+from the Hugging Face hub. Without --dir they go into the Hugging Face cache that Python's
+huggingface_hub (transformers, FlagEmbedding) uses, so both share one copy and \`--model ${DEFAULT_REPO}\`
+finds it; with --dir, into that plain directory. Interrupted downloads resume from the partial file
+(<blob>.incomplete in the cache, <file>.part in --dir); every file is checked against the size and hash
+the hub lists. Local files that differ are not replaced unless --force is given.
 
 Options:
   --repo <id>         hub repo id (default ${DEFAULT_REPO})
-  --dir <path>        target directory (default ${DEFAULT_DIR})
+  --dir <path>        plain target directory (default: the Hugging Face cache)
   --revision <rev>    branch, tag or commit (default ${DEFAULT_REVISION})
   --force             replace local files that differ from the repo
   -h, --help          show this help
 
 Environment:
   HF_ENDPOINT         hub URL (default https://huggingface.co)
-  HF_TOKEN            access token for private or gated repos
+  HF_TOKEN            access token for private or gated repos (sent to the hub's own origin only)
+  HF_HUB_CACHE        cache directory (else HF_HOME/hub, else ~/.cache/huggingface/hub)
 `;
 
 export interface CliIO {
@@ -72,7 +76,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
   try {
     const result = await downloadSnapshot({
       repo: values.repo ?? DEFAULT_REPO,
-      dir: values.dir ?? DEFAULT_DIR,
+      ...(values.dir !== undefined ? { dir: values.dir } : { cacheDir: hubCacheDir().dir }),
       revision: values.revision ?? DEFAULT_REVISION,
       force: values.force ?? false,
       log: (line) => stderr.write(`${line}\n`),
@@ -85,6 +89,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       `${result.repo}@${result.revision} (${result.commit.slice(0, 12)}): ${fetched.length} file(s) downloaded (${formatBytes(bytes)}), ` +
         `${result.files.length - fetched.length} up to date, in ${result.dir}\n`,
     );
+    if (result.cache) stdout.write(`load it with --model ${result.repo}${result.revision === DEFAULT_REVISION ? '' : `@${result.revision}`}\n`);
     return 0;
   } catch (err) {
     if (err instanceof DownloadError) {

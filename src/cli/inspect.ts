@@ -1,6 +1,6 @@
 // `bge-m3 inspect --model DIR "query" ["passage"] [--out FILE | --serve [--port N]] [--max-length N] [--backend NAME] [--force]`
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { link, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
@@ -22,7 +22,8 @@ head view), the ColBERT alignment, the lexical-match breakdown, the three scores
 hidden-state norms.
 
 Options:
-  --model <dir>       snapshot directory (config.json, tokenizer, weights)
+  --model <dir|repo>  snapshot directory (config.json, tokenizer, weights), or a repo id such as
+                      BAAI/bge-m3[@revision] found in the Hugging Face cache (HF_HUB_CACHE, HF_HOME)
   --out <file>        write the page here (default ${DEFAULT_OUT}); an existing file is kept unless --force
   --force             overwrite an existing --out file
   --serve             serve the page on http://127.0.0.1 instead of writing a file (Ctrl-C stops)
@@ -133,12 +134,19 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
   }
 
   if (out !== undefined) {
+    // Written beside the target and moved into place complete: a failed write never leaves half a page under
+    // the final name. Without --force, link() refuses to replace a file that appeared in the meantime.
+    const tmp = `${out}.${process.pid}.tmp`;
     try {
-      await writeFile(out, html, { flag: values.force ? 'w' : 'wx' });
+      await writeFile(tmp, html, { flag: 'wx' });
+      if (values.force) await rename(tmp, out);
+      else await link(tmp, out);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       stderr.write(`bge-m3 inspect: ${e.code === 'EEXIST' ? `${out} exists; pass --force to overwrite it` : `cannot write ${out}: ${e.message}`}\n`);
       return 1;
+    } finally {
+      await rm(tmp, { force: true });
     }
     stdout.write(`${out}\n`);
     return 0;
@@ -159,10 +167,27 @@ function parseLayers(spec: string): number[] | string {
   return out;
 }
 
+/** True when a request's Host header names the loopback address the page is served on (any case). */
+export function hostAllowed(host: string | undefined, port: number): boolean {
+  if (host === undefined) return false;
+  const h = host.toLowerCase();
+  const names = ['127.0.0.1', 'localhost'];
+  // Browsers leave out the default port, so on port 80 the bare name is what they send.
+  return names.some((n) => h === `${n}:${port}` || (port === 80 && h === n));
+}
+
 /** Serves the page on 127.0.0.1 until Ctrl-C (SIGINT), SIGTERM or io.signal. */
 async function serve(html: string, port: number, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream, io: InspectIO): Promise<number> {
   const body = Buffer.from(html, 'utf8');
   const server = createServer((req, res) => {
+    // DNS rebinding: a page on evil.example whose name is re-pointed at 127.0.0.1 could read the texts;
+    // its requests carry `Host: evil.example`, so only the names of the bound address are answered.
+    const bound = (server.address() as AddressInfo).port;
+    if (!hostAllowed(req.headers.host, bound)) {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end(`forbidden: Host must be 127.0.0.1:${bound} or localhost:${bound}\n`);
+      return;
+    }
     if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
       res.end(body);

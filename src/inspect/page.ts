@@ -1,14 +1,35 @@
 /**
  * The inspection page as one self-contained HTML file: the report as JSON, the page script
- * (`client.ts`, embedded as source), uPlot's script and stylesheet inlined from node_modules, and the
- * page's CSS. It loads nothing from the network.
+ * (client/main.ts, compiled by `npm run build` to dist/inspect/client/main.js and inlined as a module
+ * script), uPlot's script and stylesheet inlined from node_modules, and the page's CSS. It loads nothing
+ * from the network.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { CLIENT_FUNCTIONS } from './client.js';
+import { fileURLToPath } from 'node:url';
 import type { InspectReport } from './report.js';
 
 const require = createRequire(import.meta.url);
+
+// The same package-relative path from src/inspect/ (tests, tsx) and from dist/inspect/ (the built package).
+const CLIENT_JS = new URL('../../dist/inspect/client/main.js', import.meta.url);
+
+let clientScript: string | undefined;
+/** The compiled page script, made safe to sit inside `<script>…</script>`. */
+function client(): string {
+  if (clientScript === undefined) {
+    let js: string;
+    try {
+      js = readFileSync(CLIENT_JS, 'utf8');
+    } catch (err) {
+      throw new Error(`the inspection page's script is not built (${fileURLToPath(CLIENT_JS)}: ${(err as NodeJS.ErrnoException).code}); run \`npm run build\``);
+    }
+    // `</script` would end the element early; in JS source it can only sit in a string, regex or comment, where `<\/` reads the same.
+    clientScript = js.replace(/<\/script/gi, '<\\/script');
+    if (/<!--/.test(clientScript)) throw new Error(`${fileURLToPath(CLIENT_JS)} contains "<!--", which an inline script cannot hold`);
+  }
+  return clientScript;
+}
 
 /** uPlot's browser build and stylesheet, read once. */
 let uplotAssets: { js: string; css: string } | undefined;
@@ -81,7 +102,6 @@ function escapeHtml(s: string): string {
 /** The whole page for a report. */
 export function renderPage(report: InspectReport): string {
   const { js, css } = uplot();
-  const client = CLIENT_FUNCTIONS.map((f) => f.toString()).join('\n\n');
   const title = `BGE-M3 inspection: ${report.texts.map((t) => t.text).join(' / ')}`.slice(0, 120);
   return `<!DOCTYPE html>
 <html lang="en">
@@ -98,13 +118,8 @@ export function renderPage(report: InspectReport): string {
 <div id="tip"></div>
 <script id="report-data" type="application/json">${scriptSafe(JSON.stringify(report))}</script>
 <script>${js.replace(/<\/script/gi, '<\\/script')}</script>
-<script>
-"use strict";
-// Run from TypeScript source (tsx, vitest), esbuild's keepNames wraps functions in __name(fn, "name").
-var __name = (fn) => fn;
-${client}
-
-inspectMain().catch((e) => { console.error(e); document.body.dataset.error = String(e && e.stack || e); });
+<script type="module">
+${client()}
 </script>
 </body>
 </html>

@@ -9,7 +9,9 @@
 // RevisionNotFound, EntryNotFound).
 //
 // Knobs for tests: `token` (require `Authorization: Bearer <token>`), `gated` (403 even with the token),
-// `omit` (files the repo lacks), per-file `faults` (cut the body after N bytes, corrupt a byte, ignore Range).
+// `omit` (files the repo lacks), per-file `faults` (cut the body after N bytes, corrupt a byte, ignore Range,
+// redirect in a loop or to file:), `listedSizes` (a listing that lies), `cdnOtherOrigin` (LFS bytes from
+// another port), `apiRedirectLoop`.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -23,6 +25,8 @@ export interface FakeHubFault {
   corrupt?: boolean;
   /** Answer Range requests with 200 and the whole file. */
   ignoreRange?: boolean;
+  /** Answer the resolve request with a redirect to itself (a loop) or to a `file:` URL. */
+  redirect?: 'loop' | 'file';
   /** How many responses the fault applies to (default: every one). */
   times?: number;
 }
@@ -42,6 +46,12 @@ export interface FakeHubOptions {
   /** Answer 403 to API and resolve requests (a gated repo whose conditions were not accepted). */
   gated?: boolean;
   faults?: Record<string, FakeHubFault>;
+  /** Sizes the tree listing announces instead of the real ones (a lying or broken server). */
+  listedSizes?: Record<string, number>;
+  /** Serve LFS bytes from a second port, so the "CDN" is another origin (as the real hub's is). */
+  cdnOtherOrigin?: boolean;
+  /** The model-info endpoint redirects to itself. */
+  apiRedirectLoop?: boolean;
 }
 
 export interface RecordedRequest {
@@ -212,7 +222,7 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
   const apiPrefix = `/api/models/${repo}/`;
   const resolvePrefix = `/${repo}/resolve/`;
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const rawUrl = req.url ?? '/';
     const rec: RecordedRequest = { method: req.method ?? 'GET', url: rawUrl, headers: req.headers, status: 0 };
     requests.push(rec);
@@ -230,6 +240,7 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
       if (!admit(req, res, rec)) return;
       const rest = path.slice(apiPrefix.length);
       const rev = /^revision\/(.+)$/.exec(rest);
+      if (rev && options.apiRedirectLoop) return send(res, rec, 302, 'Found', { Location: rawUrl });
       if (rev) {
         const sha = resolveRev(rev[1] ?? '');
         if (!sha) return error(res, rec, 404, 'RevisionNotFound', `Invalid rev id: ${rev[1]}`);
@@ -255,9 +266,9 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
           .map((f) => ({
             type: 'file',
             oid: f.oid,
-            size: f.content.length,
+            size: options.listedSizes?.[f.path] ?? f.content.length,
             path: f.path,
-            ...(f.lfs ? { lfs: { oid: f.sha256, size: f.content.length, pointerSize: Buffer.byteLength(f.pointer ?? '') } } : {}),
+            ...(f.lfs ? { lfs: { oid: f.sha256, size: options.listedSizes?.[f.path] ?? f.content.length, pointerSize: Buffer.byteLength(f.pointer ?? '') } } : {}),
           }));
         return send(res, rec, 200, list);
       }
@@ -272,11 +283,16 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
       const file = present(m[2] ?? '');
       if (!file) return error(res, rec, 404, 'EntryNotFound', `Entry not found`);
       const common: Record<string, string> = { 'X-Repo-Commit': sha, ETag: `"${file.lfs ? file.sha256 : file.oid}"` };
+      const redirect = options.faults?.[file.path]?.redirect;
+      if (redirect && takeFault(file.path)) {
+        rec.file = file.path;
+        return send(res, rec, 302, 'Found', { Location: redirect === 'loop' ? rawUrl : 'file:///etc/passwd' });
+      }
       if (file.lfs) {
         rec.file = file.path;
         return send(res, rec, 302, `Found. Redirecting to /fake-cdn/${file.sha256}`, {
           ...common,
-          Location: `/fake-cdn/${file.sha256}?path=${encodeURIComponent(file.path)}`,
+          Location: `${cdnServer ? `http://127.0.0.1:${(cdnServer.address() as AddressInfo).port}` : ''}/fake-cdn/${file.sha256}?path=${encodeURIComponent(file.path)}`,
           'X-Linked-Etag': `"${file.sha256}"`,
           'X-Linked-Size': String(file.content.length),
         });
@@ -287,9 +303,13 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
     if (rawUrl.startsWith('/api/')) return error(res, rec, 404, undefined, 'Sorry, we cannot find the page you are looking for.');
     // Any other repo's resolve: the hub answers 404 RepoNotFound.
     return error(res, rec, 404, 'RepoNotFound', 'Repository not found');
-  });
-
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  };
+  const server = createServer(handler);
+  // Same handler on another port: requests there are the "CDN" at another origin.
+  const cdnServer = options.cdnOtherOrigin ? createServer(handler) : undefined;
+  for (const srv of [server, cdnServer]) {
+    if (srv) await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  }
   const port = (server.address() as AddressInfo).port;
 
   return {
@@ -302,9 +322,12 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
     byteRequests(path: string) {
       return requests.filter((r) => r.file === path && r.status !== 302);
     },
-    close() {
-      server.closeAllConnections();
-      return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    async close() {
+      for (const srv of [server, cdnServer]) {
+        if (!srv) continue;
+        srv.closeAllConnections();
+        await new Promise<void>((resolve, reject) => srv.close((err) => (err ? reject(err) : resolve())));
+      }
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/download.js';
 import { createProgress } from '../../src/cli/progress.js';
+import { resolveModel } from '../../src/hub/cache.js';
 import { DownloadError, downloadSnapshot, selectSnapshotFiles } from '../../src/hub/download.js';
 import { startFakeHub, type FakeHub, type FakeHubOptions } from '../helpers/fake-hub.js';
 
@@ -36,7 +37,7 @@ class Capture extends Writable {
 
 let hub: FakeHub | undefined;
 let tmp: string;
-const savedEnv = { HF_ENDPOINT: process.env['HF_ENDPOINT'], HF_TOKEN: process.env['HF_TOKEN'] };
+const savedEnv = { HF_ENDPOINT: process.env['HF_ENDPOINT'], HF_TOKEN: process.env['HF_TOKEN'], HF_HUB_CACHE: process.env['HF_HUB_CACHE'] };
 
 async function startHub(opts: Partial<FakeHubOptions> = {}): Promise<FakeHub> {
   hub = await startFakeHub({ dir: FIXTURE, ...opts });
@@ -308,6 +309,125 @@ describe('bge-m3 download', () => {
     const { code, err } = await cli(['--dir', join(tmp, 'w')]);
     expect(code).toBe(2);
     expect(err).toContain('HF_TOKEN');
+  });
+});
+
+describe('bge-m3 download against a misbehaving server', () => {
+  it('names a redirect loop instead of "cannot reach (fetch failed)", and claims no partial file', async () => {
+    await startHub({ faults: { 'config.json': { redirect: 'loop' } } });
+    const dir = join(tmp, 'w');
+    const { code, err } = await cli(['--dir', dir], 2);
+    expect(code).toBe(1);
+    expect(err).toMatch(/config\.json: redirect loop: http:\/\/127\.0\.0\.1:\d+\/BAAI\/bge-m3\/resolve\/[0-9a-f]{40}\/config\.json -> http/);
+    expect(err).not.toMatch(/cannot reach|fetch failed|\.part/);
+    expect(existsSync(join(dir, 'config.json.part'))).toBe(false);
+  });
+
+  it('refuses a redirect to a file: URL, naming it', async () => {
+    await startHub({ faults: { 'model.safetensors': { redirect: 'file' } } });
+    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    expect(code).toBe(1);
+    expect(err).toContain('model.safetensors: ');
+    expect(err).toContain('redirects to file:///etc/passwd, which is not an http(s) URL');
+    expect(err).not.toMatch(/cannot reach|fetch failed|\.part/);
+  });
+
+  it('names a redirect loop on the API (model info) too', async () => {
+    await startHub({ apiRedirectLoop: true });
+    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    expect(code).toBe(1);
+    expect(err).toContain('answered with too many redirects (a redirect loop) while resolving BAAI/bge-m3@main');
+    expect(err).not.toMatch(/cannot reach|fetch failed/);
+  });
+
+  it('refuses a negative size in the listing before downloading anything', async () => {
+    const h = await startHub({ listedSizes: { 'model.safetensors': -5 } });
+    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    expect(code).toBe(1);
+    expect(err).toContain("the hub's file listing gives model.safetensors the size -5, which is not a byte count");
+    expect(err).not.toMatch(/ENOENT/);
+    expect(h.requests.some((r) => r.url.includes('/resolve/'))).toBe(false);
+  });
+
+  it('promises a resume only when partial data was kept', async () => {
+    await startHub({ faults: { 'tokenizer.json': { cutAfter: 0 } } });
+    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    expect(code).toBe(1);
+    expect(err).toMatch(/tokenizer\.json.* (broke after|ended after|cannot reach)/); // the socket may close before or after the headers
+    expect(err).toContain('No data was received');
+    expect(err).not.toContain('is kept in');
+  });
+
+  it('sends the token to the hub origin only, never to the CDN origin it redirects to', async () => {
+    const h = await startHub({ token: TOKEN, cdnOtherOrigin: true });
+    process.env['HF_TOKEN'] = TOKEN;
+    const dir = join(tmp, 'w');
+    const { code, err } = await cli(['--dir', dir]);
+    expect(code, err).toBe(0);
+    await expectSameAsFixture(dir, 'model.safetensors');
+    const cdn = h.requests.filter((r) => r.url.startsWith('/fake-cdn/'));
+    expect(cdn.length).toBeGreaterThan(0);
+    for (const r of cdn) {
+      expect(r.headers['host']).not.toBe(new URL(h.url).host);
+      expect(r.headers['authorization'], r.url).toBeUndefined();
+    }
+  });
+});
+
+describe('bge-m3 download into the Hugging Face cache (no --dir)', () => {
+  it('writes blobs, snapshot symlinks and refs/main as huggingface_hub does; resolveModel finds it', async () => {
+    const h = await startHub();
+    const cache = join(tmp, 'hf-cache');
+    process.env['HF_HUB_CACHE'] = cache;
+    const { code, out, err } = await cli([]);
+    expect(code, err).toBe(0);
+    const repoDir = join(cache, 'models--BAAI--bge-m3');
+    const snap = join(repoDir, 'snapshots', h.commit);
+    expect(out).toContain(`in ${snap}`);
+    expect(out).toContain('load it with --model BAAI/bge-m3');
+    expect(await readFile(join(repoDir, 'refs', 'main'), 'utf8')).toBe(h.commit);
+    expect((await readdir(snap)).sort()).toEqual(EXPECTED_FILES);
+    for (const name of EXPECTED_FILES) {
+      const f = h.files.get(name)!;
+      expect(await readlink(join(snap, name))).toBe(join('..', '..', 'blobs', f.lfs ? f.sha256 : f.oid));
+      await expectSameAsFixture(snap, name);
+    }
+    expect(resolveModel('BAAI/bge-m3').dir).toBe(snap);
+
+    const again = await cli([]);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain(`0 file(s) downloaded (0 B), ${EXPECTED_FILES.length} up to date`);
+  });
+
+  it('keeps a differing real file in the snapshot folder unless --force', async () => {
+    const h = await startHub();
+    const cache = join(tmp, 'hf-cache');
+    const snap = join(cache, 'models--BAAI--bge-m3', 'snapshots', h.commit);
+    await mkdir(snap, { recursive: true });
+    await writeFile(join(snap, 'config.json'), '{"edited": true}\n');
+    const err = await downloadSnapshot({ cacheDir: cache, retries: 0 }).catch((e: unknown) => e as DownloadError);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as DownloadError).code).toBe('conflict');
+    expect((err as Error).message).toContain(`${join(snap, 'config.json')} (size 17 bytes, repo has`);
+    expect(await readFile(join(snap, 'config.json'), 'utf8')).toBe('{"edited": true}\n');
+    await downloadSnapshot({ cacheDir: cache, retries: 0, force: true });
+    await expectSameAsFixture(snap, 'config.json');
+  });
+
+  it('resumes from blobs/<sha256>.incomplete with a Range request', async () => {
+    const cut = 500_000;
+    const h = await startHub({ faults: { 'model.safetensors': { cutAfter: cut, times: 1 } } });
+    const cache = join(tmp, 'hf-cache');
+    const first = await downloadSnapshot({ cacheDir: cache, retries: 0 }).catch((e: unknown) => e as Error);
+    expect(first).toBeInstanceOf(DownloadError);
+    const incomplete = join(cache, 'models--BAAI--bge-m3', 'blobs', `${h.files.get('model.safetensors')!.sha256}.incomplete`);
+    expect((first as Error).message).toContain(`is kept in ${incomplete}`);
+    expect((await stat(incomplete)).size).toBe(cut);
+    const res = await downloadSnapshot({ cacheDir: cache, retries: 0 });
+    expect(res.files.find((f) => f.path === 'model.safetensors')).toMatchObject({ status: 'downloaded', resumedFrom: cut });
+    expect(h.byteRequests('model.safetensors').map((r) => r.headers['range'] ?? null)).toEqual([null, `bytes=${cut}-`]);
+    await expectSameAsFixture(res.dir, 'model.safetensors');
+    expect(existsSync(incomplete)).toBe(false);
   });
 });
 

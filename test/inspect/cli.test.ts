@@ -3,7 +3,8 @@
  * serves it on 127.0.0.1 until stopped, and rejects bad flags with exit code 2.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,17 @@ function sink(): NodeJS.WritableStream & { text: () => string } {
   } as unknown as NodeJS.WritableStream & { text: () => string };
 }
 
+/** GET / on 127.0.0.1:port with a chosen Host header (none when undefined), as a rebinding page would send it. */
+function getWithHost(port: number, host: string | undefined): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', setHost: false, headers: host === undefined ? {} : { host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', fail).end();
+  });
+}
+
 async function cli(argv: string[], extra: Parameters<typeof run>[1] = {}) {
   const [stdout, stderr] = [sink(), sink()];
   const code = await run(argv, { stdout, stderr, ...extra });
@@ -52,6 +64,7 @@ describe('bge-m3 inspect', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('--force');
     expect(readFileSync(out, 'utf8')).toBe('keep me');
+    expect(readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]); // the page is written beside, then moved
 
     const forced = await cli(['--model', MODEL, 'another query', '--out', out, '--force', '--max-length', '8', '--backend', 'cpu']);
     expect(forced.code, forced.stderr).toBe(0);
@@ -81,6 +94,18 @@ describe('bge-m3 inspect', () => {
     expect(res.headers.get('content-type')).toContain('text/html');
     expect(await res.text()).toContain('<!DOCTYPE html>');
     expect((await fetch(new URL('/nope', url))).status).toBe(404);
+    // DNS rebinding: a request whose Host is another name (or missing) gets no page.
+    const port = Number(new URL(url).port);
+    expect(await getWithHost(port, `localhost:${port}`)).toMatchObject({ status: 200 });
+    const noHost = await getWithHost(port, undefined); // Node's server itself answers 400 to HTTP/1.1 without Host
+    expect(noHost.status).toBe(400);
+    expect(noHost.body).not.toContain('hello');
+    for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1:${port + 1}`, `127.0.0.1`, `[::1]:${port}`]) {
+      const forged = await getWithHost(port, host);
+      expect(forged.status, String(host)).toBe(403);
+      expect(forged.body).not.toContain('hello');
+      expect(forged.body).toContain('Host must be');
+    }
     stop.abort();
     const r = await done;
     expect(r.code).toBe(0);

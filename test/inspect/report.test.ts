@@ -3,6 +3,9 @@
  * the quantisation step, norms are those of the cached hidden states, scores and explanations are the
  * ones computeScore / explain.ts give. The page is self-contained and small for a 512-token passage.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -110,6 +113,15 @@ describe('inspection report (sharp-m3)', () => {
     // a text with a closing script tag stays inside the JSON
     const tricky = renderPage({ ...report, texts: [{ ...report.texts[0]!, text: '</script><script>alert(1)</script>' }] });
     expect(tricky.match(/<\/script>/g)!.length).toBe(html.match(/<\/script>/g)!.length);
+  });
+
+  it('page: the script is the compiled client module, inlined whole', () => {
+    const html = renderPage(report);
+    const compiled = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../dist/inspect/client/main.js'), 'utf8');
+    const module = /<script type="module">\n([\s\S]*?)\n<\/script>/.exec(html)?.[1];
+    expect(module).toBe(compiled.replace(/<\/script/gi, '<\\/script'));
+    expect(module).toContain('async function inspectMain()');
+    expect(module).not.toMatch(/__name|: HTMLElement|import /); // plain JS: no esbuild shim, no types, no run-time imports
   });
 
   it('layers: a subset of the attention, the rest unchanged', async () => {

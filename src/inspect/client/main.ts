@@ -1,13 +1,12 @@
 /**
- * The inspection page's script. It runs in the browser, not in Node: `page.ts` embeds the source text
- * of the functions listed in `CLIENT_FUNCTIONS` (their compiled code, via Function.prototype.toString)
- * and calls `inspectMain()`. So every function here is a top-level function declaration that uses only
- * the DOM, the other functions of this list, the report JSON in the page and the global `uPlot`:
- * no imports at run time and no module-level values.
+ * The inspection page's script. It runs in the browser, not in Node: `npm run build` compiles it on its
+ * own (tsconfig.json beside it: DOM types, ES module output) to dist/inspect/client/main.js, and
+ * `page.ts` inlines that file as the page's `<script type="module">`. So it may import types only; at run
+ * time it has the DOM, the report JSON in the page and the global `uPlot` (a classic script before it).
  */
 import type uPlotT from 'uplot';
-import type { InspectReport, ReportText } from './report.js';
-import type { TokenWeight } from '../explain.js';
+import type { InspectReport, ReportText } from '../report.js';
+import type { TokenWeight } from '../../explain.js';
 
 declare const uPlot: typeof uPlotT;
 
@@ -605,9 +604,8 @@ async function inspectMain(): Promise<void> {
   document.body.dataset.ready = 'true';
 }
 
-/** The functions the page embeds, in any order; `inspectMain` starts the page. */
-export const CLIENT_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
-  h, gunzip64, ramp, attnColor, simColor, weightColor, css, tokenLabel, fmt, showTip, hideTip, legend, sizeCanvas, drawHeatmap,
-  attentionBytes, headProbs, pooled, renderTokens, renderScores, renderLexical, renderColbert, drawHeadView, renderAttention,
-  selectView, renderNorms, section, inspectMain,
-];
+// Runs once the page is parsed (module scripts are deferred); a failure is shown to tests via data-error.
+inspectMain().catch((e: unknown) => {
+  console.error(e);
+  document.body.dataset['error'] = String((e instanceof Error && e.stack) || e);
+});
