@@ -1,6 +1,5 @@
 /** What the CLI commands share: their streams, argument parsing and input/output files. */
 import { createReadStream, existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BACKENDS, type BackendName } from '../backend.js';
 
@@ -129,16 +128,6 @@ export async function readJsonl(path: string, onWarning: (message: string) => vo
   for (const l of invalid.slice(0, WARN_LINES)) onWarning(`${path}:${l}: invalid UTF-8; the bad bytes were read as U+FFFD`);
   if (invalid.length > WARN_LINES) onWarning(`${path}: ${invalid.length - WARN_LINES} more lines with invalid UTF-8 (${invalid.length} in all)`);
   return records;
-}
-
-/** Opens an output file, refusing to replace an existing one unless `force`. */
-export async function openOutput(path: string, force: boolean) {
-  try {
-    return await open(path, force ? 'w' : 'wx');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${path} exists; pass --force to replace it`);
-    throw new CliError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
 }
 
 /** Runs a command body: prints CliError messages (and other errors with their stack) and returns the exit code. */

@@ -81,7 +81,7 @@ export interface DownloadResult {
   files: FileResult[];
 }
 
-/** Checks the options that need no network; returns endpoint and token. */
+/** Checks the options that need no network; returns the endpoint without a trailing slash. */
 function checkOptions(repo: string, revision: string, rawEndpoint: string, token: string | undefined): string {
   let endpoint: string;
   try {

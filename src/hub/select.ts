@@ -58,7 +58,9 @@ export function selectSnapshotFiles(entries: Iterable<Entry>): SnapshotSelection
   for (const e of entries) if (e.type === 'file') byPath.set(e.path, e);
   const files: RemoteFile[] = [];
   const missing: string[] = [];
-  const take = (e: Entry | undefined) => e && files.push(remoteFile(e));
+  const take = (e: Entry | undefined): void => {
+    if (e) files.push(remoteFile(e));
+  };
   for (const p of REQUIRED_FILES) {
     if (byPath.has(p)) take(byPath.get(p));
     else missing.push(p);

@@ -27,7 +27,7 @@ export class NonFiniteWeightsError extends Error {
     const t = tensors[0]!;
     const more = tensors.length > 1 ? ` (and ${tensors.length - 1} more tensors: ${tensors.slice(1, 4).map((x) => `'${x.name}'`).join(', ')}${tensors.length > 4 ? ', …' : ''})` : '';
     super(`${source}: tensor '${t.name}' has ${t.count} non-finite values (first: ${t.firstValue} at flat index ${t.firstIndex})${more}; `
-      + 'every output would be NaN. The checkpoint is corrupt or was saved after training diverged.');
+      + 'so the outputs are NaN or infinite. The checkpoint is corrupt or was saved after training diverged.');
     this.name = 'NonFiniteWeightsError';
   }
 }

@@ -461,6 +461,12 @@ describe('selectSnapshotFiles', () => {
     ]);
     expect(files[0]).toEqual({ path: 'config.json', size: 3, gitSha1: 'a'.repeat(40) });
     expect(files[4]).toEqual({ path: 'model.safetensors', size: 9, sha256: 'c'.repeat(64) });
+
+    // Sizes and hashes that cannot be right are refused, naming the file.
+    const withEntry = (path: string, patch: object) => entries.map((e) => (e.path === path ? { ...e, ...patch } : e));
+    expect(() => selectSnapshotFiles(withEntry('config.json', { size: 1.5 }))).toThrow(/config\.json the size 1\.5, which is not a byte count/);
+    expect(() => selectSnapshotFiles(withEntry('model.safetensors', { lfs: { oid: 'xyz', size: 9, pointerSize: 130 } }))).toThrow(/model\.safetensors the LFS hash "xyz", which is not a sha256/);
+    expect(selectSnapshotFiles(withEntry('pytorch_model.bin', { size: -1, lfs: undefined })).files).toHaveLength(7); // unused files are not judged
   });
 });
 

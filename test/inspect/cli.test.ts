@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/inspect.js';
+import { hostAllowed, run } from '../../src/cli/inspect.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 
 const MODEL = checkpointDir('tiny-m3');
@@ -110,6 +110,15 @@ describe('bge-m3 inspect', () => {
     const r = await done;
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`Serving the inspection page at ${url}`);
+  });
+
+  it('hostAllowed: only the bound loopback names with the bound port (the bare name on port 80)', () => {
+    expect(hostAllowed('127.0.0.1:8765', 8765)).toBe(true);
+    expect(hostAllowed('LOCALHOST:8765', 8765)).toBe(true);
+    expect(hostAllowed('localhost', 80)).toBe(true);
+    for (const h of ['localhost', '127.0.0.1:8766', '127.0.0.1.evil.example:8765', 'evil.example:8765', '0.0.0.0:8765', '', undefined]) {
+      expect(hostAllowed(h, 8765), String(h)).toBe(false);
+    }
   });
 
   it.each([
