@@ -1,4 +1,5 @@
 /** bge-m3-tfjs: BGE-M3 (dense, sparse lexical weights, ColBERT) in TensorFlow.js, with every stage inspectable. */
+import './tfjs-api.js'; // chained tensor methods and gradients, as the union tfjs package has them
 export { BgeM3, ActivationCache } from './m3.js';
 export type { LoadOptions, EncodeOptions, EncodeOutput, ScoreOptions, Inputs } from './m3.js';
 export { useBackend, BACKENDS, type BackendName } from './backend.js';

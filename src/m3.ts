@@ -3,6 +3,7 @@
  * Mirrors FlagEmbedding's `BGEM3FlagModel` (encode / compute_score / convert_id_to_token).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import './tfjs-api.js'; // hooks get tensors with tfjs's chained methods; tf.grad works on them
 import { useBackend, type BackendName } from './backend.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
 import { colbertHead, denseHead, sparseHead } from './heads/heads.js';
