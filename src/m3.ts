@@ -6,11 +6,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import './tfjs-api.js'; // hooks get tensors with tfjs's chained methods; tf.grad works on them
 import { useBackend, type BackendName } from './backend.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
-import { colbertHead, denseHead, sparseHead } from './heads/heads.js';
+import { checkFormulation, runEncoder, type Formulation } from './forward.js';
+import { colbertHead, colbertVecs } from './heads/colbert.js';
+import { denseHead } from './heads/dense.js';
+import { lexicalWeights, sparseHead, unusedTokenIds } from './heads/sparse.js';
+import { ActivationCache } from './hooks/cache.js';
 import { checkActivationName, type ActivationName } from './hooks/names.js';
 import { HookRunner, NO_HOOKS, type HookFn, type NameFilter } from './hooks/runner.js';
-import type { AttentionOptions } from './model/attention.js';
-import { encode as runEncoder, padBatch, type Batch } from './model/encoder.js';
+import { padBatch } from './model/encoder.js';
+import type { FastOptions } from './model/fast/attention.js';
 import { buildParams, disposeParams, type M3Params } from './model/params.js';
 import {
   checkModeWeights, colbertScore, combineScores, denseScore, lexicalMatchingScore,
@@ -27,7 +31,7 @@ export interface LoadOptions {
   onWarning?: (message: string) => void;
 }
 
-export interface EncodeOptions {
+export interface EncodeOptions extends RunOptions {
   /**
    * Texts per forward pass. FlagEmbedding defaults to 256, sized for a GPU; on a 2-core CPU a
    * bigger batch buys no speed and costs memory, so the default is 16.
@@ -45,8 +49,19 @@ export interface EncodeOptions {
   returnColbert?: boolean; // default false, as FlagEmbedding
   /** Called after each batch with the number of texts done. */
   onProgress?: (done: number, total: number) => void;
-  /** Attention blocking (see `selfAttention`); results do not depend on it. */
-  attention?: AttentionOptions;
+}
+
+/** How the encoder runs; outputs do not depend on it beyond float32 rounding (tests hold them equal). */
+export interface RunOptions {
+  /**
+   * `'fast'` (default): blocked per-head attention and chunked projections (src/model/fast/), quick on
+   * the wasm backend and able to take 8192 tokens. `'reference'`: the textbook forward of src/model/,
+   * every head's [T, T] scores at once through batched matMuls: several times slower on wasm and
+   * O(heads·T²) memory; the one to read, step through, or compare against.
+   */
+  forward?: Formulation;
+  /** Knobs of the fast formulation: attention blocks, row groups, token chunks, hooked heads. */
+  fast?: FastOptions;
 }
 
 export interface EncodeOutput {
@@ -62,37 +77,6 @@ export interface ScoreOptions {
   maxQueryLength?: number; // default 512, as FlagEmbedding
   maxPassageLength?: number; // default 8192
   weightsForDifferentModes?: readonly number[]; // [dense, sparse, colbert], default [1, 1, 1]
-}
-
-/** Activations cached by `runWithCache`, with the batch axis in input order (right-padded). */
-export class ActivationCache {
-  constructor(
-    private readonly tensors: Map<ActivationName, tf.Tensor>,
-    /** The padded batch the activations were computed on. */
-    readonly batch: Batch,
-    private readonly layers: number,
-  ) {}
-
-  names(): ActivationName[] {
-    return [...this.tensors.keys()];
-  }
-
-  has(name: ActivationName): boolean {
-    return this.tensors.has(name);
-  }
-
-  /** The cached activation; an unknown name lists close matches, an uncached one says so. */
-  get(name: ActivationName): tf.Tensor {
-    checkActivationName(name, this.layers);
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`activation '${name}' was not cached (the names filter did not select it)`);
-    return t;
-  }
-
-  dispose(): void {
-    for (const t of this.tensors.values()) t.dispose();
-    this.tensors.clear();
-  }
 }
 
 const DEFAULTS = { batchSize: 16, maxTokensPerBatch: 8192, maxLength: 8192 } as const;
@@ -113,6 +97,14 @@ function checkInt(v: unknown, arg: string, min: number, max = Number.MAX_SAFE_IN
     throw new RangeError(`${arg} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   }
   return v;
+}
+
+/** The formulation and its knobs, validated, with the defaults filled in. */
+function checkRunOptions(opts: RunOptions): Required<RunOptions> {
+  if ('attention' in opts) throw new TypeError("the 'attention' option was replaced by forward: 'reference' | 'fast' and fast: { blockSize, … }");
+  const fast = opts.fast ?? {};
+  if (typeof fast !== 'object' || fast === null) throw new TypeError(`fast must be an object of fast-path options, got ${JSON.stringify(fast)}`);
+  return { forward: checkFormulation(opts.forward ?? 'fast'), fast };
 }
 
 export class BgeM3 {
@@ -136,7 +128,7 @@ export class BgeM3 {
       if (snap.unexpectedKeys.length > 0) {
         (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
       }
-      const params = await buildParams(snap.config, (name) => snap.take(name), snap.files);
+      const params = await buildParams(snap.config, snap.colbertDim, snap);
       return new BgeM3(snap.config, tokenizer, params, snap.files);
     } finally {
       await snap.close();
@@ -188,6 +180,7 @@ export class BgeM3 {
     const batchSize = checkInt(opts.batchSize ?? DEFAULTS.batchSize, 'batchSize', 1);
     const budget = checkInt(opts.maxTokensPerBatch ?? DEFAULTS.maxTokensPerBatch, 'maxTokensPerBatch', 1);
     const want = { dense: opts.returnDense ?? true, sparse: opts.returnSparse ?? false, colbert: opts.returnColbert ?? false };
+    const run = checkRunOptions(opts);
     const ids = this.inputIds(inputs, opts.maxLength);
     const out: EncodeOutput = { inputIds: ids };
     if (want.dense) out.denseVecs = new Array(ids.length);
@@ -201,7 +194,7 @@ export class BgeM3 {
       const T = ids[order[start]!]!.length; // the batch's padded length (its longest text)
       const n = Math.max(1, Math.min(batchSize, Math.floor(budget / T), order.length - start));
       const members = order.slice(start, start + n);
-      const result = await this.forward(members.map((i) => ids[i]!), want, NO_HOOKS, opts.attention);
+      const result = await this.forward(members.map((i) => ids[i]!), want, NO_HOOKS, run);
       members.forEach((textIndex, row) => {
         if (out.denseVecs) out.denseVecs[textIndex] = result.dense![row]!;
         if (out.lexicalWeights) out.lexicalWeights[textIndex] = result.lexical![row]!;
@@ -222,11 +215,11 @@ export class BgeM3 {
     rows: number[][],
     want: { dense: boolean; sparse: boolean; colbert: boolean },
     hooks: HookRunner,
-    attention?: AttentionOptions,
+    run: Required<RunOptions>,
   ): Promise<{ dense?: Float32Array[]; lexical?: LexicalWeights[]; colbert?: ColbertVecs[] }> {
     const batch = padBatch(rows, this.config.pad_token_id);
     const [B, T] = [rows.length, batch.inputIds[0]!.length];
-    const h = runEncoder(batch, this.params, this.config, hooks, attention); // [B, T, H]
+    const h = runEncoder(batch, this.params, this.config, hooks, run.forward, run.fast); // [B, T, H]
     let heads;
     try {
       heads = tf.tidy(() => {
@@ -249,15 +242,13 @@ export class BgeM3 {
       }
       if (heads.sparse) {
         const w = (await heads.sparse.data()) as Float32Array;
-        result.lexical = rows.map((r, b) => this.lexicalWeights(r, w.subarray(b * T, b * T + r.length)));
+        const unused = unusedTokenIds(this.tokenizer);
+        result.lexical = rows.map((r, b) => lexicalWeights(r, w.subarray(b * T, b * T + r.length), unused));
       }
       if (heads.colbert) {
         const C = heads.colbert.shape[2];
         const c = (await heads.colbert.data()) as Float32Array;
-        // Keep the first (real tokens − 1) vectors: FlagEmbedding's `_process_colbert_vecs`.
-        result.colbert = rows.map((r, b) => ({
-          rows: r.length - 1, dim: C, data: c.slice(b * (T - 1) * C, (b * (T - 1) + r.length - 1) * C),
-        }));
+        result.colbert = rows.map((r, b) => colbertVecs(c, b, T, C, r.length));
       }
       return result;
     } finally {
@@ -270,16 +261,7 @@ export class BgeM3 {
    * occurrences, dropping `<s>`, `</s>`, `<pad>`, `<unk>` and weights <= 0 (`_process_token_weights`).
    */
   lexicalWeights(inputIds: readonly number[], tokenWeights: ArrayLike<number>): LexicalWeights {
-    const t = this.tokenizer;
-    const unused = new Set([t.bosId, t.eosId, t.padId, t.unkId]);
-    const result: LexicalWeights = {};
-    inputIds.forEach((id, i) => {
-      const w = tokenWeights[i]!;
-      if (unused.has(id) || !(w > 0)) return;
-      const key = String(id);
-      if (!(key in result) || w > result[key]!) result[key] = w;
-    });
-    return result;
+    return lexicalWeights(inputIds, tokenWeights, unusedTokenIds(this.tokenizer));
   }
 
   /** Token text -> weight, like FlagEmbedding's `convert_id_to_token` (one dict per input dict). */
@@ -336,11 +318,11 @@ export class BgeM3 {
    * selects (all of them when none is given). The caller disposes the cache.
    */
   async runWithCache(
-    inputs: Inputs, opts: { names?: NameFilter; maxLength?: number; attention?: AttentionOptions } = {},
+    inputs: Inputs, opts: RunOptions & { names?: NameFilter; maxLength?: number } = {},
   ): Promise<{ output: EncodeOutput; cache: ActivationCache }> {
     if (Array.isArray(opts.names)) for (const n of opts.names) checkActivationName(n, this.config.num_hidden_layers);
     const runner = new HookRunner({ cache: opts.names ?? (() => true) });
-    const output = await this.runBatch(inputs, runner, opts.maxLength, opts.attention);
+    const output = await this.runBatch(inputs, runner, opts.maxLength, checkRunOptions(opts));
     return { output, cache: new ActivationCache(runner.cache, padBatch(output.inputIds, this.config.pad_token_id), this.config.num_hidden_layers) };
   }
 
@@ -351,18 +333,18 @@ export class BgeM3 {
   async runWithHooks(
     inputs: Inputs,
     hooks: Partial<Record<ActivationName, HookFn | HookFn[]>>,
-    opts: { maxLength?: number; attention?: AttentionOptions } = {},
+    opts: RunOptions & { maxLength?: number } = {},
   ): Promise<EncodeOutput> {
     for (const n of Object.keys(hooks)) checkActivationName(n, this.config.num_hidden_layers);
-    return this.runBatch(inputs, new HookRunner({ hooks }), opts.maxLength, opts.attention);
+    return this.runBatch(inputs, new HookRunner({ hooks }), opts.maxLength, checkRunOptions(opts));
   }
 
-  private async runBatch(inputs: Inputs, runner: HookRunner, maxLength?: number, attention?: AttentionOptions): Promise<EncodeOutput> {
+  private async runBatch(inputs: Inputs, runner: HookRunner, maxLength: number | undefined, run: Required<RunOptions>): Promise<EncodeOutput> {
     this.alive();
     const ids = this.inputIds(inputs, maxLength);
     if (ids.length === 0) throw new RangeError('inputs must not be empty');
     try {
-      const r = await this.forward(ids, { dense: true, sparse: true, colbert: true }, runner, attention);
+      const r = await this.forward(ids, { dense: true, sparse: true, colbert: true }, runner, run);
       return { inputIds: ids, denseVecs: r.dense!, lexicalWeights: r.lexical!, colbertVecs: r.colbert! };
     } catch (e) {
       for (const t of runner.cache.values()) t.dispose();

@@ -7,13 +7,13 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { wasmThreadsStatus } from '../perf/wasm-threads.js';
+import { wasmThreadsStatus } from '../runtime/wasm-threads.js';
 import {
   findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
   type ShapeResult, type TorchResult,
-} from '../perf/bench.js';
-import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../perf/random-checkpoint.js';
-import { heapStats } from '../perf/heap-guard.js';
+} from '../bench/bench.js';
+import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../bench/random-checkpoint.js';
+import { heapStats } from '../runtime/heap-guard.js';
 import { BgeM3 } from '../m3.js';
 import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
 
