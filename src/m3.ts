@@ -148,7 +148,7 @@ export class BgeM3 {
   tokenize(texts: string[], maxLength: number = DEFAULTS.maxLength, arg = 'texts'): number[][] {
     checkTexts(texts, arg);
     checkInt(maxLength, 'maxLength', 2, this.maxLength);
-    return texts.map((t) => this.tokenizer.encode(t, { maxLength }).inputIds);
+    return texts.map((t) => this.tokenizer.tokenize(t, { maxLength }).inputIds);
   }
 
   /** Token ids of the inputs: texts are tokenized, given ids are checked against the vocabulary and length limit. */

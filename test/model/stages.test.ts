@@ -59,6 +59,7 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
           const name = layerName(i, site);
           await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
         }
+        tf.dispose([...runner.cache.values()]);
       }
       // attention.output from the reference context and layer input
       const ctx = batched(await fx.ref.tensor(id, layerName(i, 'attention.self.hook_out')));
