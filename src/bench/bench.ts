@@ -127,7 +127,7 @@ export async function timeFileRead(path: string): Promise<number> {
 
 export interface TorchResult { shape: string; median_s: number; tokens_per_s: number; peak_rss_mb: number; runs_s: number[]; threads: number; torch: string }
 
-/** The baseline script, next to the package root (src/perf and dist/perf are both two levels down). */
+/** The baseline script, next to the package root (src/bench and dist/bench are both two levels down). */
 export function torchScript(): string {
   return fileURLToPath(new URL('../../scripts/bench_torch.py', import.meta.url));
 }
