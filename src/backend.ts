@@ -1,10 +1,10 @@
 /**
  * Backend selection. `wasm` (default) ships inside its npm package and runs XNNPACK's matMul on
- * several threads (see perf/wasm-threads.ts); `cpu` is pure JS (slow, a fallback); `tensorflow` is
+ * several threads (see runtime/wasm-threads.ts); `cpu` is pure JS (slow, a fallback); `tensorflow` is
  * `@tensorflow/tfjs-node`, an optional peer a user may install.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { defaultWasmThreads, noteWasmThreads, prepareWasmBackend } from './perf/wasm-threads.js';
+import { defaultWasmThreads, noteWasmThreads, prepareWasmBackend } from './runtime/wasm-threads.js';
 
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];

@@ -110,9 +110,6 @@ export async function loadConfig(path: string): Promise<XLMRobertaConfig> {
   return parseConfig(raw, path);
 }
 
-/** Head size d = hidden / heads. */
-export const headDim = (c: XLMRobertaConfig): number => c.hidden_size / c.num_attention_heads;
-
 /**
  * Longest input (tokens incl. <s> and </s>) the position table allows: positions run from
  * pad_token_id + 1 to max_position_embeddings − 1 (8192 for BGE-M3's 8194 rows).

@@ -5,6 +5,8 @@
  *   - `explainTokenWeights`: the sparse head's weight of every token of a text, position by position.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { colbertPosition } from './heads/colbert.js';
+import { unusedTokenIds } from './heads/sparse.js';
 import type { BgeM3, Inputs } from './m3.js';
 import { colbertScore, denseScore, lexicalMatchingScore, type ColbertVecs, type LexicalWeights } from './scores.js';
 import type { M3Tokenizer } from './tokenizer.js';
@@ -63,15 +65,7 @@ export interface ColbertExplanation {
   similarity: Float32Array;
 }
 
-/**
- * ColBERT vector i of a text belongs to token position i + 1: BGE-M3 drops `<s>` before `colbert_linear`
- * and keeps the rest (`</s>` included).
- */
-export const colbertPosition = (vectorIndex: number): number => vectorIndex + 1;
-
-function specialIds(tok: M3Tokenizer): Set<number> {
-  return new Set([tok.bosId, tok.eosId, tok.padId, tok.unkId]);
-}
+export { colbertPosition };
 
 /**
  * A token's vocabulary piece and its text alone, as the Metaspace decoder gives it for `decode([id])`:
@@ -136,7 +130,7 @@ export function explainColbert(q: ColbertVecs, p: ColbertVecs): ColbertExplanati
 
 /** Token weights of one text from its ids and per-position sparse weights. */
 export function tokenWeightsOf(tok: M3Tokenizer, inputIds: readonly number[], weights: ArrayLike<number>): TokenWeight[] {
-  const special = specialIds(tok);
+  const special = unusedTokenIds(tok);
   return inputIds.map((id, position) => ({
     position, id, ...describeId(tok, id), weight: weights[position]!, special: special.has(id),
   }));

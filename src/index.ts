@@ -1,6 +1,10 @@
 /** bge-m3-tfjs: BGE-M3 (dense, sparse lexical weights, ColBERT) in TensorFlow.js, with every stage inspectable. */
-export { BgeM3, ActivationCache } from './m3.js';
-export type { LoadOptions, EncodeOptions, EncodeOutput, ScoreOptions, Inputs } from './m3.js';
+import './tfjs-api.js'; // chained tensor methods and gradients, as the union tfjs package has them
+export { BgeM3 } from './m3.js';
+export type { LoadOptions, EncodeOptions, RunOptions, EncodeOutput, ScoreOptions, Inputs } from './m3.js';
+export { FORMULATIONS, type Formulation } from './forward.js';
+export type { FastOptions } from './model/fast/attention.js';
+export { ActivationCache } from './hooks/cache.js';
 export { useBackend, BACKENDS, type BackendName } from './backend.js';
 export { loadConfig, parseConfig, ConfigError, type XLMRobertaConfig } from './config.js';
 export { M3Tokenizer } from './tokenizer.js';

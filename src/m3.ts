@@ -4,13 +4,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
+import './tfjs-api.js'; // hooks get tensors with tfjs's chained methods; tf.grad works on them
 import { useBackend, type BackendName } from './backend.js';
+import { planBatches } from './batches.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
-import { colbertHead, denseHead, sparseHead } from './heads/heads.js';
+import { checkFormulation, runEncoder, type Formulation } from './forward.js';
+import { colbertHead, colbertVecs } from './heads/colbert.js';
+import { denseHead } from './heads/dense.js';
+import { lexicalWeights, sparseHead, unusedTokenIds } from './heads/sparse.js';
+import { ActivationCache } from './hooks/cache.js';
 import { checkActivationName, type ActivationName } from './hooks/names.js';
 import { HookRunner, NO_HOOKS, type HookFn, type NameFilter } from './hooks/runner.js';
-import type { AttentionOptions } from './model/attention.js';
-import { encode as runEncoder, padBatch, type Batch } from './model/encoder.js';
+import { padBatch } from './model/encoder.js';
+import type { FastOptions } from './model/fast/attention.js';
 import { buildParams, disposeParams, type M3Params } from './model/params.js';
 import {
   checkModeWeights, colbertScore, combineScores, denseScore, lexicalMatchingScore,
@@ -29,7 +35,7 @@ export interface LoadOptions {
   onWarning?: (message: string) => void;
 }
 
-export interface EncodeOptions {
+export interface EncodeOptions extends RunOptions {
   /**
    * Texts per forward pass. FlagEmbedding defaults to 256, sized for a GPU; on a 2-core CPU a
    * bigger batch buys no speed and costs memory, so the default is 16.
@@ -53,8 +59,19 @@ export interface EncodeOptions {
    * throw stops it (the CLI uses both to stop cleanly on Ctrl-C between batches).
    */
   onProgress?: (done: number, total: number) => void | Promise<void>;
-  /** Attention blocking (see `selfAttention`); results do not depend on it. */
-  attention?: AttentionOptions;
+}
+
+/** How the encoder runs; outputs do not depend on it beyond float32 rounding (tests hold them equal). */
+export interface RunOptions {
+  /**
+   * `'fast'` (default): blocked per-head attention and chunked projections (src/model/fast/), quick on
+   * the wasm backend and able to take 8192 tokens. `'reference'`: the textbook forward of src/model/,
+   * every head's [T, T] scores at once through batched matMuls: several times slower on wasm and
+   * O(heads·T²) memory; the one to read, step through, or compare against.
+   */
+  forward?: Formulation;
+  /** Knobs of the fast formulation: attention blocks, row groups, token chunks, hooked heads. */
+  fast?: FastOptions;
 }
 
 export interface EncodeOutput {
@@ -70,37 +87,6 @@ export interface ScoreOptions {
   maxQueryLength?: number; // default 512, as FlagEmbedding
   maxPassageLength?: number; // default 8192 (or the model's limit when smaller)
   weightsForDifferentModes?: readonly number[]; // [dense, sparse, colbert], default [1, 1, 1]
-}
-
-/** Activations cached by `runWithCache`, with the batch axis in input order (right-padded). */
-export class ActivationCache {
-  constructor(
-    private readonly tensors: Map<ActivationName, tf.Tensor>,
-    /** The padded batch the activations were computed on. */
-    readonly batch: Batch,
-    private readonly layers: number,
-  ) {}
-
-  names(): ActivationName[] {
-    return [...this.tensors.keys()];
-  }
-
-  has(name: ActivationName): boolean {
-    return this.tensors.has(name);
-  }
-
-  /** The cached activation; an unknown name lists close matches, an uncached one says so. */
-  get(name: ActivationName): tf.Tensor {
-    checkActivationName(name, this.layers);
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`activation '${name}' was not cached (the names filter did not select it)`);
-    return t;
-  }
-
-  dispose(): void {
-    for (const t of this.tensors.values()) t.dispose();
-    this.tensors.clear();
-  }
 }
 
 const DEFAULTS = { batchSize: 16, maxTokensPerBatch: 8192, maxLength: 8192 } as const;
@@ -135,6 +121,14 @@ function checkInt(v: unknown, arg: string, min: number, max = Number.MAX_SAFE_IN
   return v;
 }
 
+/** The formulation and its knobs, validated, with the defaults filled in. */
+function checkRunOptions(opts: RunOptions): Required<RunOptions> {
+  if ('attention' in opts) throw new TypeError("the 'attention' option was replaced by forward: 'reference' | 'fast' and fast: { blockSize, … }");
+  const fast = opts.fast ?? {};
+  if (typeof fast !== 'object' || fast === null) throw new TypeError(`fast must be an object of fast-path options, got ${JSON.stringify(fast)}`);
+  return { forward: checkFormulation(opts.forward ?? 'fast'), fast };
+}
+
 export class BgeM3 {
   private disposed = false;
 
@@ -158,7 +152,7 @@ export class BgeM3 {
         (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
       }
       checkVocabulary(tokenizer, snap.config, join(dir, 'config.json'));
-      const params = await buildParams(snap.config, (name) => snap.take(name), snap.files);
+      const params = await buildParams(snap.config, snap.colbertDim, snap);
       return new BgeM3(snap.config, tokenizer, params, snap.files);
     } finally {
       await snap.close();
@@ -183,7 +177,7 @@ export class BgeM3 {
   tokenize(texts: string[], maxLength: number = this.defaultMaxLength, arg = 'texts'): number[][] {
     checkTexts(texts, arg);
     checkInt(maxLength, 'maxLength', 2, this.maxLength);
-    return texts.map((t) => this.tokenizer.encode(t, { maxLength }).inputIds);
+    return texts.map((t) => this.tokenizer.tokenize(t, { maxLength }).inputIds);
   }
 
   /** Token ids of the inputs: texts are tokenized, given ids are checked against the vocabulary and length limit. */
@@ -215,6 +209,7 @@ export class BgeM3 {
     const batchSize = checkInt(opts.batchSize ?? DEFAULTS.batchSize, 'batchSize', 1);
     const budget = checkInt(opts.maxTokensPerBatch ?? DEFAULTS.maxTokensPerBatch, 'maxTokensPerBatch', 1);
     const want = { dense: opts.returnDense ?? true, sparse: opts.returnSparse ?? false, colbert: opts.returnColbert ?? false };
+    const run = checkRunOptions(opts);
     const ids = this.inputIds(inputs, opts.maxLength);
     const out: EncodeOutput = { inputIds: ids };
     if (want.dense) out.denseVecs = new Array(ids.length);
@@ -222,21 +217,16 @@ export class BgeM3 {
     if (want.colbert) out.colbertVecs = new Array(ids.length);
 
     // Longest first, as FlagEmbedding; each batch takes texts while it stays within both limits.
-    const order = ids.map((_, i) => i).sort((a, b) => ids[b]!.length - ids[a]!.length || a - b);
     let done = 0;
-    for (let start = 0; start < order.length;) {
-      const T = ids[order[start]!]!.length; // the batch's padded length (its longest text)
-      const n = Math.max(1, Math.min(batchSize, Math.floor(budget / T), order.length - start));
-      const members = order.slice(start, start + n);
-      const result = await this.forward(members.map((i) => ids[i]!), want, NO_HOOKS, opts.attention);
+    for (const members of planBatches(ids.map((r) => r.length), { batchSize, maxTokensPerBatch: budget })) {
+      const result = await this.forward(members.map((i) => ids[i]!), want, NO_HOOKS, run);
       members.forEach((textIndex, row) => {
         if (out.denseVecs) out.denseVecs[textIndex] = result.dense![row]!;
         if (out.lexicalWeights) out.lexicalWeights[textIndex] = result.lexical![row]!;
         if (out.colbertVecs) out.colbertVecs[textIndex] = result.colbert![row]!;
       });
-      start += n;
-      done += n;
-      await opts.onProgress?.(done, order.length);
+      done += members.length;
+      await opts.onProgress?.(done, ids.length);
     }
     return out;
   }
@@ -249,11 +239,11 @@ export class BgeM3 {
     rows: number[][],
     want: { dense: boolean; sparse: boolean; colbert: boolean },
     hooks: HookRunner,
-    attention?: AttentionOptions,
+    run: Required<RunOptions>,
   ): Promise<{ dense?: Float32Array[]; lexical?: LexicalWeights[]; colbert?: ColbertVecs[] }> {
     const batch = padBatch(rows, this.config.pad_token_id);
     const [B, T] = [rows.length, batch.inputIds[0]!.length];
-    const h = runEncoder(batch, this.params, this.config, hooks, attention); // [B, T, H]
+    const h = runEncoder(batch, this.params, this.config, hooks, run.forward, run.fast); // [B, T, H]
     let heads;
     try {
       heads = tf.tidy(() => {
@@ -277,15 +267,13 @@ export class BgeM3 {
       }
       if (heads.sparse) {
         const w = (raw.sparse = (await heads.sparse.data()) as Float32Array);
-        result.lexical = rows.map((r, b) => this.lexicalWeights(r, w.subarray(b * T, b * T + r.length)));
+        const unused = unusedTokenIds(this.tokenizer);
+        result.lexical = rows.map((r, b) => lexicalWeights(r, w.subarray(b * T, b * T + r.length), unused));
       }
       if (heads.colbert) {
         const C = heads.colbert.shape[2];
         const c = (raw.colbert = (await heads.colbert.data()) as Float32Array);
-        // Keep the first (real tokens − 1) vectors: FlagEmbedding's `_process_colbert_vecs`.
-        result.colbert = rows.map((r, b) => ({
-          rows: r.length - 1, dim: C, data: c.slice(b * (T - 1) * C, (b * (T - 1) + r.length - 1) * C),
-        }));
+        result.colbert = rows.map((r, b) => colbertVecs(c, b, T, C, r.length));
       }
       // NaN would print as null and empty every lexical weight: refuse, naming the non-finite weight.
       await checkOutputsFinite(raw, this.params, (name) => weightFile(this.files, name));
@@ -300,16 +288,7 @@ export class BgeM3 {
    * occurrences, dropping `<s>`, `</s>`, `<pad>`, `<unk>` and weights <= 0 (`_process_token_weights`).
    */
   lexicalWeights(inputIds: readonly number[], tokenWeights: ArrayLike<number>): LexicalWeights {
-    const t = this.tokenizer;
-    const unused = new Set([t.bosId, t.eosId, t.padId, t.unkId]);
-    const result: LexicalWeights = {};
-    inputIds.forEach((id, i) => {
-      const w = tokenWeights[i]!;
-      if (unused.has(id) || !(w > 0)) return;
-      const key = String(id);
-      if (!(key in result) || w > result[key]!) result[key] = w;
-    });
-    return result;
+    return lexicalWeights(inputIds, tokenWeights, unusedTokenIds(this.tokenizer));
   }
 
   /** Token text -> weight, like FlagEmbedding's `convert_id_to_token` (one dict per input dict). */
@@ -366,11 +345,11 @@ export class BgeM3 {
    * selects (all of them when none is given). The caller disposes the cache.
    */
   async runWithCache(
-    inputs: Inputs, opts: { names?: NameFilter; maxLength?: number; attention?: AttentionOptions } = {},
+    inputs: Inputs, opts: RunOptions & { names?: NameFilter; maxLength?: number } = {},
   ): Promise<{ output: EncodeOutput; cache: ActivationCache }> {
     if (Array.isArray(opts.names)) for (const n of opts.names) checkActivationName(n, this.config.num_hidden_layers);
     const runner = new HookRunner({ cache: opts.names ?? (() => true) });
-    const output = await this.runBatch(inputs, runner, opts.maxLength, opts.attention);
+    const output = await this.runBatch(inputs, runner, opts.maxLength, checkRunOptions(opts));
     return { output, cache: new ActivationCache(runner.cache, padBatch(output.inputIds, this.config.pad_token_id), this.config.num_hidden_layers) };
   }
 
@@ -381,18 +360,18 @@ export class BgeM3 {
   async runWithHooks(
     inputs: Inputs,
     hooks: Partial<Record<ActivationName, HookFn | HookFn[]>>,
-    opts: { maxLength?: number; attention?: AttentionOptions } = {},
+    opts: RunOptions & { maxLength?: number } = {},
   ): Promise<EncodeOutput> {
     for (const n of Object.keys(hooks)) checkActivationName(n, this.config.num_hidden_layers);
-    return this.runBatch(inputs, new HookRunner({ hooks }), opts.maxLength, opts.attention);
+    return this.runBatch(inputs, new HookRunner({ hooks }), opts.maxLength, checkRunOptions(opts));
   }
 
-  private async runBatch(inputs: Inputs, runner: HookRunner, maxLength?: number, attention?: AttentionOptions): Promise<EncodeOutput> {
+  private async runBatch(inputs: Inputs, runner: HookRunner, maxLength: number | undefined, run: Required<RunOptions>): Promise<EncodeOutput> {
     this.alive();
     const ids = this.inputIds(inputs, maxLength);
     if (ids.length === 0) throw new RangeError('inputs must not be empty');
     try {
-      const r = await this.forward(ids, { dense: true, sparse: true, colbert: true }, runner, attention);
+      const r = await this.forward(ids, { dense: true, sparse: true, colbert: true }, runner, run);
       return { inputIds: ids, denseVecs: r.dense!, lexicalWeights: r.lexical!, colbertVecs: r.colbert! };
     } catch (e) {
       for (const t of runner.cache.values()) t.dispose();

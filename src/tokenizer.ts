@@ -30,7 +30,7 @@ import {
 } from './tokenizer/pipeline.js';
 import { UnigramModel, type UnigramConfig } from './tokenizer/unigram.js';
 
-export interface EncodeOptions {
+export interface TokenizeOptions {
   /**
    * Truncate so that the result (special tokens included) has at most this many ids; integer ≥ 2.
    * Right truncation keeping `</s>`, like HF `tokenizer(text, truncation=True, max_length=maxLength)`.
@@ -49,12 +49,12 @@ export interface DecodeOptions {
   cleanUpTokenizationSpaces?: boolean;
 }
 
-export interface EncodedText {
+export interface TokenizedText {
   inputIds: number[];
   attentionMask: number[];
 }
 
-/** One step-by-step view of `encode` (see {@link M3Tokenizer.explain}). */
+/** One step-by-step view of `tokenize` (see {@link M3Tokenizer.explain}). */
 export interface ExplainedSection {
   /** raw text of the section (for an added token: the matched text including stripped spaces) */
   text: string;
@@ -100,19 +100,19 @@ export class M3Tokenizer {
    * @param source names used in error messages
    */
   constructor(tokenizerJson: unknown, config: unknown, source = { tokenizer: 'tokenizer.json', config: 'tokenizer_config.json' }) {
-    const tf = source.tokenizer;
-    if (!isJson(tokenizerJson)) throw new Error(`${tf}: expected a JSON object`);
+    const file = source.tokenizer; // named in error messages
+    if (!isJson(tokenizerJson)) throw new Error(`${file}: expected a JSON object`);
     if (!isJson(config)) throw new Error(`${source.config}: expected a JSON object`);
     const modelSpec = tokenizerJson.model;
-    if (!isJson(modelSpec)) throw new Error(`${tf}: missing "model"`);
+    if (!isJson(modelSpec)) throw new Error(`${file}: missing "model"`);
     if (modelSpec.type !== undefined && modelSpec.type !== 'Unigram') {
-      throw new Error(`${tf}: model type "${String(modelSpec.type)}" is not supported (expected Unigram)`);
+      throw new Error(`${file}: model type "${String(modelSpec.type)}" is not supported (expected Unigram)`);
     }
-    this.model = new UnigramModel(modelSpec as unknown as UnigramConfig, tf);
-    this.normalizer = wrapErr(tf, () => buildNormalizer(tokenizerJson.normalizer));
-    this.preTokenizer = wrapErr(tf, () => buildPreTokenizer(tokenizerJson.pre_tokenizer));
+    this.model = new UnigramModel(modelSpec as unknown as UnigramConfig, file);
+    this.normalizer = wrapErr(file, () => buildNormalizer(tokenizerJson.normalizer));
+    this.preTokenizer = wrapErr(file, () => buildPreTokenizer(tokenizerJson.pre_tokenizer));
 
-    const added = parseAddedTokens(tokenizerJson.added_tokens, tf);
+    const added = parseAddedTokens(tokenizerJson.added_tokens, file);
     for (const t of added) {
       this.addedById.set(t.id, t);
       this.addedByContent.set(t.content, t);
@@ -138,7 +138,7 @@ export class M3Tokenizer {
         const content = typeof v === 'string' ? v : isJson(v) && typeof v.content === 'string' ? v.content : undefined;
         if (content === undefined) continue;
         const id = this.tokenToId(content);
-        if (id === undefined) throw new Error(`${source.config}: ${k} "${content}" is not in ${tf}`);
+        if (id === undefined) throw new Error(`${source.config}: ${k} "${content}" is not in ${file}`);
         return id;
       }
       throw new Error(`${source.config}: missing "${key}"`);
@@ -149,10 +149,10 @@ export class M3Tokenizer {
     this.unkId = special('unk_token');
     this.maskId = special('mask_token');
 
-    this.decodeTokens = buildDecoder(tokenizerJson.decoder, tf);
+    this.decodeTokens = buildDecoder(tokenizerJson.decoder, file);
     this.cleanUpDefault = config.clean_up_tokenization_spaces !== false;
 
-    [this.prefixIds, this.suffixIds] = parsePostProcessor(tokenizerJson.post_processor, tf, (t) => this.tokenToId(t));
+    [this.prefixIds, this.suffixIds] = parsePostProcessor(tokenizerJson.post_processor, file, (t) => this.tokenToId(t));
   }
 
   /** Loads `tokenizer.json` and `tokenizer_config.json` from a model snapshot folder. */
@@ -171,24 +171,25 @@ export class M3Tokenizer {
     return this.prefixIds.length + this.suffixIds.length;
   }
 
-  encode(text: string, opts?: EncodeOptions): EncodedText {
+  /** `<s> … </s>` ids of one text, truncated to `maxLength` (HF `Tokenizer.encode` of one sequence). */
+  tokenize(text: string, opts?: TokenizeOptions): TokenizedText {
     if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${describe(text)}`);
     const maxLength = this.resolveMaxLength(opts);
-    return this.encodeChecked(text, maxLength);
+    return this.tokenizeChecked(text, maxLength);
   }
 
-  /** Encodes each text like {@link encode}; no padding (the model pads). */
-  encodeBatch(texts: string[], opts?: EncodeOptions): EncodedText[] {
+  /** Tokenizes each text like {@link tokenize}; no padding (the model pads). */
+  tokenizeBatch(texts: string[], opts?: TokenizeOptions): TokenizedText[] {
     if (!Array.isArray(texts)) throw new TypeError(`texts must be an array of strings, got ${describe(texts)}`);
     texts.forEach((t, i) => {
       if (typeof t !== 'string') throw new TypeError(`texts[${i}] must be a string, got ${describe(t)}`);
     });
     const maxLength = this.resolveMaxLength(opts);
-    return texts.map((t) => this.encodeChecked(t, maxLength));
+    return texts.map((t) => this.tokenizeChecked(t, maxLength));
   }
 
   /** Text ids without specials and without truncation. */
-  encodeText(text: string): number[] {
+  textIds(text: string): number[] {
     if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${describe(text)}`);
     return this.explain(text).flatMap((s) => (s.tokenId !== undefined ? [s.tokenId] : (s.words ?? []).flatMap((w) => w.ids)));
   }
@@ -273,7 +274,7 @@ export class M3Tokenizer {
     return this.addedByContent.get(token)?.id ?? this.model.tokenToId(token);
   }
 
-  private resolveMaxLength(opts: EncodeOptions | undefined): number {
+  private resolveMaxLength(opts: TokenizeOptions | undefined): number {
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
       throw new TypeError(`opts must be an object, got ${describe(opts)}`);
     }
@@ -288,8 +289,8 @@ export class M3Tokenizer {
     return m;
   }
 
-  private encodeChecked(text: string, maxLength: number): EncodedText {
-    let ids = this.encodeText(text);
+  private tokenizeChecked(text: string, maxLength: number): TokenizedText {
+    let ids = this.textIds(text);
     const room = maxLength - this.numSpecialTokens;
     if (ids.length > room) ids = ids.slice(0, room);
     const inputIds = [...this.prefixIds, ...ids, ...this.suffixIds];

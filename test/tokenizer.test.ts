@@ -123,7 +123,7 @@ describe('loading and vocabulary', () => {
     }
     // HF decode applies transformers' clean-up (tokenizer_config clean_up_tokenization_spaces = true)
     expect(tok.decodeId(tok.tokenToId('▁is')!)).toBe('is');
-    expect(tok.decode(tok.encode('Hello , world .').inputIds, { skipSpecialTokens: true })).toBe('Hello, world.');
+    expect(tok.decode(tok.tokenize('Hello , world .').inputIds, { skipSpecialTokens: true })).toBe('Hello, world.');
   });
 
   describe('errors', () => {
@@ -158,17 +158,17 @@ describe('loading and vocabulary', () => {
 
     it('bad arguments', () => {
       const bad = (x: unknown): string => x as string;
-      expect(() => tok.encode(bad(42))).toThrow(new TypeError('text must be a string, got number'));
-      expect(() => tok.encode(bad(null))).toThrow(/text must be a string, got null/);
-      expect(() => tok.encodeBatch(['a', 'b', 'c', bad(3)])).toThrow(new TypeError('texts[3] must be a string, got number'));
-      expect(() => tok.encodeBatch(['a', bad(undefined)])).toThrow(/texts\[1\] must be a string, got undefined/);
-      expect(() => tok.encodeBatch(bad('abc') as unknown as string[])).toThrow(/texts must be an array of strings, got string/);
+      expect(() => tok.tokenize(bad(42))).toThrow(new TypeError('text must be a string, got number'));
+      expect(() => tok.tokenize(bad(null))).toThrow(/text must be a string, got null/);
+      expect(() => tok.tokenizeBatch(['a', 'b', 'c', bad(3)])).toThrow(new TypeError('texts[3] must be a string, got number'));
+      expect(() => tok.tokenizeBatch(['a', bad(undefined)])).toThrow(/texts\[1\] must be a string, got undefined/);
+      expect(() => tok.tokenizeBatch(bad('abc') as unknown as string[])).toThrow(/texts must be an array of strings, got string/);
       for (const m of [1, 0, -5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-        expect(() => tok.encode('x', { maxLength: m })).toThrow(RangeError);
-        expect(() => tok.encode('x', { maxLength: m })).toThrow(/maxLength must be an integer >= 2/);
-        expect(() => tok.encodeBatch(['x'], { maxLength: m })).toThrow(/maxLength/);
+        expect(() => tok.tokenize('x', { maxLength: m })).toThrow(RangeError);
+        expect(() => tok.tokenize('x', { maxLength: m })).toThrow(/maxLength must be an integer >= 2/);
+        expect(() => tok.tokenizeBatch(['x'], { maxLength: m })).toThrow(/maxLength/);
       }
-      expect(() => tok.encode('x', { maxLength: bad('8') as unknown as number })).toThrow(/maxLength must be an integer >= 2, got string/);
+      expect(() => tok.tokenize('x', { maxLength: bad('8') as unknown as number })).toThrow(/maxLength must be an integer >= 2, got string/);
       expect(() => tok.idToToken(-1)).toThrow(RangeError);
       expect(() => tok.idToToken(tok.vocabSize)).toThrow(/outside the vocabulary/);
       expect(() => tok.idToToken(1.5)).toThrow(TypeError);
@@ -178,11 +178,11 @@ describe('loading and vocabulary', () => {
 });
 
 describe('cases.jsonl', () => {
-  it.each(MODELS)('%s: encode(text, {maxLength}) equals the stored input_ids (and Rust)', async (m) => {
+  it.each(MODELS)('%s: tokenize(text, {maxLength}) equals the stored input_ids (and Rust)', async (m) => {
     const t = await M3Tokenizer.fromDir(join(FIX, m));
     const rustByLen = new Map<number, RustTokenizer>();
     for (const c of cases) {
-      const got = t.encode(c.text, { maxLength: c.max_length });
+      const got = t.tokenize(c.text, { maxLength: c.max_length });
       expect(got.inputIds, c.id).toEqual(c.input_ids);
       expect(got.attentionMask).toEqual(c.input_ids.map(() => 1));
       if (live) {
@@ -193,8 +193,8 @@ describe('cases.jsonl', () => {
     }
     // default maxLength = model_max_length
     const long = cases.find((c) => c.id === 'long_3k')!;
-    expect(t.encode(long.text).inputIds).toEqual(long.input_ids);
-    expect(t.encode('').inputIds).toEqual([0, 2]);
+    expect(t.tokenize(long.text).inputIds).toEqual(long.input_ids);
+    expect(t.tokenize('').inputIds).toEqual([0, 2]);
   });
 });
 
@@ -222,7 +222,7 @@ describe('probes (multilingual, whitespace, NFKC, specials, surrogates …)', ()
       if (rust) liveChecked++;
       const storedIds = stored.get(id);
       if (storedIds) expect(expected, `stored Rust ids of ${id} are stale`).toEqual(storedIds);
-      const ours = tok.encode(text).inputIds;
+      const ours = tok.tokenize(text).inputIds;
       if (!same(ours, expected)) {
         after++;
         console.log(`MISMATCH ${id} ${esc(text).slice(0, 120)}\n  ours ${JSON.stringify(ours)}\n  rust ${JSON.stringify(expected)}`);
@@ -255,9 +255,9 @@ describe('probes (multilingual, whitespace, NFKC, specials, surrogates …)', ()
     let compared = 0;
     let storedCompared = 0;
     for (const { id, text, stored } of items) {
-      const full = tok.encode(text).inputIds;
+      const full = tok.tokenize(text).inputIds;
       for (const n of TRUNC) {
-        const ours = tok.encode(text, { maxLength: n }).inputIds;
+        const ours = tok.tokenize(text, { maxLength: n }).inputIds;
         // HF semantics: the first n−2 text tokens, then </s>
         expect(ours, `${id} @${n}`).toEqual(full.length <= n ? full : [...full.slice(0, n - 1), 2]);
         const s = stored[String(n)];
@@ -269,27 +269,27 @@ describe('probes (multilingual, whitespace, NFKC, specials, surrogates …)', ()
         compared++;
       }
     }
-    expect(tok.encode('', { maxLength: 2 }).inputIds).toEqual([0, 2]);
-    expect(tok.encode('Hello world', { maxLength: 2 }).inputIds).toEqual([0, 2]);
-    expect(tok.encode('Hello world', { maxLength: 3 }).inputIds).toEqual([0, 2188, 2]);
+    expect(tok.tokenize('', { maxLength: 2 }).inputIds).toEqual([0, 2]);
+    expect(tok.tokenize('Hello world', { maxLength: 2 }).inputIds).toEqual([0, 2]);
+    expect(tok.tokenize('Hello world', { maxLength: 3 }).inputIds).toEqual([0, 2188, 2]);
     console.log(`[tokenizer parity] truncation: ${compared} (text, max_length) pairs compared (${storedCompared} with stored Rust ids${live ? ', all with live Rust' : ''})`);
   });
 
   it('encodeBatch is a map of encode', () => {
     const texts = probes.slice(0, 120).map((p) => p.text);
     for (const opts of [undefined, { maxLength: 16 }]) {
-      expect(tok.encodeBatch(texts, opts)).toEqual(texts.map((t) => tok.encode(t, opts)));
+      expect(tok.tokenizeBatch(texts, opts)).toEqual(texts.map((t) => tok.tokenize(t, opts)));
     }
-    expect(tok.encodeBatch([])).toEqual([]);
+    expect(tok.tokenizeBatch([])).toEqual([]);
   });
 
   it.runIf(live)('lone surrogates: the Rust binding sees U+FFFD; we replace them the same way', async () => {
     const rust = rustFromFile(TINY);
     for (const s of ['\ud800', 'a\udc00b', '\ude00\ud83d', '😀\ud83d', 'x\ud83d<mask>', '\ud800\ud800 z']) {
-      const ours = tok.encode(s).inputIds;
+      const ours = tok.tokenize(s).inputIds;
       expect(ours).toEqual(await rustIds(rust, s));
-      expect(ours).toEqual(tok.encode(toWellFormed(s)).inputIds);
-      expect(ours).toEqual(tok.encode(s.replace(/[\ud800-\udfff]/g, (c, i: number) => (isPairedAt(s, i) ? c : '\ufffd'))).inputIds);
+      expect(ours).toEqual(tok.tokenize(toWellFormed(s)).inputIds);
+      expect(ours).toEqual(tok.tokenize(s.replace(/[\ud800-\udfff]/g, (c, i: number) => (isPairedAt(s, i) ? c : '\ufffd'))).inputIds);
     }
   });
 });
@@ -368,7 +368,7 @@ describe('components against Rust', () => {
   it('long inputs stay fast (no quadratic grapheme segmentation)', () => {
     const text = 'Ünïcödé テキスト 텍스트 '.repeat(4000); // ~76k UTF-16 units
     const t0 = performance.now();
-    const ids = tok.encode(text, { maxLength: 8192 }).inputIds;
+    const ids = tok.tokenize(text, { maxLength: 8192 }).inputIds;
     expect(ids.length).toBe(8192);
     expect(performance.now() - t0).toBeLessThan(5000);
   });
@@ -412,7 +412,7 @@ describe('components against Rust', () => {
   async function threeWay(s: ReturnType<typeof synth>, text: string): Promise<{ rust: number[]; lib: number[]; ours: number[] }> {
     const rust = await rustIds(rustMod!.Tokenizer.fromString(JSON.stringify(s.json)), text);
     const lib = new LibTokenizer(s.json, s.config).encode(text).ids;
-    const ours = new M3Tokenizer(s.json, s.config).encode(text).inputIds;
+    const ours = new M3Tokenizer(s.json, s.config).tokenize(text).inputIds;
     return { rust, lib, ours };
   }
 
@@ -492,7 +492,7 @@ describe('components against Rust', () => {
       const rust = rustMod!.Tokenizer.fromString(JSON.stringify(s.json));
       const ours = new M3Tokenizer(s.json, s.config);
       for (const text of texts) {
-        expect(ours.encode(text).inputIds, `${esc(pattern)} on ${esc(text)}`).toEqual(await rustIds(rust, text));
+        expect(ours.tokenize(text).inputIds, `${esc(pattern)} on ${esc(text)}`).toEqual(await rustIds(rust, text));
         compared++;
       }
     }
@@ -501,7 +501,7 @@ describe('components against Rust', () => {
     for (const pattern of ['ab', '', '.']) {
       const s = replaceSynth({ String: pattern });
       const rust = rustMod!.Tokenizer.fromString(JSON.stringify(s.json));
-      for (const text of texts) expect(new M3Tokenizer(s.json, s.config).encode(text).inputIds, `String ${esc(pattern)}`).toEqual(await rustIds(rust, text));
+      for (const text of texts) expect(new M3Tokenizer(s.json, s.config).tokenize(text).inputIds, `String ${esc(pattern)}`).toEqual(await rustIds(rust, text));
     }
   });
 
@@ -511,12 +511,12 @@ describe('components against Rust', () => {
     const t0 = performance.now();
     const tok = new M3Tokenizer(s.json, s.config);
     const noMatch = 'a'.repeat(5000) + 'b';
-    const ids = tok.encode(noMatch).inputIds; // no match: the text is unchanged
-    const allA = tok.encode('a'.repeat(5000)).inputIds; // one match: the whole text becomes "#"
+    const ids = tok.tokenize(noMatch).inputIds; // no match: the text is unchanged
+    const allA = tok.tokenize('a'.repeat(5000)).inputIds; // one match: the whole text becomes "#"
     const ms = performance.now() - t0;
     console.log(`(a+)+$ on 5000 characters, twice: ${ms.toFixed(0)} ms (JS RegExp needs seconds for 30)`);
-    expect(ids).toEqual(new M3Tokenizer(plain.json, plain.config).encode(noMatch).inputIds);
-    expect(allA).toEqual(new M3Tokenizer(plain.json, plain.config).encode('#').inputIds);
+    expect(ids).toEqual(new M3Tokenizer(plain.json, plain.config).tokenize(noMatch).inputIds);
+    expect(allA).toEqual(new M3Tokenizer(plain.json, plain.config).tokenize('#').inputIds);
   });
 
   it('Replace regexes the linear-time engine cannot run are refused at load, naming the pattern and the construct', () => {
@@ -577,7 +577,7 @@ describe('@huggingface/tokenizers vs Rust: root causes', () => {
     const lines: string[] = [];
     for (const r of REPROS) {
       if (rust) expect(await rustIds(rust, r.text), r.cause).toEqual(r.rust);
-      expect(tok.encode(r.text).inputIds, r.cause).toEqual(r.rust);
+      expect(tok.tokenize(r.text).inputIds, r.cause).toEqual(r.rust);
       const libIds = lib.encode(r.text).ids;
       lines.push(`  ${r.cause}\n    ${esc(r.text)}  rust ${JSON.stringify(r.rust)}  library ${JSON.stringify(libIds)}${same(libIds, r.lib) ? '' : ' (changed since 0.2.0!)'}`);
     }

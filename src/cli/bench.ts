@@ -1,19 +1,20 @@
 /**
  * `bge-m3 bench [--model DIR | --random large] [--shapes 1x16,32x16,1x128,8x128,1x512] [--backend NAME]
- *   [--threads N] [--reps N] [--outputs dense|all] [--no-torch] [--json]`
+ *   [--threads N] [--reps N] [--outputs dense|all] [--forward fast|reference] [--no-torch] [--json]`
  * Loads a model (a snapshot, or a random full-size one built once under ~/.cache/bge-m3-tfjs), times
  * each shape through `encode`, and, when a Python with torch is found, the same shapes through the
  * PyTorch baseline (scripts/bench_torch.py) in the same run, shape by shape.
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { wasmThreadsStatus } from '../perf/wasm-threads.js';
+import { wasmThreadsStatus } from '../runtime/wasm-threads.js';
 import {
   findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
   type ShapeResult, type TorchResult,
-} from '../perf/bench.js';
-import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../perf/random-checkpoint.js';
-import { heapStats } from '../perf/heap-guard.js';
+} from '../bench/bench.js';
+import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../bench/random-checkpoint.js';
+import { heapStats } from '../runtime/heap-guard.js';
+import { FORMULATIONS, type Formulation } from '../forward.js';
 import { BgeM3 } from '../m3.js';
 import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
 
@@ -21,7 +22,7 @@ const DEFAULT_SHAPES = '1x16,32x16,1x128,8x128,1x512';
 
 export const USAGE = `Usage: bge-m3 bench [--model DIR | --random large] [--shapes ${DEFAULT_SHAPES}]
                    [--backend wasm|cpu|tensorflow] [--threads N] [--reps N] [--outputs dense|all]
-                   [--torch-threads N] [--no-torch] [--json]
+                   [--forward fast|reference] [--torch-threads N] [--no-torch] [--json]
 
 Times encode() on batches of random token ids, shape by shape (BxT: B rows of T tokens, one forward
 each), after a warm-up, and prints per shape the median seconds, tokens/s, GFLOP/s and peak RSS, plus
@@ -38,6 +39,7 @@ Options:
   --threads N         wasm matMul threads (default: all cores Node may use)
   --reps N            timed runs per shape (default 3; 1 for shapes of 4096 tokens or more)
   --outputs WHICH     dense (default) or all (dense, sparse and ColBERT heads)
+  --forward NAME      the encoder's formulation: fast (default) or reference (the textbook one)
   --torch-threads N   threads of the PyTorch baseline (default 2)
   --no-torch          skip the PyTorch baseline
   --json              one JSON object per line instead of the table
@@ -52,7 +54,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
   return runCommand('bench', USAGE, io, async () => {
     const { values } = parseCli(argv, {
       model: { type: 'string' }, random: { type: 'string' }, shapes: { type: 'string' }, backend: { type: 'string' },
-      threads: { type: 'string' }, reps: { type: 'string' }, outputs: { type: 'string' }, 'torch-threads': { type: 'string' },
+      threads: { type: 'string' }, reps: { type: 'string' }, outputs: { type: 'string' }, forward: { type: 'string' }, 'torch-threads': { type: 'string' },
       'no-torch': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
@@ -77,6 +79,8 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const outputs = values.outputs ?? 'dense';
     if (outputs !== 'dense' && outputs !== 'all') throw new CliError(`--outputs must be dense or all, got '${outputs}'`, true);
     const want = { dense: true, sparse: outputs === 'all', colbert: outputs === 'all' };
+    const forward = values.forward ?? 'fast';
+    if (!(FORMULATIONS as readonly string[]).includes(forward)) throw new CliError(`--forward must be ${FORMULATIONS.join(' or ')}, got '${forward}'`, true);
     const json = values.json === true;
     const say = (line: string): void => { if (!json) stdout.write(`${line}\n`); };
     const emit = (obj: Record<string, unknown>): void => { if (json) stdout.write(`${JSON.stringify(obj)}\n`); };
@@ -105,7 +109,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const th = wasmThreadsStatus();
     const engine = backend === 'wasm' ? `tfjs-wasm` : `tfjs-${backend}`;
     const threadsUsed = backend === 'wasm' ? (th.actual ?? 1) : undefined;
-    say(`model: ${preset !== undefined ? `random '${preset}' (${modelDir})` : modelDir}; backend ${backend}${threadsUsed !== undefined ? `, ${threadsUsed} thread${threadsUsed > 1 ? 's' : ''}` : ''}${th.fallbackReason ? ` (${th.fallbackReason})` : ''}`);
+    say(`model: ${preset !== undefined ? `random '${preset}' (${modelDir})` : modelDir}; forward ${forward}; backend ${backend}${threadsUsed !== undefined ? `, ${threadsUsed} thread${threadsUsed > 1 ? 's' : ''}` : ''}${th.fallbackReason ? ` (${th.fallbackReason})` : ''}`);
     say(`load: ${fmt(loadS, 2)} s (reading ${fmt(weightsMb, 0)} MB of weights once more: ${fmt(readS, 2)} s, so ${fmt(loadS / readS, 1)}x); peak RSS ${fmt(loadRss, 0)} MB = ${fmt(loadRss / weightsMb, 2)}x the weights`);
     emit({ event: 'load', engine, threads: threadsUsed, load_s: loadS, load_peak_rss_mb: loadRss, weights_mb: weightsMb, file_read_s: readS });
 
@@ -135,7 +139,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
         const warmup = big ? 0 : 1;
         let r: ShapeResult;
         try {
-          r = await timeShape(m3, shape, reps, warmup, want);
+          r = await timeShape(m3, shape, reps, warmup, want, forward as Formulation);
         } catch (e) {
           say(`${shape.label.padEnd(8)} failed: ${(e as Error).message}`);
           emit({ shape: shape.label, engine, error: (e as Error).message });
@@ -155,7 +159,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
         say(`${shape.label.padEnd(8)} ${fmt(r.median_s, 3).padStart(9)} ${fmt(r.tokens_per_s).padStart(8)} ${fmt(r.gflops).padStart(8)} ${fmt(r.peak_rss_mb, 0).padStart(12)}${t ? ` | ${fmt(t.median_s, 3).padStart(8)} ${fmt(t.tokens_per_s).padStart(8)} ${fmt(t.peak_rss_mb, 0).padStart(7)} | ${fmt(ratio!, 2).padStart(5)}` : ''}`);
         emit({
           shape: r.shape, tokens_per_s: r.tokens_per_s, median_s: r.median_s, gflops: r.gflops, peak_rss_mb: r.peak_rss_mb,
-          engine, threads: threadsUsed, runs_s: r.runs_s,
+          engine, forward, threads: threadsUsed, runs_s: r.runs_s,
           ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio } : {}),
         });
       }

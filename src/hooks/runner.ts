@@ -38,10 +38,6 @@ export class HookRunner {
     return this.hooks.has(name) || this.cacheFilter(name);
   }
 
-  get hasAny(): boolean {
-    return this.hooks.size > 0;
-  }
-
   point<T extends tf.Tensor>(name: ActivationName, t: T): T {
     let out: tf.Tensor = t;
     const fns = this.hooks.get(name);

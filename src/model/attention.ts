@@ -1,170 +1,34 @@
 /**
- * `encoder.layer.<i>.attention.self`: multi-head scaled dot-product self-attention.
+ * `encoder.layer.<i>.attention.self`: multi-head scaled dot-product self-attention, as the textbook
+ * writes it: every head at once, every score materialised.
  *
- * Two formulations of the same function:
- * - `selfAttention` (used by the model): 2-D matMuls per head on blocks of query rows. Each block
- *   sees every key, so the softmax is exact, and no more than one block of one head's scores exists
- *   at a time (a [16, 8192, 8192] score tensor alone would be 4 GiB). 2-D matMuls are what the wasm
- *   backend runs fast (XNNPACK); batched ones fall back to a scalar loop there. Short rows are
- *   attended several at a time under a block mask (see `attentionGroups`).
- * - `selfAttentionPlain`: the textbook batched formulation with every score materialised; the
- *   reference the tests hold the blocked path to.
- * Scores and probabilities are materialised only when a hook asks for them, and then only for the
- * heads in `AttentionOptions.hookHeads` (all by default); the other heads stay blocked.
+ *   q, k, v = x·Wqᵀ + bq, x·Wkᵀ + bk, x·Wvᵀ + bv     split into heads of d = H / heads features
+ *   scores  = q·kᵀ / √d + keyBias                     keyBias: 0 for real keys, −inf for padding
+ *   probs   = softmax(scores) over the keys
+ *   context = probs·v                                 heads merged back
  *
- * Projections are W·xᵀ (see `linear` in ops.ts): their output [H, n] holds head h in rows
- * h·d … (h+1)·d, so a head's kᵀ is a block of consecutive rows (a heap memcpy, see perf/heap-ops.ts),
- * and one transpose of [heads, d, n] gives every head's q (or v) as consecutive rows too.
+ * The fast path (fast/attention.ts) computes the same function in blocks; tests hold the two equal.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
-import { layerName, type LayerSite } from '../hooks/names.js';
+import { layerName } from '../hooks/names.js';
 import type { HookRunner } from '../hooks/runner.js';
-import { ensureHeap } from '../perf/heap-guard.js';
-import { sliceRows } from '../perf/heap-ops.js';
 import { linear } from './ops.js';
-import type { LayerParams, Linear } from './params.js';
+import type { LayerParams } from './params.js';
 
-export interface AttentionOptions {
-  /** Query rows per block; default: as many as `scoreBudgetBytes` allows (the whole sequence up to ~2900 tokens). */
-  readonly blockSize?: number;
-  /** Bytes the scores and probabilities of one block of one head may hold (default 64 MiB). */
-  readonly scoreBudgetBytes?: number;
-  /**
-   * Heads [from, to) whose scores and probabilities are materialised when a hook or the cache asks for
-   * `hook_scores` / `hook_probs` (default: all heads). Those hooks then see [B, to − from, T, T]; a
-   * long input may only afford a few heads (one head of 8192 tokens is 256 MiB).
-   */
-  readonly hookHeads?: readonly [number, number];
-  /** Batch rows shorter than this many tokens are attended together (see `attentionGroups`; default 128). */
-  readonly groupTokens?: number;
-  /**
-   * Tokens per chunk of the projections and the feed-forward block (default 256): XNNPACK re-reads
-   * the activations it packs once per 4 weight rows, so they should stay cache-sized.
-   */
-  readonly chunkTokens?: number;
-  /** Run the plain batched formulation instead (slow; for tests and comparisons). */
-  readonly plain?: boolean;
+/** [B, T, H] -> [B, heads, T, d]: head j is features j·d … (j+1)·d − 1. */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [B, T, H] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [B, T, heads, H / heads]), [0, 2, 1, 3]) as tf.Tensor4D;
 }
 
-const DEFAULT_SCORE_BUDGET = 64 * 1024 * 1024;
-const DEFAULT_GROUP_TOKENS = 128;
-export const DEFAULT_CHUNK_TOKENS = 256;
-
-/** Query rows per block so that one head's scores and probabilities (2 · rows · T float32) fit the budget. */
-export function queryBlockRows(T: number, opts: AttentionOptions = {}): number {
-  if (opts.blockSize !== undefined) return Math.max(1, Math.min(T, Math.floor(opts.blockSize)));
-  const budget = opts.scoreBudgetBytes ?? DEFAULT_SCORE_BUDGET;
-  return Math.max(1, Math.min(T, Math.floor(budget / (8 * T))));
+/** [B, heads, T, d] -> [B, T, H]: the inverse of `splitHeads`. */
+export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
+  const [B, heads, T, d] = x.shape;
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, heads * d]) as tf.Tensor3D;
 }
 
-/** The validated head range of `hookHeads`. */
-export function hookHeadRange(opts: AttentionOptions, heads: number): [number, number] {
-  const r = opts.hookHeads;
-  if (r === undefined) return [0, heads];
-  const [a, b] = r;
-  if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b > heads || a >= b) {
-    throw new RangeError(`attention.hookHeads must be [from, to) with 0 <= from < to <= ${heads}, got [${a}, ${b}]`);
-  }
-  return [a, b];
-}
-
-/** Rows [from, from + n) of a 2-D tensor (all rows: the tensor itself). */
-function rows(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
-  return from === 0 && n === t.shape[0] ? t : sliceRows(t, from, n);
-}
-
-/** Columns [from, from + n) of a small 2-D tensor (all columns: the tensor itself). */
-function cols(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
-  return from === 0 && n === t.shape[1] ? t : tf.slice(t, [0, from], [t.shape[0], n]);
-}
-
-/** a·b, plus `bias` on every row when given ([M, K]·[K, N] + [N]). */
-function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
-  return bias ? (tf.fused.matMul({ a, b, bias }) as tf.Tensor2D) : tf.matMul(a, b);
-}
-
-/** Batch rows attended together: the rows [first, first + count) of the batch. */
-interface Group { first: number; count: number }
-
-/**
- * Short rows are attended G at a time: one [G·T, G·T] score matrix per head whose off-diagonal row
- * blocks are masked to −inf. That wastes G× the (small) attention FLOPs but replaces G × heads tiny
- * matMuls with heads bigger ones; per-op overhead dominates below ~128 tokens.
- */
-export function attentionGroups(B: number, T: number, opts: AttentionOptions = {}): Group[] {
-  const G = Math.max(1, Math.min(B, Math.floor((opts.groupTokens ?? DEFAULT_GROUP_TOKENS) / T)));
-  const groups: Group[] = [];
-  for (let b = 0; b < B; b += G) groups.push({ first: b, count: Math.min(G, B - b) });
-  return groups;
-}
-
-/**
- * The key bias of one group: per batch row the keyBias row (null when it is all 0), or for a group of
- * several rows a [G·T, G·T] matrix that also masks keys of the other rows with −inf. Made from host
- * values (the fused matMul wants a bias whose storage is rank 1).
- */
-function groupBias(kb: Float32Array, g: Group, T: number): tf.Tensor1D | tf.Tensor2D | null {
-  if (g.count === 1) {
-    const row = kb.subarray(g.first * T, (g.first + 1) * T);
-    return row.some((v) => v !== 0) ? tf.tensor1d(row, 'float32') : null;
-  }
-  const W = g.count * T;
-  const m = new Float32Array(W * W).fill(-Infinity);
-  for (let r = 0; r < g.count; r++) {
-    const keys = kb.subarray((g.first + r) * T, (g.first + r + 1) * T);
-    for (let i = r * T; i < (r + 1) * T; i++) m.set(keys, i * W + r * T);
-  }
-  return tf.tensor2d(m, [W, W], 'float32');
-}
-
-/**
- * softmax(q·kᵀ + bias)·v for queries q [m, d] (already scaled by 1/√d), keys kT [d, W], values
- * v [W, d] and `bias` ([W] on every row, or the [m, W] rows of a group mask). Returns [m, d].
- */
-function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor1D | tf.Tensor2D | null): tf.Tensor2D {
-  return tf.tidy(() => {
-    let scores: tf.Tensor2D;
-    if (bias === null || bias.rank === 1) scores = matMulBias(q, kT, bias as tf.Tensor1D | null);
-    else {
-      const s = tf.matMul(q, kT);
-      scores = tf.add(s, bias);
-      s.dispose();
-    }
-    const probs = tf.softmax(scores);
-    scores.dispose();
-    return tf.matMul(probs, v);
-  });
-}
-
-/** W·xᵀ + b for xᵀ [in, n]: [out, n] (feature-major; see `linear` in ops.ts). */
-function projectT(l: Linear, xT: tf.Tensor2D): tf.Tensor2D {
-  const yT = tf.matMul(l.weight, xT);
-  const y = tf.add(yT, tf.reshape(l.bias, [l.bias.shape[0], 1])) as tf.Tensor2D;
-  yT.dispose();
-  return y;
-}
-
-/** tᵀ [H, n] (head h in rows h·d …) -> [heads·n, d]: head h's token-major [n, d] in rows h·n …, times `scale`. */
-function headsTokenMajor(tT: tf.Tensor2D, heads: number, scale?: number): tf.Tensor2D {
-  const [H, n] = tT.shape;
-  const d = H / heads;
-  const r = tf.reshape(tf.transpose(tf.reshape(tT, [heads, d, n]), [0, 2, 1]), [heads * n, d]) as tf.Tensor2D;
-  tT.dispose();
-  if (scale === undefined) return r;
-  const s = tf.mul(r, scale) as tf.Tensor2D;
-  r.dispose();
-  return s;
-}
-
-/**
- * x [B, T, H], keyBias [B, 1, 1, T] (0 for real keys, −inf for padding) -> context [B, T, H]
- * (`attention.self.hook_out`).
- *
- * When a hook or the cache wants q, k, v, scores or probabilities of this layer, `attentionHooked`
- * runs (whole-batch projections, so the hook tensors exist); otherwise `attentionFast`, which only
- * holds one unit of rows at a time.
- */
+/** x [B, T, H], keyBias [B, 1, 1, T] -> context [B, T, H] (`attention.self.hook_out`). */
 export function selfAttention(
   x: tf.Tensor3D,
   keyBias: tf.Tensor4D,
@@ -172,202 +36,18 @@ export function selfAttention(
   c: XLMRobertaConfig,
   i: number,
   hooks: HookRunner,
-  opts: AttentionOptions = {},
 ): tf.Tensor3D {
-  if (opts.plain) return selfAttentionPlain(x, keyBias, p, c, i, hooks);
-  const watched = (['hook_q', 'hook_k', 'hook_v', 'hook_scores', 'hook_probs'] as const)
-    .some((s) => hooks.wants(layerName(i, `attention.self.${s}`)));
-  const context = watched ? attentionHooked(x, keyBias, p, c, i, hooks, opts) : attentionFast(x, keyBias, p, c, opts);
-  return hooks.point(layerName(i, 'attention.self.hook_out'), context);
-}
-
-/**
- * Units of attention: a group of short rows (see `attentionGroups`) or one long row. A unit's
- * tokens are projected in chunks of at most `chunkTokens` (the activations XNNPACK packs stay
- * cache-sized), then per head softmax(q·kᵀ/√d + bias)·v in blocks of query rows. Unhooked.
- */
-function attentionFast(
-  x: tf.Tensor3D, keyBias: tf.Tensor4D, p: LayerParams['attention']['self'], c: XLMRobertaConfig, opts: AttentionOptions,
-): tf.Tensor3D {
-  const [B, T, H] = x.shape;
   const heads = c.num_attention_heads;
-  const d = H / heads;
-  const N = B * T;
-  const scale = 1 / Math.sqrt(d);
-  const chunk = Math.max(1, opts.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
-  return tf.tidy(() => {
-    const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
-    const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
-    const out: tf.Tensor[] = [];
-    for (const u of attentionGroups(B, T, opts)) {
-      const W = u.count * T;
-      out.push(tf.tidy(() => {
-        const bias = groupBias(kb, u, T);
-        // Per projection chunk of the unit: every head's q and v token-major, kᵀ feature-major.
-        const parts: Array<{ w: number; q: tf.Tensor2D; kT: tf.Tensor2D; v: tf.Tensor2D }> = [];
-        for (let c0 = 0; c0 < W; c0 += chunk) {
-          const w = Math.min(chunk, W - c0);
-          const xc = rows(x2, u.first * T + c0, w);
-          const xT = tf.transpose(xc) as tf.Tensor2D; // [H, w], packed once by XNNPACK for the three matMuls
-          if (xc !== x2) xc.dispose();
-          parts.push({
-            w,
-            q: headsTokenMajor(projectT(p.query, xT), heads, scale), // [heads·w, d], scaled once here
-            kT: projectT(p.key, xT), // [H, w]
-            v: headsTokenMajor(projectT(p.value, xT), heads), // [heads·w, d]
-          });
-          xT.dispose();
-        }
-        const join = (ts: tf.Tensor2D[], axis: 0 | 1): tf.Tensor2D => (ts.length === 1 ? ts[0]! : tf.concat(ts, axis));
-        const n = queryBlockRows(W, opts);
-        const perHead: tf.Tensor[] = [];
-        for (let h = 0; h < heads; h++) {
-          perHead.push(tf.tidy(() => {
-            const q = join(parts.map((t) => sliceRows(t.q, h * t.w, t.w)), 0); // [W, d]
-            const kT = join(parts.map((t) => sliceRows(t.kT, h * d, d)), 1); // [d, W]
-            const v = join(parts.map((t) => sliceRows(t.v, h * t.w, t.w)), 0); // [W, d]
-            const ctx: tf.Tensor[] = [];
-            for (let r0 = 0; r0 < W; r0 += n) {
-              const m = Math.min(n, W - r0);
-              const bb = bias && bias.rank === 2 ? rows(bias as tf.Tensor2D, r0, m) : bias;
-              ctx.push(attend(rows(q, r0, m), kT, v, bb));
-            }
-            return ctx.length === 1 ? ctx[0]! : tf.concat(ctx, 0); // [W, d]
-          }));
-        }
-        return tf.concat(perHead, 1); // [W, H], heads merged back
-      }));
-    }
-    return tf.reshape(out.length === 1 ? out[0]! : tf.concat(out, 0), [B, T, H]) as tf.Tensor3D;
-  });
-}
-
-/** Whole-batch projections, so that the q/k/v/scores/probs hooks see (and may replace) whole tensors. */
-function attentionHooked(
-  x: tf.Tensor3D,
-  keyBias: tf.Tensor4D,
-  p: LayerParams['attention']['self'],
-  c: XLMRobertaConfig,
-  i: number,
-  hooks: HookRunner,
-  opts: AttentionOptions,
-): tf.Tensor3D {
-  const [B, T, H] = x.shape;
-  const heads = c.num_attention_heads;
-  const d = H / heads;
-  const N = B * T;
-  const at = (site: LayerSite) => layerName(i, site);
-  const wantAttention = hooks.wants(at('attention.self.hook_scores')) || hooks.wants(at('attention.self.hook_probs'));
-  const [h0, h1] = wantAttention ? hookHeadRange(opts, heads) : [0, 0];
-  const scale = 1 / Math.sqrt(d);
-
-  return tf.tidy(() => {
-    const xT = tf.transpose(tf.reshape(x, [N, H])) as tf.Tensor2D; // [H, N]
-    /** A projection [H, N] = [heads, d, B, T] through its hook point ([B, heads, T, d]), when someone listens. */
-    const hooked = (site: 'attention.self.hook_q' | 'attention.self.hook_k' | 'attention.self.hook_v', tT: tf.Tensor2D): tf.Tensor2D => {
-      if (!hooks.wants(at(site))) return tT;
-      const stacked = tf.transpose(tf.reshape(tT, [heads, d, B, T]), [2, 0, 3, 1]) as tf.Tensor4D;
-      const out = hooks.point(at(site), stacked);
-      return out === stacked ? tT : (tf.reshape(tf.transpose(out, [1, 3, 0, 2]), [H, N]) as tf.Tensor2D);
-    };
-    const qT = hooked('attention.self.hook_q', projectT(p.query, xT));
-    const kT = hooked('attention.self.hook_k', projectT(p.key, xT));
-    const vT = hooked('attention.self.hook_v', projectT(p.value, xT));
-    xT.dispose();
-    const q = headsTokenMajor(qT, heads, scale); // [heads·N, d]
-    const v = headsTokenMajor(vT, heads); // [heads·N, d]
-
-    const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
-    const rowBiases = Array.from({ length: B }, (_, b) => groupBias(kb, { first: b, count: 1 }, T) as tf.Tensor1D | null);
-    const groups = attentionGroups(B, T, opts);
-    const biases = groups.map((g) => (g.count === 1 ? rowBiases[g.first]! : groupBias(kb, g, T)));
-
-    // Heads a hook watches: whole [T, T] scores per batch row, stacked into [B, nh, T, T] for the hooks.
-    const watched = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
-    if (h1 > h0) {
-      const nh = h1 - h0;
-      ensureHeap(new Array<number>(3).fill(4 * B * nh * T * T), `materialising attention scores and probabilities of layer ${i} (${B}×${nh} heads × ${T}²)`,
-        'Ask for fewer heads (attention.hookHeads), fewer layers, or a shorter input.');
-      const pieces: tf.Tensor[] = [];
-      for (let b = 0; b < B; b++) {
-        for (let h = h0; h < h1; h++) {
-          pieces.push(tf.tidy(() => matMulBias(sliceRows(q, h * N + b * T, T), cols(sliceRows(kT, h * d, d), b * T, T), rowBiases[b]!)));
-        }
-      }
-      let scores = tf.reshape(tf.concat(pieces, 0), [B, nh, T, T]);
-      tf.dispose(pieces);
-      scores = hooks.point(at('attention.self.hook_scores'), scores);
-      const probs = hooks.point(at('attention.self.hook_probs'), tf.softmax(scores)); // over keys
-      const p2 = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
-      for (let h = h0; h < h1; h++) {
-        watched.set(h, tf.tidy(() => {
-          const ctx = [];
-          for (let b = 0; b < B; b++) ctx.push(tf.matMul(sliceRows(p2, (b * nh + h - h0) * T, T), sliceRows(v, h * N + b * T, T)));
-          return tf.concat(ctx, 0) as tf.Tensor2D;
-        }));
-      }
-    }
-
-    // Every other head: per group of rows, blocks of query rows; scores and probabilities die with their block.
-    const perHead: tf.Tensor[] = [];
-    for (let h = 0; h < heads; h++) {
-      const done = watched.get(h);
-      if (done) {
-        perHead.push(done);
-        continue;
-      }
-      perHead.push(tf.tidy(() => {
-        const kTh = sliceRows(kT, h * d, d); // [d, N]
-        const pieces: tf.Tensor[] = [];
-        groups.forEach((g, gi) => {
-          const W = g.count * T;
-          const first = g.first * T;
-          const kTg = cols(kTh, first, W);
-          const vg = sliceRows(v, h * N + first, W);
-          const n = queryBlockRows(W, opts);
-          for (let r0 = 0; r0 < W; r0 += n) {
-            const m = Math.min(n, W - r0);
-            const bias = biases[gi]!;
-            pieces.push(attend(sliceRows(q, h * N + first + r0, m), kTg, vg, bias && bias.rank === 2 ? rows(bias as tf.Tensor2D, r0, m) : bias));
-          }
-        });
-        return tf.concat(pieces, 0); // [N, d]
-      }));
-    }
-    return tf.reshape(tf.concat(perHead, 1), [B, T, H]) as tf.Tensor3D; // heads merged back, token-major
-  });
-}
-
-/** [B, T, H] -> [B, heads, T, d] */
-function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
-  const [B, T, H] = x.shape as [number, number, number];
-  return tf.transpose(tf.reshape(x, [B, T, heads, H / heads]), [0, 2, 1, 3]) as tf.Tensor4D;
-}
-
-/**
- * The plain formulation: batched q·kᵀ over all heads, every score at once. Same hooks, same result
- * as `selfAttention` (hook_scores / hook_probs always cover all heads here).
- */
-export function selfAttentionPlain(
-  x: tf.Tensor3D,
-  keyBias: tf.Tensor4D,
-  p: LayerParams['attention']['self'],
-  c: XLMRobertaConfig,
-  i: number,
-  hooks: HookRunner,
-): tf.Tensor3D {
-  const [B, T, H] = x.shape;
-  const heads = c.num_attention_heads;
-  const d = H / heads;
+  const d = c.hidden_size / heads;
+  const at = (site: Parameters<typeof layerName>[1]) => layerName(i, site);
   const context = tf.tidy(() => {
-    const q = hooks.point(layerName(i, 'attention.self.hook_q'), splitHeads(linear(x, p.query), heads)); // [B, heads, T, d]
-    const k = hooks.point(layerName(i, 'attention.self.hook_k'), splitHeads(linear(x, p.key), heads));
-    const v = hooks.point(layerName(i, 'attention.self.hook_v'), splitHeads(linear(x, p.value), heads));
-    let scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), keyBias); // [B, heads, T, T]
-    scores = hooks.point(layerName(i, 'attention.self.hook_scores'), scores);
-    const probs = hooks.point(layerName(i, 'attention.self.hook_probs'), tf.softmax(scores)); // over keys
-    const ctx = tf.matMul(probs, v); // [B, heads, T, d]
-    return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B, T, H]) as tf.Tensor3D;
+    const q = hooks.point(at('attention.self.hook_q'), splitHeads(linear(x, p.query), heads)); // [B, heads, T, d]
+    const k = hooks.point(at('attention.self.hook_k'), splitHeads(linear(x, p.key), heads)); // [B, heads, T, d]
+    const v = hooks.point(at('attention.self.hook_v'), splitHeads(linear(x, p.value), heads)); // [B, heads, T, d]
+    const qk = tf.matMul(q, k, false, true); // [B, heads, T, T]: query rows, key columns
+    const scores = hooks.point(at('attention.self.hook_scores'), tf.add(tf.mul(qk, 1 / Math.sqrt(d)), keyBias));
+    const probs = hooks.point(at('attention.self.hook_probs'), tf.softmax(scores)); // over the keys (last axis)
+    return mergeHeads(tf.matMul(probs, v)); // [B, heads, T, d] -> [B, T, H]
   });
-  return hooks.point(layerName(i, 'attention.self.hook_out'), context);
+  return hooks.point(at('attention.self.hook_out'), context);
 }

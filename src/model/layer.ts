@@ -1,9 +1,15 @@
-/** `encoder.layer.<i>`: a post-LayerNorm transformer layer. */
+/**
+ * `encoder.layer.<i>`: a post-LayerNorm transformer layer.
+ *
+ *   a = LayerNorm(x + attention.output.dense(selfAttention(x)))     attention.output.hook_out
+ *   g = GELU(intermediate.dense(a))                                   intermediate.hook_out
+ *   y = LayerNorm(a + output.dense(g))                                hook_out
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
 import { layerName } from '../hooks/names.js';
 import type { HookRunner } from '../hooks/runner.js';
-import { selfAttention, type AttentionOptions } from './attention.js';
+import { selfAttention } from './attention.js';
 import { gelu, layerNorm, linear } from './ops.js';
 import type { LayerNormParams, LayerParams, Linear } from './params.js';
 
@@ -25,11 +31,13 @@ export function encoderLayer(
   c: XLMRobertaConfig,
   i: number,
   hooks: HookRunner,
-  opts: AttentionOptions = {},
 ): tf.Tensor3D {
   const eps = c.layer_norm_eps;
-  const context = selfAttention(x, keyBias, p.attention.self, c, i, hooks, opts); // [B, T, H]
+  const context = selfAttention(x, keyBias, p.attention.self, c, i, hooks); // [B, T, H]
   const a = hooks.point(layerName(i, 'attention.output.hook_out'), addAndNorm(context, x, p.attention.output, eps));
   const g = hooks.point(layerName(i, 'intermediate.hook_out'), gelu(linear(a, p.intermediate.dense))); // [B, T, I]
   return hooks.point(layerName(i, 'hook_out'), addAndNorm(g, a, p.output, eps));
 }
+
+/** How one layer is computed: `encoderLayer`, or the fast path's equal (fast/layer.ts). */
+export type LayerFn = typeof encoderLayer;

@@ -1,7 +1,7 @@
 /**
  * The primitives every module is made of: Linear, LayerNorm, exact GELU and L2 normalisation.
- * Each disposes its own intermediates as soon as they are used, so a long input holds at most two
- * temporaries of an op at a time (a layer's tf.tidy would otherwise keep them all to its end).
+ * Each disposes its own intermediates as soon as they are used (a layer's tf.tidy would otherwise
+ * keep them all to its end).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerNormParams, Linear } from './params.js';
@@ -9,11 +9,8 @@ import type { LayerNormParams, Linear } from './params.js';
 /**
  * x·Wᵀ + b on the last axis: [..., in] -> [..., out], with W as stored, [out, in].
  *
- * Computed as (W·xᵀ)ᵀ + b. On the wasm backend only a plain 2-D `matMul(a, b)` reaches XNNPACK
- * (transposed or batched operands fall back to a scalar loop, ~10× slower), and XNNPACK packs the
- * right operand `b` once per tensor and keeps the packed copy while that tensor lives. With the
- * activations as `b`, the packed copy is small and freed with them, the weights need no transposed
- * copy, and nothing is kept per weight: the heap holds each weight once.
+ * Computed as (W·xᵀ)ᵀ + b: the weights are used as stored, with no transposed copy of them kept
+ * (docs/PERFORMANCE.md says why this order is the fast one on the wasm backend).
  */
 export function linear(x: tf.Tensor, p: Linear): tf.Tensor {
   const [outDim, inDim] = p.weight.shape;

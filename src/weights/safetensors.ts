@@ -145,6 +145,27 @@ export class SafetensorsFile implements TensorSource {
     return { name: e.name, dtype: e.dtype, shape: e.shape, bytes };
   }
 
+  /**
+   * Reads `bytes` bytes of tensor `name`'s data, starting `from` bytes in, into the buffer `into()`
+   * returns (asked again before each read, so it may be a view of memory that can move, such as a
+   * wasm heap).
+   */
+  async readInto(name: string, from: number, bytes: number, into: () => Uint8Array): Promise<void> {
+    const e = this.entries.get(name);
+    if (!e) throw new WeightFileError(this.path, `no tensor named '${name}'`);
+    if (from < 0 || bytes < 0 || e.begin + from + bytes > e.end) {
+      throw new RangeError(`${this.path}: tensor '${name}': bytes [${from}, ${from + bytes}) are outside its ${e.end - e.begin} bytes`);
+    }
+    let done = 0;
+    while (done < bytes) {
+      const target = into();
+      const chunk = Math.min(bytes - done, 1 << 30);
+      const { bytesRead } = await this.fh.read(target, done, chunk, e.begin + from + done);
+      if (bytesRead === 0) throw new WeightFileError(this.path, `tensor '${name}': unexpected end of file`);
+      done += bytesRead;
+    }
+  }
+
   async readFloat32(name: string): Promise<HostTensor> {
     const raw = await this.readRaw(name);
     const data = toFloat32(raw.bytes, raw.dtype);

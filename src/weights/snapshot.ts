@@ -46,7 +46,17 @@ export interface SnapshotWeights {
   readonly unexpectedKeys: readonly string[];
   /** Reads one tensor by full name (`encoder.layer.0.attention.self.query.weight`, `colbert_linear.bias` …). */
   take(name: string): Promise<HostTensor>;
+  /** The file a full name is read from, and its key there (`colbert_linear.bias` -> colbert_linear.pt, `bias`). */
+  locate(name: string): { file: string; key: string };
   close(): Promise<void>;
+}
+
+/** Name-to-file routing: head tensors live in their own files, under the name without the head prefix. */
+function locate(files: Readonly<Record<'encoder' | HeadName, string>>, name: string): { file: string; key: string } {
+  for (const head of HEAD_NAMES) {
+    if (name.startsWith(`${head}.`)) return { file: files[head], key: name.slice(head.length + 1) };
+  }
+  return { file: files.encoder, key: name };
 }
 
 /**
@@ -82,12 +92,8 @@ export async function openSnapshot(dir: string): Promise<SnapshotWeights> {
     const expected = expectedShapes(config, colbertDim);
     for (const [name, shape] of expected) {
       const at = where.get(name);
-      const file = name.startsWith('colbert_linear.') ? files.colbert_linear
-        : name.startsWith('sparse_linear.') ? files.sparse_linear : files.encoder;
-      if (!at) {
-        const key = file === files.encoder ? name : name.slice(name.indexOf('.') + 1);
-        throw new WeightFileError(file, `missing tensor '${key}'`);
-      }
+      const { file, key } = locate(files, name);
+      if (!at) throw new WeightFileError(file, `missing tensor '${key}'`);
       const info = at[0].info(at[1]);
       if (info.shape.length !== shape.length || info.shape.some((d, j) => d !== shape[j])) {
         throw new WeightFileError(file, `tensor '${at[1]}' has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
@@ -106,6 +112,7 @@ export async function openSnapshot(dir: string): Promise<SnapshotWeights> {
         if (!at) throw new Error(`snapshot ${dir}: no tensor '${name}'`);
         return at[0].readFloat32(at[1]);
       },
+      locate: (name) => locate(files, name),
       close: async () => { await Promise.all(sources.map((s) => s.close())); },
     };
   } catch (e) {

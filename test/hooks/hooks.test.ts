@@ -46,7 +46,7 @@ describe('hooks on sharp-m3', () => {
       'attention.self.hook_q': [B, c.num_attention_heads, T, d], 'attention.self.hook_scores': [B, c.num_attention_heads, T, T],
       'attention.self.hook_out': [B, T, c.hidden_size], 'intermediate.hook_out': [B, T, c.intermediate_size],
       'sparse_linear.hook_out': [B, T, 1], 'sparse_head.hook_out': [B, T], 'dense_head.hook_out': [B, c.hidden_size],
-      'colbert_head.hook_out': [B, T - 1, m3.params.colbert_linear.weightT.shape[1]],
+      'colbert_head.hook_out': [B, T - 1, m3.params.colbert_linear.weight.shape[0]],
     };
     for (const [site, s] of Object.entries(shape)) {
       const name = (MODEL_SITES as readonly string[]).includes(site) ? site : `encoder.layer.0.${site}`;

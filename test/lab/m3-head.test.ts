@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BgeM3 } from '../../src/m3.js';
 import { hiddenStates, hiddenStateName } from '../../src/lab/hidden.js';
 import { createHead } from '../../src/lab/heads/registry.js';
-import { planBatches } from '../../src/lab/batches.js';
+import { planBatches } from '../../src/batches.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 
 const TEXTS = ['What is BGE M3?', 'Defination of BM25', 'BM25 is a bag-of-words retrieval function that ranks a set of documents.'];

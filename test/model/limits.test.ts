@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BgeM3 } from '../../src/m3.js';
-import { ensureRandomCheckpoint, type RandomModelSize } from '../../src/perf/random-checkpoint.js';
+import { ensureRandomCheckpoint, type RandomModelSize } from '../../src/bench/random-checkpoint.js';
 
 const SMALL: RandomModelSize = { hidden: 32, layers: 1, heads: 4, intermediate: 64, vocab: 8002, positions: 34, colbertDim: 32 };
 const LONG = 'the quick brown fox jumps over the lazy dog '.repeat(20); // ~180 tokens

@@ -11,7 +11,10 @@ import { selfAttention } from '../../src/model/attention.js';
 import { addAndNorm } from '../../src/model/layer.js';
 import { gelu, linear } from '../../src/model/ops.js';
 import { embeddings, positionIds } from '../../src/model/embeddings.js';
-import { colbertHead, denseHead, sparseHead } from '../../src/heads/heads.js';
+import { colbertHead } from '../../src/heads/colbert.js';
+import { denseHead } from '../../src/heads/dense.js';
+import { sparseHead } from '../../src/heads/sparse.js';
+import { fastSelfAttention } from '../../src/model/fast/attention.js';
 import { CHECKPOINTS } from '../helpers/fixtures.js';
 import { ErrorLog, loadCases, maxAbsDiff, useModelAndReference } from '../helpers/reference.js';
 import type { HostTensor } from '../../src/weights/types.js';
@@ -47,13 +50,16 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
       const p = fx.m3.params.encoder.layer[i]!;
       const inputName = i === 0 ? 'embeddings.hook_out' : `encoder.layer.${i - 1}.hook_out`;
       const x = batched(await fx.ref.tensor(id, inputName)) as tf.Tensor3D; // [1, L, H]
-      // attention.self from the reference layer input: q, k, v, scores, probs, context
-      const runner = new HookRunner({ cache: (n) => n.startsWith(`encoder.layer.${i}.attention.self.`) });
+      // attention.self from the reference layer input: q, k, v, scores, probs, context, in both formulations
       const noMask = tf.zeros([1, 1, 1, L]) as tf.Tensor4D;
-      tf.tidy(() => selfAttention(x, noMask, p.attention.self, c, i, runner)).dispose();
-      for (const site of LAYER_SITES.filter((s) => s.startsWith('attention.self.'))) {
-        const name = layerName(i, site);
-        await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
+      for (const attention of [selfAttention, fastSelfAttention]) {
+        const runner = new HookRunner({ cache: (n) => n.startsWith(`encoder.layer.${i}.attention.self.`) });
+        tf.tidy(() => attention(x, noMask, p.attention.self, c, i, runner)).dispose();
+        for (const site of LAYER_SITES.filter((s) => s.startsWith('attention.self.'))) {
+          const name = layerName(i, site);
+          await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
+        }
+        tf.dispose([...runner.cache.values()]);
       }
       // attention.output from the reference context and layer input
       const ctx = batched(await fx.ref.tensor(id, layerName(i, 'attention.self.hook_out')));
@@ -64,7 +70,7 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
       // output from the reference intermediate and attention.output
       const g = batched(await fx.ref.tensor(id, layerName(i, 'intermediate.hook_out')));
       await compare(layerName(i, 'hook_out'), tf.tidy(() => addAndNorm(g, a, p.output, c.layer_norm_eps)));
-      tf.dispose([x, noMask, ctx, a, g, ...runner.cache.values()]);
+      tf.dispose([x, noMask, ctx, a, g]);
     }
 
     // heads from the reference encoder output

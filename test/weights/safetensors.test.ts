@@ -106,6 +106,18 @@ describe('safetensors reader', () => {
     expect(err!.message).toMatch(msg);
   });
 
+  it('readInto reads a byte range of a tensor (what the direct-to-heap load uses) and refuses one outside it', async () => {
+    const f = await openSafetensors(join(FIXTURES, 'tiny-m3', 'model.safetensors'));
+    const name = 'encoder.layer.1.attention.self.key.weight';
+    const whole = (await f.readRaw(name)).bytes;
+    const part = new Uint8Array(100);
+    await f.readInto(name, 37, 100, () => part);
+    expect(Array.from(part)).toEqual(Array.from(whole.subarray(37, 137)));
+    await expect(f.readInto(name, whole.length - 4, 8, () => new Uint8Array(8))).rejects.toThrow(/tensor 'encoder.layer.1.attention.self.key.weight': bytes \[\d+, \d+\) are outside its \d+ bytes/);
+    await expect(f.readInto('nope', 0, 1, () => new Uint8Array(1))).rejects.toThrow(/no tensor named 'nope'/);
+    await f.close();
+  });
+
   it('names a missing file', async () => {
     await expect(openSafetensors('/nonexistent/model.safetensors')).rejects.toThrow(/\/nonexistent\/model\.safetensors.*ENOENT/);
   });

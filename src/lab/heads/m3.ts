@@ -3,7 +3,7 @@
  * id, special ids dropped: the same numbers as `BgeM3.encode(…, { returnSparse: true })`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { sparseHead } from '../../heads/heads.js';
+import { sparseHead } from '../../heads/sparse.js';
 import { NO_HOOKS } from '../../hooks/runner.js';
 import type { BgeM3 } from '../../m3.js';
 import type { LexicalWeights } from '../../scores.js';

@@ -4,9 +4,9 @@
  * backend does; when it is not, the suite is skipped and says why.
  */
 import { describe, expect, it } from 'vitest';
-import { BgeM3 } from '../../src/m3.js';
-import { checkpointDir } from '../helpers/fixtures.js';
-import { loadCases, maxAbsDiff, Reference, sparseMaxAbsDiff } from '../helpers/reference.js';
+import { BgeM3 } from '../src/m3.js';
+import { checkpointDir } from './helpers/fixtures.js';
+import { loadCases, maxAbsDiff, Reference, sparseMaxAbsDiff } from './helpers/reference.js';
 
 const pkg = '@tensorflow/tfjs-node';
 const why = await import(pkg).then(() => null, (e: unknown) => (e as Error).message.split('\n')[0]);

@@ -10,8 +10,8 @@ import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/bench.js';
 import { BgeM3 } from '../../src/m3.js';
-import { encoderFlops, parseShapes, randomIds } from '../../src/perf/bench.js';
-import { ensureRandomCheckpoint } from '../../src/perf/random-checkpoint.js';
+import { encoderFlops, parseShapes, randomIds } from '../../src/bench/bench.js';
+import { ensureRandomCheckpoint } from '../../src/bench/random-checkpoint.js';
 import { parseConfig } from '../../src/config.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 

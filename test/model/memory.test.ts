@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { BgeM3 } from '../../src/m3.js';
-import { heapStats } from '../../src/perf/heap-guard.js';
+import { heapStats } from '../../src/runtime/heap-guard.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 import { loadCases } from '../helpers/reference.js';
 
@@ -20,7 +20,7 @@ describe('tiny-m3: memory across repeated encode calls', () => {
   it('tf.memory() and the wasm heap are flat across 100 encodes', async () => {
     const all = { returnDense: true, returnSparse: true, returnColbert: true };
     const batches = [0, 1, 2, 3].map((k) => ({ inputIds: cases.slice(k * 3, k * 3 + 1 + k).map((c) => c.input_ids) }));
-    const encode = (r: number) => m3.encode(batches[r % batches.length]!, { ...all, attention: r % 5 === 0 ? { blockSize: 3, chunkTokens: 5 } : {} });
+    const encode = (r: number) => m3.encode(batches[r % batches.length]!, { ...all, ...(r % 5 === 0 ? { fast: { blockSize: 3, chunkTokens: 5 } } : r % 7 === 0 ? { forward: 'reference' as const } : {}) });
     for (let r = 0; r < 5; r++) await encode(r); // warm-up: kernels and the heap settle
     const before = tf.memory();
     const heapBefore = heapStats()?.heapBytes;

@@ -2,6 +2,7 @@
  * The pieces of `bge-m3 bench`: shapes, FLOP counts, peak-RSS readings, timing one shape through
  * `BgeM3.encode`, and a client for the PyTorch baseline (`scripts/bench_torch.py --serve`).
  */
+import type { Formulation } from '../forward.js';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -80,11 +81,12 @@ export function median(xs: readonly number[]): number {
 export async function timeShape(
   m3: BgeM3, shape: Shape, reps: number, warmup: number,
   outputs: { dense: boolean; sparse: boolean; colbert: boolean },
+  forward: Formulation = 'fast',
 ): Promise<ShapeResult> {
   const ids = randomIds(shape, m3.config.vocab_size);
   const opts = {
     returnDense: outputs.dense, returnSparse: outputs.sparse, returnColbert: outputs.colbert,
-    batchSize: shape.rows, maxTokensPerBatch: shape.rows * shape.tokens, maxLength: Math.max(shape.tokens, 2),
+    batchSize: shape.rows, maxTokensPerBatch: shape.rows * shape.tokens, maxLength: Math.max(shape.tokens, 2), forward,
   };
   resetPeakRss();
   for (let i = 0; i < warmup; i++) await m3.encode({ inputIds: ids }, opts);
@@ -125,7 +127,7 @@ export async function timeFileRead(path: string): Promise<number> {
 
 export interface TorchResult { shape: string; median_s: number; tokens_per_s: number; peak_rss_mb: number; runs_s: number[]; threads: number; torch: string }
 
-/** The baseline script, next to the package root (src/perf and dist/perf are both two levels down). */
+/** The baseline script, next to the package root (src/bench and dist/bench are both two levels down). */
 export function torchScript(): string {
   return fileURLToPath(new URL('../../scripts/bench_torch.py', import.meta.url));
 }

@@ -2,7 +2,7 @@
  * How `BgeM3.encode` groups texts into forward passes: longest first (as FlagEmbedding), each batch
  * taking texts while it stays within `batchSize` rows and `maxTokensPerBatch` tokens (rows × padded
  * length); a longer single text still runs alone. A text's outputs are reproduced bit for bit only
- * by running it in the same batch, so the lab plans its passes with this same function.
+ * by running it in the same batch, so the lab (src/lab/) plans its passes with this same function.
  */
 export interface BatchLimits {
   readonly batchSize: number;

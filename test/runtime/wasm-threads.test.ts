@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BgeM3 } from '../../src/m3.js';
-import { defaultWasmThreads, wasmThreadsStatus } from '../../src/perf/wasm-threads.js';
+import { defaultWasmThreads, wasmThreadsStatus } from '../../src/runtime/wasm-threads.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 import { loadCases, maxAbsDiff } from '../helpers/reference.js';
 
@@ -18,7 +18,7 @@ const ids = loadCases().slice(0, 6).map((c) => c.input_ids);
 function childOutputs(threads: number): { dense: number[][]; colbert: number[][] } {
   const script = `
     const { BgeM3 } = await import(${JSON.stringify(new URL('../../src/m3.ts', import.meta.url).href)});
-    const { wasmThreadsStatus } = await import(${JSON.stringify(new URL('../../src/perf/wasm-threads.ts', import.meta.url).href)});
+    const { wasmThreadsStatus } = await import(${JSON.stringify(new URL('../../src/runtime/wasm-threads.ts', import.meta.url).href)});
     const m3 = await BgeM3.load(${JSON.stringify(checkpointDir('small-m3'))}, { threads: ${threads} });
     const out = await m3.encode({ inputIds: ${JSON.stringify(ids)} }, { returnColbert: true });
     process.stdout.write(JSON.stringify({ status: wasmThreadsStatus(), dense: out.denseVecs.map((v) => Array.from(v)), colbert: out.colbertVecs.map((c) => Array.from(c.data)) }));

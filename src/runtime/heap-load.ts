@@ -8,27 +8,9 @@
  * (other backends, PyTorch files, F16/BF16 tensors) takes the ordinary path: read to a host
  * Float32Array, then `tf.tensor`.
  */
-import { open, type FileHandle } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-
-/** Where each tensor of one safetensors file lies. The snapshot loader has validated the file already. */
-interface Span { dtype: string; shape: number[]; begin: number; end: number }
-
-async function readSpans(fh: FileHandle): Promise<Map<string, Span>> {
-  const len = Buffer.alloc(8);
-  await fh.read(len, 0, 8, 0);
-  const n = Number(len.readBigUInt64LE(0));
-  const header = Buffer.alloc(n);
-  await fh.read(header, 0, n, 8);
-  const json = JSON.parse(header.toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const spans = new Map<string, Span>();
-  for (const [name, e] of Object.entries(json)) {
-    if (name === '__metadata__') continue;
-    spans.set(name, { dtype: e.dtype, shape: e.shape, begin: 8 + n + e.data_offsets[0], end: 8 + n + e.data_offsets[1] });
-  }
-  return spans;
-}
+import { openSafetensors, type SafetensorsFile } from '../weights/safetensors.js';
 
 /** The parts of the Emscripten module we use (the package's typings leave them out). */
 export interface WasmHeap {
@@ -58,8 +40,8 @@ export function heapU8(backend: WasmBackend): Uint8Array {
   return mem ? new Uint8Array(mem.buffer) : backend.wasm.HEAPU8;
 }
 
-/** One read: `bytes` bytes at file position `pos` into the heap at `offset`. */
-interface Job { fh: FileHandle; offset: number; pos: number; bytes: number; what: string }
+/** One read: `bytes` bytes of tensor `key`, from byte `from` of its data, into the heap at `offset`. */
+interface Job { file: SafetensorsFile; key: string; from: number; offset: number; bytes: number }
 
 const PIECE = 64 << 20; // reads are split into pieces this size so that big tensors load in parallel too
 
@@ -73,7 +55,7 @@ async function runJobs(jobs: Job[], backend: WasmBackend, parallel: number): Pro
   const pieces: Job[] = [];
   for (const j of jobs) {
     for (let done = 0; done < j.bytes; done += PIECE) {
-      pieces.push({ ...j, offset: j.offset + done, pos: j.pos + done, bytes: Math.min(PIECE, j.bytes - done) });
+      pieces.push({ ...j, offset: j.offset + done, from: j.from + done, bytes: Math.min(PIECE, j.bytes - done) });
     }
   }
   let next = 0;
@@ -82,13 +64,7 @@ async function runJobs(jobs: Job[], backend: WasmBackend, parallel: number): Pro
     while (failed === undefined && next < pieces.length) {
       const j = pieces[next++]!;
       try {
-        let done = 0;
-        while (done < j.bytes) {
-          const view = new Uint8Array(heapU8(backend).buffer, j.offset + done, j.bytes - done);
-          const { bytesRead } = await j.fh.read(view, 0, j.bytes - done, j.pos + done);
-          if (bytesRead === 0) throw new Error(`${j.what}: unexpected end of file`);
-          done += bytesRead;
-        }
+        await j.file.readInto(j.key, j.from, j.bytes, () => new Uint8Array(heapU8(backend).buffer, j.offset, j.bytes));
       } catch (e) {
         failed ??= e;
       }
@@ -116,14 +92,13 @@ export interface DirectReader {
 }
 
 export function openDirectReader(): DirectReader {
-  const files = new Map<string, Promise<{ fh: FileHandle; spans: Map<string, Span> } | null>>();
+  // Each file through the project's validated reader (header checked, spans tiling the data).
+  const files = new Map<string, Promise<SafetensorsFile | null>>();
   const jobs: Job[] = [];
   const get = (file: string) => {
     let f = files.get(file);
     if (!f) {
-      f = file.endsWith('.safetensors')
-        ? open(file, 'r').then(async (fh) => ({ fh, spans: await readSpans(fh).catch(async (e: unknown) => { await fh.close(); throw e; }) }))
-        : Promise.resolve(null);
+      f = file.endsWith('.safetensors') ? openSafetensors(file) : Promise.resolve(null);
       files.set(file, f);
     }
     return f;
@@ -133,18 +108,15 @@ export function openDirectReader(): DirectReader {
       const backend = activeWasmBackend();
       if (!backend) return null;
       const f = await get(file);
-      const span = f?.spans.get(key);
-      if (!f || !span || span.dtype !== 'F32' || span.shape.length === 0) return null;
-      const [first, ...inner] = span.shape as [number, ...number[]];
+      const info = f?.has(key) ? f.info(key) : undefined;
+      if (!f || !info || info.dtype !== 'F32' || info.shape.length === 0) return null;
+      const [first, ...inner] = info.shape as [number, ...number[]];
       const rows = Math.min(count, first - from);
       if (from < 0 || rows <= 0) return null;
       const rowBytes = 4 * inner.reduce((a, b) => a * b, 1);
-      const info = backend.makeOutput([rows, ...inner], 'float32');
-      jobs.push({
-        fh: f.fh, offset: backend.getMemoryOffset(info.dataId), pos: span.begin + from * rowBytes, bytes: rows * rowBytes,
-        what: `${file}: tensor '${key}'`,
-      });
-      return tf.engine().makeTensorFromTensorInfo(info, backend);
+      const out = backend.makeOutput([rows, ...inner], 'float32');
+      jobs.push({ file: f, key, from: from * rowBytes, offset: backend.getMemoryOffset(out.dataId), bytes: rows * rowBytes });
+      return tf.engine().makeTensorFromTensorInfo(out, backend);
     },
     async finish(parallel = 4) {
       const backend = activeWasmBackend();
@@ -154,7 +126,7 @@ export function openDirectReader(): DirectReader {
     async close() {
       const all = await Promise.allSettled(files.values());
       files.clear();
-      for (const r of all) if (r.status === 'fulfilled' && r.value) await r.value.fh.close();
+      for (const r of all) if (r.status === 'fulfilled' && r.value) await r.value.close();
     },
   };
 }

@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BgeM3 } from '../../src/m3.js';
-import { activeWasmBackend } from '../../src/perf/heap-load.js';
-import { canAllocate, ensureHeap, heapStats, HeapBudgetError, WASM_HEAP_MAX } from '../../src/perf/heap-guard.js';
-import { layerPeakBlocks } from '../../src/model/encoder.js';
+import { activeWasmBackend } from '../../src/runtime/heap-load.js';
+import { canAllocate, ensureHeap, heapStats, HeapBudgetError, WASM_HEAP_MAX } from '../../src/runtime/heap-guard.js';
+import { layerPeakBlocks } from '../../src/model/fast/plan.js';
 import { parseConfig } from '../../src/config.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 import { loadCases, maxAbsDiff } from '../helpers/reference.js';
