@@ -212,6 +212,12 @@ async function step(
 
 const EPOCH_DIR = /^epoch-(\d{4,})$/;
 
+/** tfjs's Adam keeps β1^t and β2^t in variables it does not export (nor save in getWeights). */
+function adamPowers(o: tf.Optimizer): { accBeta1: tf.Variable; accBeta2: tf.Variable } | null {
+  const a = o as unknown as { accBeta1?: unknown; accBeta2?: unknown };
+  return a.accBeta1 instanceof tf.Variable && a.accBeta2 instanceof tf.Variable ? { accBeta1: a.accBeta1, accBeta2: a.accBeta2 } : null;
+}
+
 async function tensorBytes(t: tf.Tensor): Promise<Uint8Array> {
   const data = await t.data();
   return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
@@ -234,6 +240,15 @@ async function saveCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Op
     bytes: async () => (w.tensor.dtype === 'float32' ? tensorBytes(w.tensor) : new Uint8Array(Float32Array.from(await w.tensor.data()).buffer)),
   })));
   tf.dispose(opt[0]!.tensor); // the iteration count is made fresh by getWeights
+  const acc = adamPowers(optimizer);
+  if (acc) {
+    // Adam's running β1^t, β2^t: setWeights recomputes them with pow, which rounds differently from
+    // the running products; saving them makes a resumed run equal an unbroken one bit for bit.
+    await writeSafetensors(join(tmp, 'adam-powers.safetensors'), [
+      { name: 'beta1_power', dtype: 'F32', shape: [], bytes: () => tensorBytes(acc.accBeta1) },
+      { name: 'beta2_power', dtype: 'F32', shape: [], bytes: () => tensorBytes(acc.accBeta2) },
+    ]);
+  }
   await writeFile(join(tmp, 'state.json'), `${JSON.stringify({ epoch, head: head.config, curve }, null, 2)}\n`);
   const final = join(dir, name);
   await rm(final, { recursive: true, force: true });
@@ -272,6 +287,17 @@ async function loadCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Op
     tf.dispose(weights.map((w) => w.tensor));
   } finally {
     await of.close();
+  }
+  const acc = adamPowers(optimizer);
+  if (acc && existsSync(join(at, 'adam-powers.safetensors'))) {
+    const pf = await openSafetensors(join(at, 'adam-powers.safetensors'));
+    try {
+      const b1 = (await pf.readFloat32('beta1_power')).data[0]!;
+      const b2 = (await pf.readFloat32('beta2_power')).data[0]!;
+      tf.tidy(() => { acc.accBeta1.assign(tf.scalar(b1)); acc.accBeta2.assign(tf.scalar(b2)); });
+    } finally {
+      await pf.close();
+    }
   }
   return { epoch: state.epoch, curve: state.curve };
 }

@@ -54,8 +54,9 @@ export class LinearTokenHead implements TrainableHead {
     if (!tf.util.arraysEqual(w.shape, [1, H]) || !tf.util.arraysEqual(b.shape, [1])) {
       throw new Error(`head '${name}': weight must be [1, ${H}] and bias [1], got [${w.shape}] and [${b.shape}]`);
     }
-    this.weight = tf.variable(tf.cast(w, 'float32') as tf.Tensor2D, true);
-    this.bias = tf.variable(tf.cast(b, 'float32') as tf.Tensor1D, true);
+    // tidy frees the casts; variables hold their own reference to the data.
+    this.weight = tf.tidy(() => tf.variable(tf.cast(w, 'float32') as tf.Tensor2D, true));
+    this.bias = tf.tidy(() => tf.variable(tf.cast(b, 'float32') as tf.Tensor1D, true));
     this.special = specialIds(model);
   }
 

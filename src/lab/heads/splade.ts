@@ -67,7 +67,7 @@ export class SpladeHead implements TrainableHead {
     given.forEach((t, i) => {
       if (!tf.util.arraysEqual(t.shape, shapes[i]!)) throw new Error(`splade head: '${SPLADE_TENSORS[i]}' must be [${shapes[i]}], got [${t.shape}]`);
     });
-    this.trainable = given.map((t) => tf.variable(tf.cast(t, 'float32'), true));
+    this.trainable = given.map((t) => tf.tidy(() => tf.variable(tf.cast(t, 'float32'), true)));
     if (!init) tf.dispose(given);
     this.special = specialIds(model);
     const keep = new Float32Array(V).fill(1);
