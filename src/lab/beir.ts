@@ -85,18 +85,30 @@ async function readJsonl(path: string, take: (obj: Record<string, unknown>, id: 
 
 const HEADER = ['query-id', 'corpus-id', 'score'];
 
-/** Reads `DIR/corpus.jsonl`, `DIR/queries.jsonl` and `DIR/qrels/<split>.tsv`. */
-export async function readBeir(dir: string, split: string, opts: ReadBeirOptions = {}): Promise<BeirSet> {
-  if (!/^[\w.-]+$/.test(split)) throw new Error(`split must be a plain name such as test, dev or train, got ${JSON.stringify(split)}`);
-  const warn = opts.onWarning ?? ((m: string) => console.warn(m));
+/** Reads `DIR/corpus.jsonl` (no qrels needed: for passes over the corpus alone). */
+export async function readCorpus(dir: string): Promise<Map<string, BeirDoc>> {
   const corpus = new Map<string, BeirDoc>();
   await readJsonl(join(dir, 'corpus.jsonl'), (rec, id, where) => {
     const title = rec.title ?? '';
     if (typeof title !== 'string') throw new Error(`${where}: "title" must be a string, got ${describe(title)}`);
     corpus.set(id, { title, text: rec.text as string });
   });
+  return corpus;
+}
+
+/** Reads `DIR/queries.jsonl`. */
+export async function readQueries(dir: string): Promise<Map<string, string>> {
   const queries = new Map<string, string>();
   await readJsonl(join(dir, 'queries.jsonl'), (rec, id) => queries.set(id, rec.text as string));
+  return queries;
+}
+
+/** Reads `DIR/corpus.jsonl`, `DIR/queries.jsonl` and `DIR/qrels/<split>.tsv`. */
+export async function readBeir(dir: string, split: string, opts: ReadBeirOptions = {}): Promise<BeirSet> {
+  if (!/^[\w.-]+$/.test(split)) throw new Error(`split must be a plain name such as test, dev or train, got ${JSON.stringify(split)}`);
+  const warn = opts.onWarning ?? ((m: string) => console.warn(m));
+  const corpus = await readCorpus(dir);
+  const queries = await readQueries(dir);
 
   const qrelsPath = join(dir, 'qrels', `${split}.tsv`);
   const qrels = new Map<string, Map<string, number>>();
