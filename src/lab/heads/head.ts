@@ -33,6 +33,11 @@ export interface SparseHead {
   readonly layer?: number;
   /** Lexical weights per text: token id (decimal string) -> weight > 0, special ids dropped. */
   weigh(input: HeadInput): Promise<LexicalWeights[]>;
+  /**
+   * Heads whose weights depend on corpus statistics (BM25, idf) learn them here from the corpus's
+   * token ids (each `<s> … </s>`), before any document is weighed. Absent for other heads.
+   */
+  fit?(docs: readonly (readonly number[])[]): void;
   /** Frees the head's own tensors (not the model's). */
   dispose(): void;
 }

@@ -16,15 +16,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../../m3.js';
 import type { LexicalWeights } from '../../scores.js';
+import { specialIds } from './bm25.js';
 import type { Columns, HeadConfig, HeadInput, TrainableHead } from './head.js';
 
 export type TokenActivation = 'relu' | 'log1p';
-
-/** Token ids a head never weighs: `<s>`, `</s>`, `<pad>`, `<unk>` (as encode's lexical weights). */
-export function specialIds(model: BgeM3): ReadonlySet<number> {
-  const t = model.tokenizer;
-  return new Set([t.bosId, t.eosId, t.padId, t.unkId]);
-}
 
 /** The union of the non-special ids in `rows`, in first-seen order. */
 export function inputIdColumns(rows: readonly (readonly number[])[], special: ReadonlySet<number>): Columns {

@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../../m3.js';
 import type { LexicalWeights } from '../../scores.js';
 import type { Columns, HeadConfig, HeadInput, TrainableHead } from './head.js';
-import { specialIds } from './linear-token.js';
+import { specialIds } from './bm25.js';
 
 export interface SpladeInit {
   readonly dense_weight: tf.Tensor; // [H, H], [out, in]
