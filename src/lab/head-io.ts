@@ -33,7 +33,9 @@ async function f32(t: tf.Tensor): Promise<Float32Array> {
 }
 
 /** Writes `head` to the folder `dir` (see the layout above). */
-export async function saveHead(head: TrainableHead, dir: string, opts: { force?: boolean } = {}): Promise<void> {
+export async function saveHead(
+  head: TrainableHead, dir: string, opts: { force?: boolean; /** More small files to put in the folder (name -> text). */ files?: Record<string, string> } = {},
+): Promise<void> {
   if (existsSync(dir) && !opts.force) throw new Error(`${dir} exists; pass force (--force) to replace it`);
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
@@ -53,6 +55,10 @@ export async function saveHead(head: TrainableHead, dir: string, opts: { force?:
       await writeStateDict(join(tmp, 'sparse_linear.pt'), [weight, bias], { archive: 'sparse_linear' });
     }
     await writeFile(join(tmp, HEAD_CONFIG_FILE), `${JSON.stringify(head.config, null, 2)}\n`);
+    for (const [name, text] of Object.entries(opts.files ?? {})) {
+      if (!/^[\w.-]+$/.test(name) || name === HEAD_CONFIG_FILE) throw new Error(`saveHead: bad extra file name ${JSON.stringify(name)}`);
+      await writeFile(join(tmp, name), text);
+    }
     if (existsSync(dir)) {
       const old = `${dir}.old-${process.pid}`;
       await rename(dir, old);
