@@ -4,7 +4,8 @@
  * numbers and make an untrained lexical head rank irrelevant documents high.
  */
 import { lexicalMatchingScore, type LexicalWeights } from '../../src/scores.js';
-import type { TrainableHead } from '../../src/lab/heads/head.js';
+import type { SparseHead } from '../../src/lab/heads/head.js';
+import { evaluateRun, type Metrics } from '../../src/lab/metrics.js';
 import { padHidden, type HiddenSource } from '../../src/lab/hidden-source.js';
 import { rng, type TrainExample } from '../../src/lab/train.js';
 
@@ -49,28 +50,24 @@ export function syntheticSet(opts: { docs: number; trainQueries: number; seed: n
   return { texts, docIds, train, heldOut };
 }
 
-/** Lexical weights of each id through `head`, one text at a time. */
-export async function weighAll(head: TrainableHead, source: HiddenSource, ids: readonly string[], side: 'query' | 'document'): Promise<Map<string, LexicalWeights>> {
+/** Lexical weights of each id through `head`, one text at a time (hidden states only for heads that read them). */
+export async function weighAll(head: SparseHead, source: HiddenSource, ids: readonly string[], side: 'query' | 'document'): Promise<Map<string, LexicalWeights>> {
   const out = new Map<string, LexicalWeights>();
   for (const id of ids) {
     const b = padHidden([await source.get(id)], source.hiddenSize);
-    const [w] = await head.weigh({ inputIds: b.inputIds, hidden: b.hidden, side });
+    const [w] = await head.weigh({ inputIds: b.inputIds, hidden: head.needsHidden ? b.hidden : undefined, side });
     b.hidden.dispose();
     out.set(id, w!);
   }
   return out;
 }
 
-/** MRR@10 of the held-out queries by brute-force lexical scoring (ties: the earlier document first). */
-export async function heldOutMrr(head: TrainableHead, source: HiddenSource, set: SyntheticSet): Promise<number> {
+/** nDCG@10, MRR@10, Recall@100, MAP of the held-out queries, every document scored (brute force). */
+export async function heldOutMetrics(head: SparseHead, source: HiddenSource, set: SyntheticSet): Promise<Metrics> {
+  if (head.fit) head.fit(await Promise.all(set.docIds.map(async (d) => [...(await source.get(d)).inputIds])));
   const docs = await weighAll(head, source, set.docIds, 'document');
   const queries = await weighAll(head, source, set.heldOut.map((h) => h.queryId), 'query');
-  let sum = 0;
-  for (const { queryId, docId } of set.heldOut) {
-    const q = queries.get(queryId)!;
-    const ranked = set.docIds.map((d, i) => ({ d, i, s: lexicalMatchingScore(q, docs.get(d)!) })).sort((a, b) => b.s - a.s || a.i - b.i);
-    const rank = ranked.findIndex((r) => r.d === docId) + 1;
-    if (rank <= 10) sum += 1 / rank;
-  }
-  return sum / set.heldOut.length;
+  const run = new Map(set.heldOut.map(({ queryId }) => [queryId, set.docIds.map((d) => ({ id: d, score: lexicalMatchingScore(queries.get(queryId)!, docs.get(d)!) }))]));
+  const qrels = new Map(set.heldOut.map(({ queryId, docId }) => [queryId, new Map([[docId, 1]])]));
+  return evaluateRun(run, qrels).mean;
 }
