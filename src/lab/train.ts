@@ -9,13 +9,13 @@
  * curve so far are written to `checkpointDir/epoch-NNNN/` (written under a temporary name, then
  * renamed); `resume` continues after the latest one and gives the same numbers as an unbroken run.
  */
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { TrainableHead } from './heads/head.js';
+import { ensureGradients } from './gradients.js';
 import { padHidden, type HiddenSource } from './hidden-source.js';
 import { distillation, flops, infoNce, meanNonZeros, scoreMatrix } from './losses.js';
 
@@ -125,6 +125,7 @@ export async function trainHead(
   head: TrainableHead, examples: readonly TrainExample[], source: HiddenSource, options: TrainOptions,
 ): Promise<TrainResult> {
   const o = checkOptions(options);
+  await ensureGradients();
   if (examples.length === 0) throw new RangeError('no training examples');
   if (o.resume && !options.checkpointDir) throw new Error('resume needs a checkpointDir');
   if (options.teacher && !(options.teacher.weight >= 0)) throw new RangeError(`teacher weight must be >= 0, got ${options.teacher.weight}`);

@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import { ensureGradients } from '../../src/lab/gradients.js';
 import { BgeM3 } from '../../src/m3.js';
 import { createTrainableHead, TRAINABLE_HEAD_NAMES } from '../../src/lab/heads/registry.js';
 import { memoryHiddenSource, padHidden } from '../../src/lab/hidden-source.js';
@@ -30,7 +30,10 @@ const DOCS = [
 
 describe('gradient check (sharp-m3)', () => {
   let m3: BgeM3;
-  beforeAll(async () => { m3 = await BgeM3.load(checkpointDir('sharp-m3')); });
+  beforeAll(async () => {
+    await ensureGradients();
+    m3 = await BgeM3.load(checkpointDir('sharp-m3'));
+  });
   afterAll(() => m3.dispose());
 
   for (const name of TRAINABLE_HEAD_NAMES) {
