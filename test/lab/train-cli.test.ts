@@ -92,6 +92,13 @@ describe('bge-m3 sparse train (tiny-m3)', () => {
     expect(await run([...base(), '--out', join(tmp, 'mem'), '--epochs', '1'], { stdout: a.stream, stderr: sink().stream })).toBe(0);
     expect(await run([...base(), '--out', join(tmp, 'cached'), '--epochs', '1', '--cache', cache], { stdout: b.stream, stderr: sink().stream })).toBe(0);
     expect(JSON.parse(b.text).curve).toEqual(JSON.parse(a.text).curve);
+    // Distillation from the dense or ColBERT scores runs through the same pass.
+    for (const mode of ['dense', 'colbert']) {
+      const d = sink();
+      expect(await run([...base(), '--out', join(tmp, `distil-${mode}`), '--epochs', '1', '--cache', cache, '--distill', mode, '--distill-weight', '0.5'], { stdout: d.stream, stderr: sink().stream })).toBe(0);
+      const loss = JSON.parse(d.text).curve[0].loss;
+      expect(Number.isFinite(loss) && loss !== JSON.parse(b.text).curve[0].loss).toBe(true);
+    }
     const e = sink();
     expect(await run([...base(), '--out', join(tmp, 'x'), '--layer', '1', '--cache', cache], { stdout: sink().stream, stderr: e.stream })).toBe(1);
     expect(e.text).toMatch(/queries holds hidden_states\[2\], the head reads hidden_states\[1\]/);
