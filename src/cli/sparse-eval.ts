@@ -16,7 +16,7 @@ import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from
 import { createProgress } from './progress.js';
 
 export const USAGE = `Usage: bge-m3 sparse eval --model DIR --beir DIR [--split test] [--head NAME|DIR] [--mode MODE]
-                         [--run OUT.trec] [--force] [--json] [--k N] [--weights D,S,C] [--k1 X] [--b X] [--layer I]
+                         [--run OUT.trec [--tag NAME]] [--force] [--json] [--k N] [--weights D,S,C] [--k1 X] [--b X] [--layer I]
                          [--max-query-length N] [--max-passage-length N] [--batch-size N] [--backend NAME]
 
 Retrieves for every judged query of DIR/qrels/<split>.tsv over DIR/corpus.jsonl and scores the run
@@ -101,6 +101,12 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     if (values.run !== undefined && existsSync(values.run) && !values.force) throw new CliError(`${values.run} exists; pass --force to replace it`);
 
     const set = await readBeir(values.beir, values.split ?? 'test', { onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    if (values.run !== undefined) {
+      // A run file separates fields by whitespace: refuse ids it cannot hold before any work is done.
+      if (/\s/.test(tag) || tag === '') throw new CliError(`--tag must be a non-empty word without whitespace, got '${tag}'`, true);
+      const bad = [...set.qrels.keys(), ...set.corpus.keys()].find((id) => /\s/.test(id));
+      if (bad !== undefined) throw new CliError(`--run: id ${JSON.stringify(bad)} contains whitespace, which a TREC run file cannot hold`);
+    }
     const m3 = await BgeM3.load(values.model, { backend, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
     let head: SparseHead | undefined;
     const bars = new Map<string, ReturnType<typeof createProgress>>();

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BgeM3, type EncodeOutput } from '../../src/m3.js';
 import { documentText, readBeir, type BeirSet } from '../../src/lab/beir.js';
 import { evaluateBeir, HYBRID_WEIGHTS, type EvalMode, type EvalResult } from '../../src/lab/evaluate.js';
-import { createHead } from '../../src/lab/heads/registry.js';
+import { createHead, HEAD_NAMES } from '../../src/lab/heads/registry.js';
 import { compareHits, evaluateRun, METRIC_NAMES, type Hit } from '../../src/lab/metrics.js';
 import { readRunFile, writeRunFile } from '../../src/lab/runfile.js';
 import { denseScore, lexicalMatchingScore } from '../../src/scores.js';
@@ -103,6 +103,18 @@ describe('sparse eval on sharp-m3 and a synthetic BEIR set', () => {
     expect(all.run.get(qids[0]!)!.length).toBe(set.corpus.size);
   });
 
+  it('evaluates every other registered head (sparse mode)', async () => {
+    for (const head of HEAD_NAMES.filter((h) => !['m3', 'bm25', 'idf'].includes(h))) {
+      const res = await evaluate(`${head} (sparse)`, head, 'sparse');
+      // Sanity of the run itself: at most K hits, in trec_eval's order, each a corpus document.
+      for (const hits of res.run.values()) {
+        expect(hits.length).toBeLessThanOrEqual(K);
+        expect([...hits].sort(compareHits)).toEqual(hits);
+        for (const h of hits) expect(set.corpus.has(h.id)).toBe(true);
+      }
+    }
+  });
+
   it('the run file scores as the run (trec_eval order and ties kept)', async () => {
     const res = results.get('bm25 (sparse)')!;
     const path = join(root, 'bm25.trec');
@@ -116,6 +128,6 @@ describe('sparse eval on sharp-m3 and a synthetic BEIR set', () => {
       `| head / mode | ${METRIC_NAMES.join(' | ')} | non-zeros q / d | FLOPS |`, `|---|${METRIC_NAMES.map(() => '---').join('|')}|---|---|`, ...rows].join('\n');
     console.log(table);
     for (const r of results.values()) for (const m of METRIC_NAMES) expect(r.metrics[m]).toBeGreaterThanOrEqual(0);
-    expect(results.size).toBe(7);
+    expect(results.size).toBe(7 + HEAD_NAMES.length - 3);
   });
 });
