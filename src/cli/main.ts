@@ -8,6 +8,7 @@ const COMMANDS: Record<string, string> = {
   convert: 'write model.safetensors and the heads as safetensors from a snapshot\'s PyTorch files',
   download: 'download a BAAI/bge-m3 snapshot from the Hugging Face hub',
   bench: 'measure speed and memory (optionally against a PyTorch baseline)',
+  sparse: 'the sparse-head lab: eval, cache, train, lens (bge-m3 sparse --help)',
 };
 
 const USAGE = `Usage: bge-m3 <command> [options]   (bge-m3 <command> --help for its options)

@@ -1,0 +1,111 @@
+/**
+ * `bge-m3 sparse cache`: the hidden-state pass of the sparse-head lab (see src/lab/hidden-cache.ts),
+ * and `bge-m3 sparse cache merge` to combine shard directories.
+ */
+import { documentText, readCorpus, readQueries } from '../lab/beir.js';
+import { mergeHiddenCaches, parseShard, writeHiddenCache, type CacheText } from '../lab/hidden-cache.js';
+import { BgeM3 } from '../m3.js';
+import { backendFlag, CliError, intFlag, parseCli, readJsonl, runCommand, type CliIO } from './io.js';
+import { createProgress } from './progress.js';
+
+export const USAGE = `Usage: bge-m3 sparse cache --model DIR (--beir DIR [--side corpus|queries] | --input FILE.jsonl) --out DIR
+                          [--layer I] [--float16] [--shard I/N] [--resume]
+                          [--max-length N] [--batch-size N] [--max-tokens-per-batch N] [--backend NAME]
+       bge-m3 sparse cache merge --out DIR SHARD_DIR...
+
+Runs the encoder once over a corpus and writes hidden_states[I] (default: the last layer) of every
+text to safetensors parts in --out, batched exactly as encode batches them (bit-identical states).
+  --beir DIR      a BEIR-layout set: its corpus (title + " " + text), or its queries with --side queries
+  --input FILE    JSONL lines {"id": ..., "text": "..."}
+  --shard I/N     run only batches I, I+N, I+2N, ... of the plan (0 <= I < N), e.g. one array task each
+  --resume        keep the finished parts of an interrupted run in --out and do the rest
+  --float16       store F16 (half the disk) instead of exact F32
+merge copies the parts of shard directories (run on separate machines) into one cache in --out,
+refusing shards of another model, layer, dtype, limits or corpus, and overlapping shards.
+Prints one JSON line: {"out", "batches", "written", "kept"}.
+`;
+
+async function merge(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCli(argv, { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
+  if (values.help) {
+    (io.stdout ?? process.stdout).write(USAGE);
+    return 0;
+  }
+  if (!values.out) throw new CliError('--out DIR is required', true);
+  if (positionals.length === 0) throw new CliError('give the shard directories to merge', true);
+  const copied = await mergeHiddenCaches(positionals, values.out);
+  (io.stdout ?? process.stdout).write(`${JSON.stringify({ out: values.out, copied })}\n`);
+  return 0;
+}
+
+async function texts(values: { beir?: string; side?: string; input?: string }): Promise<CacheText[]> {
+  if (values.beir !== undefined) {
+    const side = values.side ?? 'corpus';
+    if (side !== 'corpus' && side !== 'queries') throw new CliError(`--side must be corpus or queries, got '${side}'`, true);
+    return side === 'corpus'
+      ? [...(await readCorpus(values.beir))].map(([id, doc]) => ({ id, text: documentText(doc) }))
+      : [...(await readQueries(values.beir))].map(([id, text]) => ({ id, text }));
+  }
+  const records = await readJsonl(values.input!);
+  return records.map((r, i) => {
+    if (typeof r.id !== 'string' && typeof r.id !== 'number') throw new CliError(`${values.input}: record ${i + 1}: "id" must be a string or number`);
+    return { id: String(r.id), text: r.text };
+  });
+}
+
+export async function run(argv: string[], io: CliIO = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  return runCommand('sparse cache', USAGE, io, async () => {
+    if (argv[0] === 'merge') return merge(argv.slice(1), io);
+    const { values } = parseCli(argv, {
+      model: { type: 'string' }, beir: { type: 'string' }, side: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' },
+      layer: { type: 'string' }, float16: { type: 'boolean' }, shard: { type: 'string' }, resume: { type: 'boolean' },
+      'max-length': { type: 'string' }, 'batch-size': { type: 'string' }, 'max-tokens-per-batch': { type: 'string' },
+      backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    }, false);
+    if (values.help) {
+      stdout.write(USAGE);
+      return 0;
+    }
+    if (!values.model) throw new CliError('--model DIR is required', true);
+    if (!values.out) throw new CliError('--out DIR is required', true);
+    if ((values.beir === undefined) === (values.input === undefined)) throw new CliError('give exactly one of --beir DIR or --input FILE.jsonl', true);
+    if (values.side !== undefined && values.beir === undefined) throw new CliError('--side needs --beir', true);
+    let shard;
+    try {
+      shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
+    } catch (e) {
+      throw new CliError(`--shard: ${(e as Error).message}`, true);
+    }
+    const layer = intFlag(values.layer, 'layer', 0);
+    const opts = {
+      layer, shard, resume: !!values.resume, float16: !!values.float16,
+      maxLength: intFlag(values['max-length'], 'max-length', 2),
+      batchSize: intFlag(values['batch-size'], 'batch-size', 1),
+      maxTokensPerBatch: intFlag(values['max-tokens-per-batch'], 'max-tokens-per-batch', 1),
+    };
+    const backend = backendFlag(values.backend);
+    const items = await texts(values);
+    const m3 = await BgeM3.load(values.model, { backend, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    if (layer !== undefined && layer > m3.config.num_hidden_layers) {
+      m3.dispose();
+      throw new CliError(`--layer must be in [0, ${m3.config.num_hidden_layers}] (0 = embeddings), got ${layer}`, true);
+    }
+    let bar: ReturnType<typeof createProgress> | undefined;
+    try {
+      const result = await writeHiddenCache(m3, items, values.out, {
+        ...opts,
+        onProgress: (done, total) => {
+          bar ??= createProgress('cache', total, 'items', { stream: stderr });
+          bar.update(done);
+        },
+      });
+      stdout.write(`${JSON.stringify({ out: values.out, ...result })}\n`);
+    } finally {
+      bar?.stop();
+      m3.dispose();
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,60 @@
+/** `bge-m3 sparse lens`: a sparse head applied to every layer's hidden states of one text (src/lab/lens.ts). */
+import { existsSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { formatLensTable, lensHtml, sparseLens } from '../lab/lens.js';
+import { BgeM3 } from '../m3.js';
+import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { neuralHead } from './sparse-head-arg.js';
+
+export const USAGE = `Usage: bge-m3 sparse lens --model DIR [--head NAME|DIR] [--html OUT.html] [--force] [--json]
+                         [--max-length N] [--backend NAME] "text"
+
+Applies a sparse head to hidden_states[0 … L] of the text (the embeddings, then every layer's output)
+and prints a layers × tokens table of the weight each token's own id gets at each layer.
+  --head NAME|DIR  m3 (default), m3-log1p, splade, or a head folder written by 'bge-m3 sparse train'
+  --html OUT       also write the table as a self-contained heatmap page (refuses to replace OUT
+                   unless --force)
+  --json           print the lens as one JSON object instead of the table
+`;
+
+export async function run(argv: string[], io: CliIO = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  return runCommand('sparse lens', USAGE, io, async () => {
+    const { values, positionals } = parseCli(argv, {
+      model: { type: 'string' }, head: { type: 'string' }, html: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
+      'max-length': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    }, true);
+    if (values.help) {
+      stdout.write(USAGE);
+      return 0;
+    }
+    if (!values.model) throw new CliError('--model DIR is required', true);
+    if (positionals.length !== 1) throw new CliError(`give exactly one text (quote it), got ${positionals.length}`, true);
+    if (values.html !== undefined && existsSync(values.html) && !values.force) throw new CliError(`${values.html} exists; pass --force to replace it`);
+    const maxLength = intFlag(values['max-length'], 'max-length', 2);
+    const m3 = await BgeM3.load(values.model, { backend: backendFlag(values.backend), onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    try {
+      const head = await neuralHead(values.head ?? 'm3', m3);
+      try {
+        const lens = await sparseLens(m3, head, positionals[0]!, { maxLength });
+        if (values.html !== undefined) {
+          const tmp = `${values.html}.tmp-${process.pid}`;
+          try {
+            await writeFile(tmp, lensHtml(lens), { flag: 'wx' });
+            await rename(tmp, values.html);
+          } catch (e) {
+            await rm(tmp, { force: true });
+            throw new CliError(`${values.html}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+          }
+        }
+        stdout.write(values.json ? `${JSON.stringify(lens)}\n` : formatLensTable(lens));
+      } finally {
+        head.dispose();
+      }
+    } finally {
+      m3.dispose();
+    }
+    return 0;
+  });
+}

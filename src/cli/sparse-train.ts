@@ -1,0 +1,205 @@
+/**
+ * `bge-m3 sparse train`: trains a sparse head on the frozen encoder from a BEIR-layout set
+ * (src/lab/train.ts). Training pairs are the qrels lines with score > 0; hard negatives are the
+ * same query's score <= 0 lines when the qrels have them, else a query meets only in-batch
+ * negatives (random corpus documents would be easy negatives that add little to those).
+ */
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { documentText, readBeir } from '../lab/beir.js';
+import { TRAINABLE_HEAD_NAMES } from '../lab/heads/registry.js';
+import { saveHead } from '../lab/head-io.js';
+import type { HiddenSource } from '../lab/hidden-source.js';
+import { memoryHiddenSource } from '../lab/hidden-source.js';
+import { modelFingerprint, openHiddenCache, type HiddenCache } from '../lab/hidden-cache.js';
+import { trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
+import { BgeM3 } from '../m3.js';
+import { colbertScore, denseScore } from '../scores.js';
+import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { neuralHead } from './sparse-head-arg.js';
+
+export const USAGE = `Usage: bge-m3 sparse train --model DIR --beir DIR --head NAME|DIR --out DIR [--split train]
+                          [--epochs N] [--seed S] [--batch-size N] [--lr X] [--temperature X]
+                          [--flops-weight X] [--flops-query X] [--flops-document X] [--hard-negatives N]
+                          [--distill dense|colbert] [--distill-weight X] [--layer I] [--top-k K]
+                          [--cache DIR] [--resume] [--force] [--max-length N] [--backend NAME]
+
+Trains a sparse head (m3, m3-log1p, splade, or a saved head folder to continue from) on the frozen
+encoder: InfoNCE over each query's relevant document against the batch's other documents and its
+hard negatives (qrels lines with score <= 0), plus the FLOPS regulariser and optional distillation
+from the model's dense or ColBERT scores. Adam; the batch order is fixed by --seed.
+  --epochs N          default 3            --batch-size N     queries per step, default 16
+  --lr X              default 1e-3         --temperature X    softmax temperature, default 0.05
+  --flops-weight X    FLOPS weight for queries and documents (default 0); --flops-query/--flops-document
+                      set one side
+  --hard-negatives N  per query per step, default 1
+  --distill MODE      add KL to the softmax of the dense or ColBERT scores, weight --distill-weight (1)
+  --layer I           read hidden_states[I] (default: the last layer)
+  --top-k K           splade: weights kept per text at inference
+  --cache DIR         hidden states from 'bge-m3 sparse cache': DIR/queries and DIR/corpus (written
+                      with --side queries / corpus, same model and layer); default: computed in memory
+  --resume            continue from the checkpoint in OUT.train/ (written after every epoch)
+  --force             replace an existing OUT
+Writes the head folder OUT (head.json, the weights, training.json with the loss curve) and prints
+one JSON line {"out", "head", "examples", "resumedAfter", "curve"}.
+`;
+
+function numberFlag(value: string | undefined, flag: string, opts: { positive?: boolean } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x) || x < 0 || (opts.positive && x === 0)) {
+    throw new CliError(`--${flag} must be a ${opts.positive ? 'positive' : 'non-negative'} number, got '${value}'`, true);
+  }
+  return x;
+}
+
+/** Hidden states of queries ('q:' ids) and documents ('d:' ids) from one source each. */
+function prefixed(queries: HiddenSource, docs: HiddenSource): HiddenSource {
+  return {
+    hiddenSize: queries.hiddenSize,
+    async get(id) {
+      const src = id.startsWith('q:') ? queries : docs;
+      const r = await src.get(id.slice(2));
+      return { ...r, id };
+    },
+  };
+}
+
+async function openCacheSide(dir: string, side: 'queries' | 'corpus', model: BgeM3, layer: number): Promise<HiddenCache> {
+  const at = join(dir, side);
+  if (!existsSync(at)) throw new CliError(`--cache ${dir}: no '${side}' cache in it (write it with: bge-m3 sparse cache --beir … --side ${side} --out ${at})`);
+  const cache = await openHiddenCache(at);
+  const fault = cache.manifest.model.fingerprint !== modelFingerprint(model) ? 'was written by another model'
+    : cache.layer !== layer ? `holds hidden_states[${cache.layer}], the head reads hidden_states[${layer}]` : undefined;
+  if (fault) {
+    await cache.close();
+    throw new CliError(`--cache ${at} ${fault}`);
+  }
+  return cache;
+}
+
+export async function run(argv: string[], io: CliIO = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  return runCommand('sparse train', USAGE, io, async () => {
+    const { values } = parseCli(argv, {
+      model: { type: 'string' }, beir: { type: 'string' }, split: { type: 'string' }, head: { type: 'string' }, out: { type: 'string' },
+      epochs: { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' }, temperature: { type: 'string' },
+      'flops-weight': { type: 'string' }, 'flops-query': { type: 'string' }, 'flops-document': { type: 'string' }, 'hard-negatives': { type: 'string' },
+      distill: { type: 'string' }, 'distill-weight': { type: 'string' }, layer: { type: 'string' }, 'top-k': { type: 'string' },
+      cache: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, 'max-length': { type: 'string' },
+      backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    }, false);
+    if (values.help) {
+      stdout.write(USAGE);
+      return 0;
+    }
+    for (const f of ['model', 'beir', 'head', 'out'] as const) if (!values[f]) throw new CliError(`--${f} is required`, true);
+    const out = values.out!;
+    if (existsSync(out) && !values.force) throw new CliError(`${out} exists; pass --force to replace it`);
+    const both = numberFlag(values['flops-weight'], 'flops-weight') ?? 0;
+    const opts = {
+      epochs: intFlag(values.epochs, 'epochs', 1) ?? 3,
+      seed: intFlag(values.seed, 'seed', 0) ?? 0,
+      batchSize: intFlag(values['batch-size'], 'batch-size', 1) ?? 16,
+      learningRate: numberFlag(values.lr, 'lr', { positive: true }) ?? 1e-3,
+      temperature: numberFlag(values.temperature, 'temperature', { positive: true }) ?? 0.05,
+      flopsQuery: numberFlag(values['flops-query'], 'flops-query') ?? both,
+      flopsDocument: numberFlag(values['flops-document'], 'flops-document') ?? both,
+      hardNegatives: intFlag(values['hard-negatives'], 'hard-negatives', 0) ?? 1,
+    };
+    if (values.distill !== undefined && values.distill !== 'dense' && values.distill !== 'colbert') throw new CliError(`--distill must be dense or colbert, got '${values.distill}'`, true);
+    if (values['distill-weight'] !== undefined && values.distill === undefined) throw new CliError('--distill-weight needs --distill', true);
+    const distillWeight = numberFlag(values['distill-weight'], 'distill-weight') ?? 1;
+    const layerFlag = intFlag(values.layer, 'layer', 0);
+    const topK = intFlag(values['top-k'], 'top-k', 1);
+    const maxLength = intFlag(values['max-length'], 'max-length', 2) ?? 8192;
+    const isName = TRAINABLE_HEAD_NAMES.includes(values.head!);
+    if (!isName && (layerFlag !== undefined || topK !== undefined)) throw new CliError('--layer and --top-k set up a new head; a saved head folder keeps its own in head.json', true);
+    if (topK !== undefined && values.head !== 'splade') throw new CliError('--top-k applies to the splade head only', true);
+
+    const set = await readBeir(values.beir!, values.split ?? 'train', { onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    const examples: TrainExample[] = [];
+    for (const [qid, judged] of set.qrels) {
+      const negatives = [...judged].filter(([d, s]) => s <= 0 && set.corpus.has(d)).map(([d]) => `d:${d}`);
+      for (const [did, score] of judged) {
+        if (score > 0 && set.corpus.has(did)) examples.push({ queryId: `q:${qid}`, positiveId: `d:${did}`, negativeIds: negatives });
+      }
+    }
+    if (examples.length === 0) throw new CliError(`${values.beir}: qrels/${values.split ?? 'train'}.tsv has no judgment with score > 0 on a document of the corpus: nothing to train on`);
+
+    const m3 = await BgeM3.load(values.model!, { backend: backendFlag(values.backend), onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    const caches: HiddenCache[] = [];
+    let bar: cliProgress.SingleBar | undefined;
+    try {
+      const L = m3.config.num_hidden_layers;
+      if (layerFlag !== undefined && layerFlag > L) throw new CliError(`--layer must be in [0, ${L}] (0 = embeddings), got ${layerFlag}`, true);
+      const head = await neuralHead(values.head!, m3, { layer: layerFlag, topK });
+      try {
+        const layer = head.layer ?? L;
+        // Only the texts training reads.
+        const qIds = [...new Set(examples.map((e) => e.queryId.slice(2)))];
+        const dIds = [...new Set(examples.flatMap((e) => [e.positiveId, ...(e.negativeIds ?? [])]).map((d) => d.slice(2)))];
+        let source: HiddenSource;
+        if (values.cache !== undefined) {
+          caches.push(await openCacheSide(values.cache, 'queries', m3, layer), await openCacheSide(values.cache, 'corpus', m3, layer));
+          source = prefixed(caches[0]!, caches[1]!);
+        } else {
+          const tok = (texts: string[]) => m3.tokenize(texts, maxLength);
+          const qTok = tok(qIds.map((q) => set.queries.get(q)!));
+          const dTok = tok(dIds.map((d) => documentText(set.corpus.get(d)!)));
+          const [qs, ds] = [
+            await memoryHiddenSource(m3, new Map(qIds.map((q, i) => [q, qTok[i]!])), layer),
+            await memoryHiddenSource(m3, new Map(dIds.map((d, i) => [d, dTok[i]!])), layer),
+          ];
+          source = prefixed(qs, ds);
+        }
+        let teacher: { scores: TeacherScores; weight: number } | undefined;
+        if (values.distill !== undefined) {
+          const mode = values.distill;
+          const enc = async (texts: string[]) => m3.encode(texts, { maxLength, returnDense: mode === 'dense', returnColbert: mode === 'colbert' });
+          const q = await enc(qIds.map((id) => set.queries.get(id)!));
+          const d = await enc(dIds.map((id) => documentText(set.corpus.get(id)!)));
+          const qi = new Map(qIds.map((id, i) => [`q:${id}`, i]));
+          const di = new Map(dIds.map((id, i) => [`d:${id}`, i]));
+          teacher = {
+            weight: distillWeight,
+            scores: (qid, docs) => docs.map((did) => (mode === 'dense'
+              ? denseScore(q.denseVecs![qi.get(qid)!]!, d.denseVecs![di.get(did)!]!)
+              : colbertScore(q.colbertVecs![qi.get(qid)!]!, d.colbertVecs![di.get(did)!]!))),
+          };
+        }
+        const tty = (stderr as { isTTY?: boolean }).isTTY === true;
+        if (tty) {
+          bar = new cliProgress.SingleBar({
+            stream: stderr, barsize: 24, fps: 8, gracefulExit: false, hideCursor: false, linewrap: false,
+            format: 'train [{bar}] epoch {epoch}/{epochs} step {value}/{total} | loss {loss} | nnz/query {nq} nnz/doc {nd} | ETA {eta_formatted}',
+          });
+        }
+        const result = await trainHead(head, examples, source, {
+          ...opts, teacher, checkpointDir: join(dirname(out), `${basename(out)}.train`), resume: !!values.resume,
+          onStep: (s) => {
+            if (!bar) return;
+            if (s.step === 1) bar.start(s.steps, 0, { epoch: s.epoch, epochs: opts.epochs, loss: '-', nq: '-', nd: '-' });
+            bar.update(s.step, { epoch: s.epoch, epochs: opts.epochs, loss: s.loss.toFixed(4), nq: s.nnzQuery.toFixed(1), nd: s.nnzDocument.toFixed(1) });
+          },
+          onEpoch: (e) => {
+            bar?.stop();
+            stderr.write(`epoch ${e.epoch}/${opts.epochs}: loss ${e.loss.toFixed(4)}, nnz/query ${e.nnzQuery.toFixed(1)}, nnz/doc ${e.nnzDocument.toFixed(1)}\n`);
+          },
+        });
+        const report = { out, head: head.config, examples: examples.length, resumedAfter: result.resumedAfter, options: { ...opts, distill: values.distill ?? null }, curve: result.curve };
+        await saveHead(head, out, { force: !!values.force, files: { 'training.json': `${JSON.stringify(report, null, 2)}\n` } });
+        stdout.write(`${JSON.stringify({ out, head: head.config.head, examples: examples.length, resumedAfter: result.resumedAfter, curve: result.curve })}\n`);
+      } finally {
+        head.dispose();
+      }
+    } finally {
+      bar?.stop();
+      await Promise.all(caches.map((c) => c.close()));
+      m3.dispose();
+    }
+    return 0;
+  });
+}

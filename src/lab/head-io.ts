@@ -1,0 +1,125 @@
+/**
+ * Saving and loading trained heads. A head folder holds `head.json` (the `HeadConfig`: head name,
+ * layer, top-k, the model sizes it was made for) and its tensors:
+ *
+ *   m3, m3-log1p   sparse_linear.safetensors  weight [1, H], bias [1]   (float32)
+ *                  sparse_linear.pt           the same, in torch.save's zip format
+ *   splade         splade.safetensors         transform.dense.weight/bias, transform.LayerNorm.weight/bias, decoder.bias
+ *
+ * The m3-shaped files are exactly what a BGE-M3 snapshot holds for its sparse head (a snapshot reads
+ * them as `sparse_linear.weight` / `sparse_linear.bias`): copying either into a snapshot folder
+ * (and removing the other one there, since `.safetensors` wins over `.pt`) makes `BgeM3.load` use the
+ * trained head, and FlagEmbedding loads `sparse_linear.pt` with `torch.load`. `BgeM3.load` applies
+ * relu, so only an `m3` head reproduces there as trained; `m3-log1p`'s log1p is applied by the lab.
+ *
+ * The folder is written under a temporary name beside the target and renamed when complete; an
+ * existing folder is replaced only with `force`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BgeM3 } from '../m3.js';
+import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
+import { writeStateDict } from '../weights/torch-writer.js';
+import type { HeadConfig, TrainableHead } from './heads/head.js';
+import { LinearTokenHead } from './heads/linear-token.js';
+import { SPLADE_TENSORS, SpladeHead } from './heads/splade.js';
+
+export const HEAD_CONFIG_FILE = 'head.json';
+
+async function f32(t: tf.Tensor): Promise<Float32Array> {
+  return Float32Array.from(await t.data());
+}
+
+/** Writes `head` to the folder `dir` (see the layout above). */
+export async function saveHead(
+  head: TrainableHead, dir: string, opts: { force?: boolean; /** More small files to put in the folder (name -> text). */ files?: Record<string, string> } = {},
+): Promise<void> {
+  if (existsSync(dir) && !opts.force) throw new Error(`${dir} exists; pass force (--force) to replace it`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  try {
+    const named = head.namedTensors();
+    if (head.config.head === 'splade') {
+      await writeSafetensors(join(tmp, 'splade.safetensors'), SPLADE_TENSORS.map((name) => ({
+        name, dtype: 'F32' as const, shape: named[name]!.shape, bytes: async () => new Uint8Array((await f32(named[name]!)).buffer),
+      })), { metadata: { format: 'pt' } });
+    } else {
+      const weight = { name: 'weight', shape: named['sparse_linear.weight']!.shape, data: await f32(named['sparse_linear.weight']!) };
+      const bias = { name: 'bias', shape: named['sparse_linear.bias']!.shape, data: await f32(named['sparse_linear.bias']!) };
+      await writeSafetensors(join(tmp, 'sparse_linear.safetensors'), [weight, bias].map((t) => ({
+        name: t.name, dtype: 'F32' as const, shape: t.shape, bytes: () => new Uint8Array(t.data.buffer),
+      })), { metadata: { format: 'pt' } });
+      await writeStateDict(join(tmp, 'sparse_linear.pt'), [weight, bias], { archive: 'sparse_linear' });
+    }
+    await writeFile(join(tmp, HEAD_CONFIG_FILE), `${JSON.stringify(head.config, null, 2)}\n`);
+    for (const [name, text] of Object.entries(opts.files ?? {})) {
+      if (!/^[\w.-]+$/.test(name) || name === HEAD_CONFIG_FILE) throw new Error(`saveHead: bad extra file name ${JSON.stringify(name)}`);
+      await writeFile(join(tmp, name), text);
+    }
+    if (existsSync(dir)) {
+      const old = `${dir}.old-${process.pid}`;
+      await rename(dir, old);
+      await rename(tmp, dir);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(tmp, dir);
+    }
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Reads `head.json` and checks it against `model`; errors name the file and the field. */
+export async function readHeadConfig(dir: string, model: BgeM3): Promise<HeadConfig> {
+  const file = join(dir, HEAD_CONFIG_FILE);
+  if (!existsSync(file)) throw new Error(`${file}: no such file (a saved head folder has ${HEAD_CONFIG_FILE})`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: malformed JSON (${(e as Error).message})`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${file}: expected a JSON object`);
+  const c = raw as Record<string, unknown>;
+  if (c.head !== 'm3' && c.head !== 'm3-log1p' && c.head !== 'splade') throw new Error(`${file}: "head" must be one of m3, m3-log1p, splade, got ${JSON.stringify(c.head)}`);
+  const L = model.config.num_hidden_layers;
+  if (c.layer !== undefined && (!Number.isInteger(c.layer) || (c.layer as number) < 0 || (c.layer as number) > L)) {
+    throw new Error(`${file}: "layer" must be an integer in [0, ${L}], got ${JSON.stringify(c.layer)}`);
+  }
+  if (c.topK !== undefined && (!Number.isInteger(c.topK) || (c.topK as number) < 1)) throw new Error(`${file}: "topK" must be an integer >= 1, got ${JSON.stringify(c.topK)}`);
+  if (c.hiddenSize !== model.config.hidden_size) throw new Error(`${file}: "hiddenSize" is ${JSON.stringify(c.hiddenSize)}, the model's hidden size is ${model.config.hidden_size}`);
+  if (c.vocabSize !== model.config.vocab_size) throw new Error(`${file}: "vocabSize" is ${JSON.stringify(c.vocabSize)}, the model's vocabulary has ${model.config.vocab_size} ids`);
+  return c as unknown as HeadConfig;
+}
+
+/** Loads a head saved by `saveHead` for `model` (the same hidden size and vocabulary). */
+export async function loadHead(dir: string, model: BgeM3): Promise<TrainableHead> {
+  const cfg = await readHeadConfig(dir, model);
+  const file = join(dir, cfg.head === 'splade' ? 'splade.safetensors' : 'sparse_linear.safetensors');
+  if (!existsSync(file)) throw new Error(`${file}: no such file`);
+  const st = await openSafetensors(file);
+  const read = async (name: string) => {
+    if (!st.keys().includes(name)) throw new Error(`${file}: missing tensor '${name}'`);
+    const t = await st.readFloat32(name);
+    return tf.tensor(t.data, [...t.shape], 'float32');
+  };
+  const made: tf.Tensor[] = [];
+  try {
+    if (cfg.head === 'splade') {
+      for (const n of SPLADE_TENSORS) made.push(await read(n));
+      const [dense_weight, dense_bias, ln_weight, ln_bias, decoder_bias] = made as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      return new SpladeHead(model, cfg.layer, cfg.topK, { dense_weight, dense_bias, ln_weight, ln_bias, decoder_bias });
+    }
+    made.push(await read('weight'), await read('bias'));
+    return new LinearTokenHead(cfg.head, model, cfg.head === 'm3' ? 'relu' : 'log1p', cfg.layer, { weight: made[0]!, bias: made[1]! });
+  } catch (e) {
+    throw e instanceof Error && !e.message.startsWith(file) ? new Error(`${file}: ${e.message}`) : e;
+  } finally {
+    tf.dispose(made); // the heads copy them into variables
+    await st.close();
+  }
+}
