@@ -10,7 +10,7 @@
  * and are not ranked.
  */
 import type { LexicalWeights } from '../scores.js';
-import { compareBytes, type Hit } from './metrics.js';
+import type { Hit } from './metrics.js';
 
 interface Postings {
   docs: Int32Array; // document numbers, ascending
@@ -40,16 +40,23 @@ export interface IndexStats {
   readonly bytes: number;
 }
 
-function checkWeights(w: LexicalWeights, what: string): Array<[number, number]> {
+/** A text's weights as parallel arrays (zero weights dropped), validated. */
+function checkWeights(w: LexicalWeights, what: string): { terms: number[]; weights: number[] } {
   if (w === null || typeof w !== 'object') throw new TypeError(`${what} must be an object of token id -> weight`);
-  const out: Array<[number, number]> = [];
-  for (const [key, v] of Object.entries(w)) {
+  const terms: number[] = [];
+  const weights: number[] = [];
+  for (const key in w) {
+    if (!Object.hasOwn(w, key)) continue;
     const t = Number(key);
-    if (!/^\d+$/.test(key) || !Number.isSafeInteger(t)) throw new TypeError(`${what}: key ${JSON.stringify(key)} is not a token id`);
+    if (!Number.isSafeInteger(t) || t < 0 || String(t) !== key) throw new TypeError(`${what}: key ${JSON.stringify(key)} is not a token id`);
+    const v = w[key];
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`${what}: weight of token ${key} is ${JSON.stringify(v)}, not a finite number`);
-    if (v !== 0) out.push([t, v]);
+    if (v !== 0) {
+      terms.push(t);
+      weights.push(v);
+    }
   }
-  return out;
+  return { terms, weights };
 }
 
 export class InvertedIndex {
@@ -66,24 +73,25 @@ export class InvertedIndex {
     // Pass 1: postings per term; pass 2: fill them in document order.
     const entries = docs.map((w, d) => checkWeights(w, `document ${JSON.stringify(ids[d])}`));
     const df = new Map<number, number>();
-    for (const e of entries) for (const [t] of e) df.set(t, (df.get(t) ?? 0) + 1);
+    for (const e of entries) for (const t of e.terms) df.set(t, (df.get(t) ?? 0) + 1);
+    const filling = new Map<number, Postings & { n: number }>();
     let total = 0;
     for (const [t, n] of df) {
-      this.postings.set(t, { docs: new Int32Array(n), weights: new Float64Array(n) });
+      filling.set(t, { docs: new Int32Array(n), weights: new Float64Array(n), n: 0 });
       total += n;
     }
     this.totalPostings = total;
-    const fill = new Map<number, number>();
     entries.forEach((e, d) => {
-      for (const [t, w] of e) {
-        const p = this.postings.get(t)!;
-        const i = fill.get(t) ?? 0;
-        p.docs[i] = d;
-        p.weights[i] = w;
-        fill.set(t, i + 1);
+      for (let j = 0; j < e.terms.length; j++) {
+        const p = filling.get(e.terms[j]!)!;
+        p.docs[p.n] = d;
+        p.weights[p.n++] = e.weights[j]!;
       }
     });
-    const byBytes = ids.map((_, d) => d).sort((a, b) => compareBytes(ids[a]!, ids[b]!));
+    for (const [t, p] of filling) this.postings.set(t, { docs: p.docs, weights: p.weights });
+    const utf8 = new TextEncoder();
+    const bytes = ids.map((id) => utf8.encode(id));
+    const byBytes = ids.map((_, d) => d).sort((a, b) => Buffer.compare(bytes[a]!, bytes[b]!));
     this.tieRank = new Int32Array(ids.length);
     byBytes.forEach((d, r) => { this.tieRank[d] = r; });
     this.acc = new Float64Array(ids.length);
@@ -103,8 +111,10 @@ export class InvertedIndex {
   search(query: LexicalWeights, k: number): Hit[] {
     if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be an integer >= 1, got ${JSON.stringify(k)}`);
     const touched: number[] = [];
-    for (const [t, wq] of checkWeights(query, 'query')) {
-      const p = this.postings.get(t);
+    const q = checkWeights(query, 'query');
+    for (let j = 0; j < q.terms.length; j++) {
+      const wq = q.weights[j]!;
+      const p = this.postings.get(q.terms[j]!);
       if (!p) continue;
       for (let i = 0; i < p.docs.length; i++) {
         const d = p.docs[i]!;
@@ -131,9 +141,9 @@ export class InvertedIndex {
     let touched = 0;
     const queriesWith = new Map<number, number>();
     queries.forEach((q, i) => {
-      const terms = checkWeights(q, `query ${i}`);
+      const { terms } = checkWeights(q, `query ${i}`);
       queryNonZeros += terms.length;
-      for (const [t] of terms) {
+      for (const t of terms) {
         touched += this.df(t);
         queriesWith.set(t, (queriesWith.get(t) ?? 0) + 1);
       }
