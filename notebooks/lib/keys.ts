@@ -22,7 +22,8 @@ export function formatKey(name: string, value: number | string, tolerance?: numb
   }
   if (!Number.isFinite(value)) throw new Error(`key ${name}: ${value} is not a finite number`);
   if (tolerance === undefined || !(tolerance >= 0)) throw new Error(`key ${name}: a number needs a tolerance ≥ 0`);
-  return `${KEY_MARK} ${name} = ${value === 0 ? '0' : value.toPrecision(6)}  (± ${tolerance})`;
+  const small = value !== 0 && (Math.abs(value) < 1e-3 || Math.abs(value) >= 1e6);
+  return `${KEY_MARK} ${name} = ${value === 0 ? '0' : small ? value.toExponential(5) : value.toPrecision(6)}  (± ${Number(tolerance.toPrecision(3))})`;
 }
 
 /** Prints a key number (see the top of this file). */

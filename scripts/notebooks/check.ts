@@ -17,8 +17,9 @@ import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compareKeys, parseKeys } from '../../notebooks/lib/keys.js';
-import { cellsWithoutOutput, countPictures, firstOutputText, forCommit, problemsOf, readNotebook, stdoutOf } from './ipynb.js';
+import { parseKeys } from '../../notebooks/lib/keys.js';
+import { forCommit, problemsOf, readNotebook, stdoutOf } from './ipynb.js';
+import { checkRun } from './verify.js';
 import { KERNEL_NAME, NOTEBOOK_DIR, installKernelSpec, jupyterEnv, requireCommand } from './kernel.js';
 
 /** Seconds a single cell may run before the check gives up (a hang is a failure, not a wait). */
@@ -50,21 +51,6 @@ function execute(file: string, outDir: string): { out?: string; failure?: string
     if (messages.length > 0) detail = messages.join('\n');
   }
   return { failure: detail, seconds };
-}
-
-/** Everything wrong with a fresh run compared with the committed notebook. */
-export function checkRun(committedFile: string, freshFile: string): string[] {
-  const committed = readNotebook(committedFile);
-  const fresh = readNotebook(freshFile);
-  const problems = [...problemsOf(fresh)];
-  const missing = cellsWithoutOutput(committed);
-  if (missing.length > 0) problems.push(`committed notebook has code cells without outputs: ${missing.join(', ')} (run with --update)`);
-  if (countPictures(fresh) === 0) problems.push('no picture (SVG or PNG output) in the notebook');
-  if (!/weights/i.test(firstOutputText(fresh))) problems.push('the first output does not say which weights are used');
-  const keys = parseKeys(stdoutOf(fresh));
-  if (keys.length === 0) problems.push('the notebook prints no key numbers (◆ lines)');
-  problems.push(...compareKeys(parseKeys(stdoutOf(committed)), keys));
-  return problems;
 }
 
 function main(): number {
@@ -105,11 +91,9 @@ function main(): number {
   return failed === 0 ? 0 : 1;
 }
 
-if (process.argv[1] && basename(process.argv[1]).startsWith('check')) {
-  try {
-    process.exitCode = main();
-  } catch (e) {
-    console.error(`notebooks:check: ${(e as Error).message}`);
-    process.exitCode = 2;
-  }
+try {
+  process.exitCode = main();
+} catch (e) {
+  console.error(`notebooks:check: ${(e as Error).message}`);
+  process.exitCode = 2;
 }

@@ -9,7 +9,9 @@ try {
   requireCommand('jupyter-notebook', 'jupyter-notebook');
   const spec = installKernelSpec();
   console.log(`kernel spec: ${spec}\nopening ${NOTEBOOK_DIR} (choose the kernel "TypeScript (tslab)")`);
-  const child = spawn('jupyter-notebook', [`--notebook-dir=${NOTEBOOK_DIR}`, ...process.argv.slice(2)], {
+  // Jupyter refuses to run as root unless told; root is the usual user on this project's machines.
+  const asRoot = process.getuid?.() === 0 ? ['--allow-root'] : [];
+  const child = spawn('jupyter-notebook', [`--notebook-dir=${NOTEBOOK_DIR}`, ...asRoot, ...process.argv.slice(2)], {
     cwd: NOTEBOOK_DIR, env: jupyterEnv(), stdio: 'inherit',
   });
   child.on('exit', (code, signal) => { process.exitCode = code ?? (signal ? 1 : 0); });
