@@ -31,7 +31,8 @@ export function chooseWeights(fixture: Fixture): Weights {
   if (asked === 'fixture') return fixtureDir;
   if (asked) {
     if (!fs.existsSync(path.resolve(ROOT, asked, 'config.json'))) throw new Error(`BGE_M3_NOTEBOOK_WEIGHTS=${asked}: no config.json there`);
-    return { dir: asked, random: false };
+    const fixtures = path.join(ROOT, 'test', 'fixtures') + path.sep;
+    return { dir: asked, random: path.resolve(ROOT, asked).startsWith(fixtures) };
   }
   // TODO: the Hugging Face cache, once BgeM3.load accepts a repo id.
   if (fs.existsSync(path.join(ROOT, 'weights', 'bge-m3', 'config.json'))) return { dir: path.join('weights', 'bge-m3'), random: false };
