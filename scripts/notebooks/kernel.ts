@@ -1,5 +1,5 @@
 /**
- * The notebooks' kernel: tslab (TypeScript on Node) from this project's node_modules, registered with
+ * The notebooks' kernel: tslab (TypeScript on Node) from notebooks/node_modules, registered with
  * Jupyter by writing its kernel spec into a project-local folder that `JUPYTER_PATH` points to. Nothing
  * is written to the user's or the system's Jupyter folders.
  */
@@ -10,14 +10,27 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const NOTEBOOK_DIR = join(ROOT, 'notebooks');
+/**
+ * The notebooks' own npm project (notebooks/package.json: tslab, vega, resvg). It is kept apart from the
+ * library because tslab's TypeScript fork would take over the root's `tsc` command.
+ */
+const NOTEBOOK_MODULES = join(NOTEBOOK_DIR, 'node_modules');
 /** Project-local Jupyter data folder (inside node_modules: ignored by git, gone with a clean install). */
-export const JUPYTER_DATA = join(ROOT, 'node_modules', '.cache', 'bge-m3-notebooks', 'jupyter');
+export const JUPYTER_DATA = join(NOTEBOOK_MODULES, '.cache', 'jupyter');
+
+/** Installs the notebooks' npm project (`npm ci --prefix notebooks`) when it is not there yet. */
+export function ensureNotebookDeps(): void {
+  if (existsSync(join(NOTEBOOK_MODULES, 'tslab', 'bin', 'tslab'))) return;
+  console.log('installing the notebooks\' tools: npm ci --prefix notebooks');
+  execFileSync('npm', ['ci', '--prefix', NOTEBOOK_DIR, '--no-audit', '--no-fund'], { stdio: 'inherit' });
+}
 export const KERNEL_NAME = 'tslab';
 
 /** Writes the tslab kernel spec (running tslab with the Node that runs this script); returns its path. */
 export function installKernelSpec(): string {
-  const tslab = join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab');
-  if (!existsSync(tslab)) throw new Error(`${tslab} is missing: run npm ci (tslab is a devDependency)`);
+  ensureNotebookDeps();
+  const tslab = join(NOTEBOOK_MODULES, 'tslab', 'bin', 'tslab');
+  if (!existsSync(tslab)) throw new Error(`${tslab} is missing: run npm ci --prefix notebooks`);
   const dir = join(JUPYTER_DATA, 'kernels', KERNEL_NAME);
   mkdirSync(dir, { recursive: true });
   const spec = {
