@@ -31,6 +31,8 @@ function nbconvert(file: string, outDir: string, allowErrors: boolean) {
     '--to', 'notebook', '--execute', ...(allowErrors ? ['--allow-errors'] : []),
     `--ExecutePreprocessor.kernel_name=${KERNEL_NAME}`,
     `--ExecutePreprocessor.timeout=${CELL_TIMEOUT_S}`,
+    // the kernel's start (Node, tslab's compiler) can pass Jupyter's default 60 s on a busy machine
+    `--ExecutePreprocessor.startup_timeout=${CELL_TIMEOUT_S}`,
     '--output-dir', outDir, '--output', basename(file), file,
   ], { cwd: NOTEBOOK_DIR, env: jupyterEnv({ BGE_M3_NOTEBOOK_WEIGHTS: 'fixture' }), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
