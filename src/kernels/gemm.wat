@@ -1,0 +1,315 @@
+;; A single-precision GEMM for the tfjs-wasm heap: C = A·B (+ bias), with 128-bit relaxed-SIMD FMA.
+;;
+;; A is [M, K] row-major (row stride lda floats). B is either [K, N] (bT = 0) or given transposed as
+;; [N, K] (bT = 1, e.g. the activations x of a Linear). C is written either as [M, N] (cT = 0) or
+;; transposed as [N, M] (cT = 1, e.g. y = x·Wᵀ computed as W·xᵀ and stored token-major). The bias,
+;; when given, runs along C's stored columns: bias[n] for cT = 0, bias[m] for cT = 1.
+;;
+;; One call of `run(job, tid, nth)` per thread, on the same job, from every thread at once:
+;;   1. pack: the threads split B's column panels between them and copy each into the pack buffer as
+;;      8 floats per k ([K, 8], zero-padded past N), the layout the micro-kernel reads in order;
+;;   2. barrier;
+;;   3. compute: the threads split A's rows (tiles of 4) between them; for each group of panels
+;;      that fits in L2, every tile of A runs against every panel of the group.
+;; The micro-kernel holds a 4×8 tile of C in 8 f32x4 accumulators and per k broadcasts one A value
+;; of each of the 4 rows (v128.load32_splat) against two vectors of the packed panel. 8 accumulators
+;; + 2 B vectors + 1 broadcast = 11 xmm registers: bigger tiles make V8 spill inside the loop.
+;;
+;; The job is a struct in the heap, written by the caller (kernels/gemm.ts); offsets in bytes:
+;;   0 a   4 lda   8 b   12 ldb   16 bT   20 c   24 ldc   28 cT   32 bias (0: none)
+;;   36 M  40 N    44 K  48 pack  52 panels per group   56 barrier count   60 barrier generation
+;;   64 abort (set by a thread that failed, so the others do not wait for it)
+;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
+(module
+  (import "env" "memory" (memory 1 65536 shared))
+
+  ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`, at dst + i·stride.
+  (func $store4x4 (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
+                  (param $dst i32) (param $stride i32) (param $bias v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    ;; t0 = r0[0] r1[0] r0[1] r1[1]; t1 = r0[2] r1[2] r0[3] r1[3]; t2, t3 likewise from r2, r3
+    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+    ;; column i = r0[i] r1[i] r2[i] r3[i]
+    (v128.store (local.get $dst)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2))))
+    (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
+    (v128.store (local.get $dst)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2))))
+    (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
+    (v128.store (local.get $dst)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3))))
+    (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
+    (v128.store (local.get $dst)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))))
+
+  ;; Packs column panel p of B: dst[k·8 + j] = B[k, 8p + j] for k < K, j < 8 (0 past N).
+  (func $pack_panel (param $job i32) (param $p i32)
+    (local $b i32) (local $ldb4 i32) (local $N i32) (local $K i32) (local $dst i32) (local $end i32)
+    (local $n0 i32) (local $j i32) (local $k i32) (local $src i32) (local $zero v128)
+    (local.set $b (i32.load offset=8 (local.get $job)))
+    (local.set $ldb4 (i32.shl (i32.load offset=12 (local.get $job)) (i32.const 2)))
+    (local.set $N (i32.load offset=40 (local.get $job)))
+    (local.set $K (i32.load offset=44 (local.get $job)))
+    (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
+    (local.set $dst (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $K) (i32.const 5))))
+    (if (i32.eqz (i32.load offset=16 (local.get $job)))
+      (then
+        ;; B is [K, N]: row k of the panel is 8 consecutive floats of B's row k.
+        (local.set $src (i32.add (local.get $b) (i32.shl (local.get $n0) (i32.const 2))))
+        (if (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))
+          (then
+            (loop $k
+              (v128.store (local.get $dst) (v128.load (local.get $src)))
+              (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
+              (local.set $src (i32.add (local.get $src) (local.get $ldb4)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+              (br_if $k (i32.lt_u (local.get $dst) (local.get $end)))))
+          (else
+            (loop $k
+              (v128.store (local.get $dst) (local.get $zero))
+              (v128.store offset=16 (local.get $dst) (local.get $zero))
+              (local.set $j (i32.const 0))
+              (loop $j
+                (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+                  (f32.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br_if $j (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N))))
+              (local.set $src (i32.add (local.get $src) (local.get $ldb4)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+              (br_if $k (i32.lt_u (local.get $dst) (local.get $end)))))))
+      (else
+        ;; B is given as [N, K]: column n of the panel is row n of that matrix. Whole panels go four k
+        ;; at a time as two 4×4 transposes; the tail of k and a partial last panel go float by float.
+        (local.set $src (i32.add (local.get $b) (i32.mul (local.get $n0) (local.get $ldb4))))
+        (local.set $k (i32.const 0))
+        (if (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))
+          (then
+            (block $done4
+              (loop $k4
+                (br_if $done4 (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $K)))
+                (call $store4x4
+                  (v128.load (local.get $src))
+                  (v128.load (i32.add (local.get $src) (local.get $ldb4)))
+                  (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 1))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 3))))
+                  (local.get $dst) (i32.const 32) (local.get $zero))
+                (call $store4x4
+                  (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 2))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 5))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 6))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 7))))
+                  (i32.add (local.get $dst) (i32.const 16)) (i32.const 32) (local.get $zero))
+                (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+                (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                (br $k4)))))
+        ;; whatever is left: k in [k, K), every column j < 8 (0 past N)
+        (block $done
+          (loop $k1
+            (br_if $done (i32.ge_u (local.get $k) (local.get $K)))
+            (local.set $j (i32.const 0))
+            (loop $j
+              (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+                (if (result f32) (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N))
+                  (then (f32.load (i32.add (local.get $src) (i32.mul (local.get $j) (local.get $ldb4)))))
+                  (else (f32.const 0))))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br_if $j (i32.lt_u (local.get $j) (i32.const 8))))
+            (local.set $src (i32.add (local.get $src) (i32.const 4)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $k1))))))
+
+  ;; One 4×8 tile of C: rows m … m+3 of A against packed panel p, then stored (with the bias).
+  (func $tile (param $job i32) (param $tid i32) (param $m i32) (param $p i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $b0 v128) (local $b1 v128) (local $s v128)
+    (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $pb i32) (local $pe i32)
+    (local $M i32) (local $N i32) (local $K i32) (local $lda4 i32) (local $n0 i32) (local $last i32)
+    (local $c i32) (local $ldc4 i32) (local $bias i32) (local $tile i32) (local $r i32) (local $j i32) (local $v f32)
+    (local.set $M (i32.load offset=36 (local.get $job)))
+    (local.set $N (i32.load offset=40 (local.get $job)))
+    (local.set $K (i32.load offset=44 (local.get $job)))
+    (local.set $lda4 (i32.shl (i32.load offset=4 (local.get $job)) (i32.const 2)))
+    ;; Row pointers; rows past M repeat the last row (their results are never stored).
+    (local.set $last (i32.sub (local.get $M) (i32.const 1)))
+    (local.set $a0 (i32.add (i32.load (local.get $job)) (i32.mul (local.get $m) (local.get $lda4))))
+    (local.set $a1 (i32.add (i32.load (local.get $job)) (i32.mul
+      (select (i32.add (local.get $m) (i32.const 1)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 1)) (local.get $M)))
+      (local.get $lda4))))
+    (local.set $a2 (i32.add (i32.load (local.get $job)) (i32.mul
+      (select (i32.add (local.get $m) (i32.const 2)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 2)) (local.get $M)))
+      (local.get $lda4))))
+    (local.set $a3 (i32.add (i32.load (local.get $job)) (i32.mul
+      (select (i32.add (local.get $m) (i32.const 3)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 3)) (local.get $M)))
+      (local.get $lda4))))
+    (local.set $pb (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
+    (local.set $pe (i32.add (local.get $pb) (i32.shl (local.get $K) (i32.const 5))))
+
+    ;; The inner loop: per k, 2 vector loads of B, 4 broadcasts of A, 8 FMAs. Not unrolled (see top).
+    (loop $k
+      (local.set $b0 (v128.load (local.get $pb)))
+      (local.set $b1 (v128.load offset=16 (local.get $pb)))
+      (local.set $s (v128.load32_splat (local.get $a0)))
+      (local.set $c00 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c00)))
+      (local.set $c01 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c01)))
+      (local.set $s (v128.load32_splat (local.get $a1)))
+      (local.set $c10 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c10)))
+      (local.set $c11 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c11)))
+      (local.set $s (v128.load32_splat (local.get $a2)))
+      (local.set $c20 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c20)))
+      (local.set $c21 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c21)))
+      (local.set $s (v128.load32_splat (local.get $a3)))
+      (local.set $c30 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c30)))
+      (local.set $c31 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c31)))
+      (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+      (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+      (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+      (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+      (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+      (br_if $k (i32.lt_u (local.get $pb) (local.get $pe))))
+
+    (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
+    (local.set $c (i32.load offset=20 (local.get $job)))
+    (local.set $ldc4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2)))
+    (local.set $bias (i32.load offset=32 (local.get $job)))
+    (if (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
+                 (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N)))
+      (then
+        (if (i32.load offset=28 (local.get $job))
+          (then
+            ;; C is stored [N, M]: columns n0 … n0+7 of the tile become rows, as two 4×4 transposes.
+            (local.set $s (if (result v128) (local.get $bias)
+              (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
+              (else (v128.const i32x4 0 0 0 0))))
+            (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $n0) (local.get $ldc4)) (i32.shl (local.get $m) (i32.const 2)))))
+            (call $store4x4 (local.get $c00) (local.get $c10) (local.get $c20) (local.get $c30)
+              (local.get $c) (local.get $ldc4) (local.get $s))
+            (call $store4x4 (local.get $c01) (local.get $c11) (local.get $c21) (local.get $c31)
+              (i32.add (local.get $c) (i32.shl (local.get $ldc4) (i32.const 2))) (local.get $ldc4) (local.get $s)))
+          (else
+            ;; C is stored [M, N]: each row of the tile is two vectors, plus bias[n0 … n0+7].
+            (if (local.get $bias)
+              (then
+                (local.set $b0 (v128.load (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2)))))
+                (local.set $b1 (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2))))))
+              (else
+                (local.set $b0 (v128.const i32x4 0 0 0 0))
+                (local.set $b1 (v128.const i32x4 0 0 0 0))))
+            (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $m) (local.get $ldc4)) (i32.shl (local.get $n0) (i32.const 2)))))
+            (v128.store (local.get $c) (f32x4.add (local.get $c00) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c01) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
+            (v128.store (local.get $c) (f32x4.add (local.get $c10) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c11) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
+            (v128.store (local.get $c) (f32x4.add (local.get $c20) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c21) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
+            (v128.store (local.get $c) (f32x4.add (local.get $c30) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c31) (local.get $b1))))))
+      (else
+        ;; An edge tile: through this thread's scratch tile [4][8], then only the valid part, float by float.
+        (local.set $tile (i32.add (i32.add (local.get $job) (i32.const 128)) (i32.shl (local.get $tid) (i32.const 7))))
+        (v128.store offset=0 (local.get $tile) (local.get $c00))
+        (v128.store offset=16 (local.get $tile) (local.get $c01))
+        (v128.store offset=32 (local.get $tile) (local.get $c10))
+        (v128.store offset=48 (local.get $tile) (local.get $c11))
+        (v128.store offset=64 (local.get $tile) (local.get $c20))
+        (v128.store offset=80 (local.get $tile) (local.get $c21))
+        (v128.store offset=96 (local.get $tile) (local.get $c30))
+        (v128.store offset=112 (local.get $tile) (local.get $c31))
+        (local.set $r (i32.const 0))
+        (loop $r
+          (if (i32.lt_u (i32.add (local.get $m) (local.get $r)) (local.get $M))
+            (then
+              (local.set $j (i32.const 0))
+              (loop $j
+                (if (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N))
+                  (then
+                    (local.set $v (f32.load (i32.add (local.get $tile) (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
+                    (if (i32.load offset=28 (local.get $job))
+                      (then
+                        (if (local.get $bias) (then (local.set $v (f32.add (local.get $v)
+                          (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $m) (local.get $r)) (i32.const 2))))))))
+                        (f32.store (i32.add (local.get $c) (i32.add
+                          (i32.mul (i32.add (local.get $n0) (local.get $j)) (local.get $ldc4))
+                          (i32.shl (i32.add (local.get $m) (local.get $r)) (i32.const 2))))
+                          (local.get $v)))
+                      (else
+                        (if (local.get $bias) (then (local.set $v (f32.add (local.get $v)
+                          (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))))))
+                        (f32.store (i32.add (local.get $c) (i32.add
+                          (i32.mul (i32.add (local.get $m) (local.get $r)) (local.get $ldc4))
+                          (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))
+                          (local.get $v))))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br_if $j (i32.lt_u (local.get $j) (i32.const 8))))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $r (i32.lt_u (local.get $r) (i32.const 4)))))))
+
+  ;; Every thread waits here until all `nth` have arrived (or one of them aborted the job).
+  (func $barrier (param $job i32) (param $nth i32)
+    (local $gen i32) (local $spin i32)
+    (local.set $gen (i32.atomic.load offset=60 (local.get $job)))
+    (if (i32.eq (i32.add (i32.atomic.rmw.add offset=56 (local.get $job) (i32.const 1)) (i32.const 1)) (local.get $nth))
+      (then
+        (i32.atomic.store offset=56 (local.get $job) (i32.const 0))
+        (drop (i32.atomic.rmw.add offset=60 (local.get $job) (i32.const 1)))
+        (drop (memory.atomic.notify offset=60 (local.get $job) (i32.const -1))))
+      (else
+        ;; Spin briefly (the other thread is normally microseconds away), then sleep in 1 ms waits.
+        (block $out
+          (loop $wait
+            (br_if $out (i32.ne (i32.atomic.load offset=60 (local.get $job)) (local.get $gen)))
+            (br_if $out (i32.atomic.load offset=64 (local.get $job)))
+            (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
+            (if (i32.gt_u (local.get $spin) (i32.const 20000))
+              (then (drop (memory.atomic.wait32 offset=60 (local.get $job) (local.get $gen) (i64.const 1000000)))))
+            (br $wait))))))
+
+  ;; Thread `tid` of `nth`: its share of the packing, the barrier, then its share of A's row tiles.
+  (func (export "run") (param $job i32) (param $tid i32) (param $nth i32)
+    (local $NP i32) (local $MT i32) (local $p i32) (local $pEnd i32) (local $g0 i32) (local $gEnd i32)
+    (local $mt i32) (local $mtEnd i32) (local $G i32)
+    (local.set $NP (i32.shr_u (i32.add (i32.load offset=40 (local.get $job)) (i32.const 7)) (i32.const 3)))
+    (local.set $MT (i32.shr_u (i32.add (i32.load offset=36 (local.get $job)) (i32.const 3)) (i32.const 2)))
+    (local.set $G (i32.load offset=52 (local.get $job)))
+    ;; 1. packing: panels [NP·tid/nth, NP·(tid+1)/nth)
+    (local.set $p (i32.div_u (i32.mul (local.get $NP) (local.get $tid)) (local.get $nth)))
+    (local.set $pEnd (i32.div_u (i32.mul (local.get $NP) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (block $packed
+      (loop $pack
+        (br_if $packed (i32.ge_u (local.get $p) (local.get $pEnd)))
+        (call $pack_panel (local.get $job) (local.get $p))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $pack)))
+    ;; 2.
+    (call $barrier (local.get $job) (local.get $nth))
+    ;; 3. row tiles [MT·tid/nth, MT·(tid+1)/nth), panel group by panel group
+    (local.set $mtEnd (i32.div_u (i32.mul (local.get $MT) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (local.set $g0 (i32.const 0))
+    (block $groups
+      (loop $group
+        (br_if $groups (i32.ge_u (local.get $g0) (local.get $NP)))
+        (local.set $gEnd (i32.add (local.get $g0) (local.get $G)))
+        (if (i32.gt_u (local.get $gEnd) (local.get $NP)) (then (local.set $gEnd (local.get $NP))))
+        (local.set $mt (i32.div_u (i32.mul (local.get $MT) (local.get $tid)) (local.get $nth)))
+        (block $rows
+          (loop $row
+            (br_if $rows (i32.ge_u (local.get $mt) (local.get $mtEnd)))
+            (local.set $p (local.get $g0))
+            (loop $panel
+              (call $tile (local.get $job) (local.get $tid) (i32.shl (local.get $mt) (i32.const 2)) (local.get $p))
+              (local.set $p (i32.add (local.get $p) (i32.const 1)))
+              (br_if $panel (i32.lt_u (local.get $p) (local.get $gEnd))))
+            (local.set $mt (i32.add (local.get $mt) (i32.const 1)))
+            (br $row)))
+        (local.set $g0 (local.get $gEnd))
+        (br $group))))
+)
