@@ -23,6 +23,7 @@ import type { HookRunner } from '../hooks/runner.js';
 import { ensureHeap } from '../perf/heap-guard.js';
 import { sliceRows } from '../perf/heap-ops.js';
 import { linear } from './ops.js';
+import { kernelActive, linearRowMajor } from '../kernels/index.js';
 import type { LayerParams, Linear } from './params.js';
 
 export interface AttentionOptions {
@@ -145,6 +146,27 @@ function projectT(l: Linear, xT: tf.Tensor2D): tf.Tensor2D {
   return y;
 }
 
+/**
+ * The three projections of token rows x [n, H] by the FMA kernel (src/kernels), which reads x as it
+ * is and writes token-major y [n, H] with the bias added: q and v [heads·n, d] (head h in rows h·n …,
+ * q times `scale`) and kᵀ [H, n], the layouts `projectT` + `headsTokenMajor` give.
+ */
+function projectRowMajor(
+  p: LayerParams['attention']['self'], x: tf.Tensor2D, heads: number, scale: number,
+): { q: tf.Tensor2D; kT: tf.Tensor2D; v: tf.Tensor2D } {
+  const [n, H] = x.shape;
+  const d = H / heads;
+  const byHead = (l: Linear, s?: number): tf.Tensor2D => tf.tidy(() => {
+    const y = tf.reshape(linearRowMajor(x, l.weight, l.bias)!, [n, heads, d]);
+    const t = tf.reshape(tf.transpose(y, [1, 0, 2]), [heads * n, d]) as tf.Tensor2D; // [heads·n, d]
+    return s === undefined ? t : (tf.mul(t, s) as tf.Tensor2D);
+  });
+  const k = linearRowMajor(x, p.key.weight, p.key.bias)!; // [n, H]
+  const kT = tf.transpose(k) as tf.Tensor2D; // [H, n]
+  k.dispose();
+  return { q: byHead(p.query, scale), kT, v: byHead(p.value) };
+}
+
 /** tᵀ [H, n] (head h in rows h·d …) -> [heads·n, d]: head h's token-major [n, d] in rows h·n …, times `scale`. */
 function headsTokenMajor(tT: tf.Tensor2D, heads: number, scale?: number): tf.Tensor2D {
   const [H, n] = tT.shape;
@@ -208,6 +230,11 @@ function attentionFast(
         for (let c0 = 0; c0 < W; c0 += chunk) {
           const w = Math.min(chunk, W - c0);
           const xc = rows(x2, u.first * T + c0, w);
+          if (kernelActive()) {
+            parts.push({ w, ...projectRowMajor(p, xc, heads, scale) });
+            if (xc !== x2) xc.dispose();
+            continue;
+          }
           const xT = tf.transpose(xc) as tf.Tensor2D; // [H, w], packed once by XNNPACK for the three matMuls
           if (xc !== x2) xc.dispose();
           parts.push({

@@ -16,7 +16,8 @@ import { sliceRows } from '../perf/heap-ops.js';
 import { attentionGroups, DEFAULT_CHUNK_TOKENS, queryBlockRows, selfAttention, type AttentionOptions } from './attention.js';
 import { embeddings, positionIds } from './embeddings.js';
 import { addAndNorm, encoderLayer } from './layer.js';
-import { gelu, layerNorm } from './ops.js';
+import { gelu, layerNorm, linear } from './ops.js';
+import { kernelActive } from '../kernels/index.js';
 import type { LayerParams, M3Params } from './params.js';
 
 /** A right-padded batch of token ids. */
@@ -43,6 +44,7 @@ function feedForward(
   a: tf.Tensor2D, p: LayerParams, c: XLMRobertaConfig, onIntermediate?: (gT: tf.Tensor2D) => tf.Tensor2D,
 ): tf.Tensor2D {
   const I = c.intermediate_size;
+  if (kernelActive()) return feedForwardRowMajor(a, p, c, onIntermediate);
   return tf.tidy(() => {
     const aT = tf.transpose(a) as tf.Tensor2D; // [H, n]
     const hT = tf.matMul(p.intermediate.dense.weight, aT); // [I, n]
@@ -58,6 +60,27 @@ function feedForward(
     yT.dispose();
     const y = tf.add(yN, p.output.dense.bias);
     yN.dispose();
+    const s = tf.add(y, a);
+    y.dispose();
+    return layerNorm(s, p.output.LayerNorm, c.layer_norm_eps) as tf.Tensor2D;
+  });
+}
+
+/**
+ * `feedForward` when the FMA kernel runs (src/kernels): token-major throughout, since the kernel's
+ * Linear reads [n, in] and writes [n, out] with the bias in its store, so no transposes at all
+ * (except around `onIntermediate`, which sees the feature-major gᵀ as in `feedForward`).
+ */
+function feedForwardRowMajor(
+  a: tf.Tensor2D, p: LayerParams, c: XLMRobertaConfig, onIntermediate?: (gT: tf.Tensor2D) => tf.Tensor2D,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const h = linear(a, p.intermediate.dense); // [n, I]
+    let g = gelu(h) as tf.Tensor2D;
+    h.dispose();
+    if (onIntermediate) g = tf.transpose(onIntermediate(tf.transpose(g) as tf.Tensor2D)) as tf.Tensor2D;
+    const y = linear(g, p.output.dense); // [n, H]
+    g.dispose();
     const s = tf.add(y, a);
     y.dispose();
     return layerNorm(s, p.output.LayerNorm, c.layer_norm_eps) as tf.Tensor2D;

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerNormParams, Linear } from './params.js';
+import { linearRowMajor } from '../kernels/index.js';
 
 /**
  * x·Wᵀ + b on the last axis: [..., in] -> [..., out], with W as stored, [out, in].
@@ -19,7 +20,11 @@ export function linear(x: tf.Tensor, p: Linear): tf.Tensor {
   const [outDim, inDim] = p.weight.shape;
   const lead = x.shape.slice(0, -1);
   const y = tf.tidy(() => {
-    const xT = tf.transpose(tf.reshape(x, [-1, inDim])) as tf.Tensor2D; // [in, N]
+    const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D; // [N, in]
+    // The FMA kernel (src/kernels) reads x and W as they are and adds the bias in its store; null where it cannot run.
+    const k = linearRowMajor(x2, p.weight, p.bias);
+    if (k) return k;
+    const xT = tf.transpose(x2) as tf.Tensor2D; // [in, N]
     const yT = tf.matMul(p.weight, xT); // [out, N]
     xT.dispose();
     const yN = tf.transpose(yT); // [N, out]
