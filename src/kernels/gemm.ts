@@ -83,10 +83,13 @@ export function closeKernels(): void {
   context = null;
 }
 
-/** Turns the kernel on or off for the following calls (off: callers take the XNNPACK path). */
+/** Turns the kernel on or off for the following calls (off: callers take the XNNPACK path; the pool stays). */
 export function setKernelEnabled(on: boolean): void {
   enabled = on;
-  if (!on) closeKernels();
+}
+
+export function kernelEnabled(): boolean {
+  return enabled;
 }
 
 export interface KernelStatus {
@@ -111,7 +114,7 @@ export function kernelActive(): boolean {
 
 interface GemmArgs {
   a: number; lda: number; b: number; ldb: number; bT: boolean; c: number; ldc: number; cT: boolean; bias: number;
-  M: number; N: number; K: number;
+  M: number; N: number; K: number; gelu: boolean;
 }
 
 /** Runs C = A·B (+ bias) on heap addresses, B's columns chunk by chunk so the pack buffer stays small. */
@@ -137,15 +140,18 @@ function gemmOnHeap(ctx: Context, g: GemmArgs): void {
     w[8] = g.bias && !g.cT ? g.bias + 4 * n0 : g.bias; // bias runs along C's stored columns
     w[9] = g.M; w[10] = n; w[11] = g.K; w[12] = ctx.pack; w[13] = group;
     w[14] = 0; w[16] = 0; // barrier count, abort (the generation word just keeps counting)
+    w[17] = g.gelu ? 1 : 0;
     ctx.pool.exec(ctx.job);
   }
 }
 
-interface GemmAttrs { transposeB: boolean; transposeC: boolean }
+/** `activation` 'gelu': exact GELU (erf form) applied to every output after the bias, in the store. */
+interface GemmAttrs { transposeB: boolean; transposeC: boolean; activation?: 'gelu' | 'none' }
 
 function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const { a, b, bias } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
-  const { transposeB, transposeC } = args.attrs as unknown as GemmAttrs;
+  const { transposeB, transposeC, activation = 'none' } = args.attrs as unknown as GemmAttrs;
+  if (activation !== 'gelu' && activation !== 'none') throw new RangeError(`${GEMM_KERNEL}: activation must be 'gelu' or 'none', got '${String(activation)}'`);
   const backend = args.backend as Backend;
   for (const [name, t] of [['a', a], ['b', b], ['bias', bias]] as const) {
     if (t && t.dtype !== 'float32') throw new TypeError(`${GEMM_KERNEL}: ${name} must be float32, got ${t.dtype}`);
@@ -167,13 +173,14 @@ function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
   if (K === 0) { // an empty sum: C is the bias (or 0) on every row
     const view = new Float32Array(ctx.pool.memory.buffer, c, M * N);
     const bv = bias ? new Float32Array(ctx.pool.memory.buffer, biasAt, cols) : null;
+    if (activation === 'gelu') throw new RangeError(`${GEMM_KERNEL}: activation 'gelu' with an empty inner dimension (K = 0)`);
     for (let r = 0; r < M * N / cols; r++) for (let j = 0; j < cols; j++) view[r * cols + j] = bv ? bv[j]! : 0;
     return out;
   }
   gemmOnHeap(ctx, {
     a: backend.getMemoryOffset(a.dataId), lda: K,
     b: backend.getMemoryOffset(b.dataId), ldb: transposeB ? K : N, bT: transposeB,
-    c, ldc: transposeC ? M : N, cT: transposeC, bias: biasAt, M, N, K,
+    c, ldc: transposeC ? M : N, cT: transposeC, bias: biasAt, M, N, K, gelu: activation === 'gelu',
   });
   return out;
 }
@@ -181,13 +188,14 @@ function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
 tf.registerKernel({ kernelName: GEMM_KERNEL, backendName: 'wasm', kernelFunc: gemmKernel as unknown as tf.KernelFunc });
 
 /**
- * y = x·Wᵀ + b for x [N, in] and W as stored ([out, in]): [N, out], or null when the kernel cannot
- * run (the caller then takes its XNNPACK path; `kernelStatus().path` says why).
+ * y = x·Wᵀ + b for x [N, in] and W as stored ([out, in]): [N, out] (with `activation` 'gelu':
+ * gelu(x·Wᵀ + b), computed in the store), or null when the kernel cannot run (the caller then takes
+ * its XNNPACK path; `kernelStatus().path` says why).
  */
-export function linearRowMajor(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D | null {
+export function linearRowMajor(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D, activation: 'gelu' | 'none' = 'none'): tf.Tensor2D | null {
   if (!kernelActive()) return null;
   const inputs: tf.NamedTensorMap = bias ? { a: weight, b: x, bias } : { a: weight, b: x };
-  return tf.engine().runKernel(GEMM_KERNEL, inputs, { transposeB: true, transposeC: true }) as tf.Tensor2D;
+  return tf.engine().runKernel(GEMM_KERNEL, inputs, { transposeB: true, transposeC: true, activation }) as tf.Tensor2D;
 }
 
 /**

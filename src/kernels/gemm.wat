@@ -19,13 +19,59 @@
 ;;   0 a   4 lda   8 b   12 ldb   16 bT   20 c   24 ldc   28 cT   32 bias (0: none)
 ;;   36 M  40 N    44 K  48 pack  52 panels per group   56 barrier count   60 barrier generation
 ;;   64 abort (set by a thread that failed, so the others do not wait for it)
+;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`, at dst + i·stride.
+  ;; e^y on four lanes, within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so r is exact),
+  ;; e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is clamped to [−87.3, 88.3].
+  (func $exp4 (param $y v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $y (f32x4.max (f32x4.min (local.get $y) (f32x4.splat (f32.const 88.3))) (f32x4.splat (f32.const -87.3))))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $y) (f32x4.splat (f32.const 1.44269504089)))))
+    (local.set $r (f32x4.sub (local.get $y) (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375)))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    ;; e^r = p·r² + r + 1
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+      (f32x4.splat (f32.const 1))))
+    ;; times 2^n: (n + 127) << 23 is 2^n as a float's bits
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+
+  ;; Exact GELU, x·Φ(x), on four lanes: with z = |x|/√2, erfc(z) ≈ t·(a1 + t·(a2 + … a5·t))·e^(−z²),
+  ;; t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7), and h = erfc(z)/2 = Φ(−|x|):
+  ;; x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0.
+  (func $gelu4 (param $x v128) (result v128)
+    (local $z v128) (local $t v128) (local $q v128) (local $h v128)
+    (local.set $z (f32x4.mul (f32x4.abs (local.get $x)) (f32x4.splat (f32.const 0.70710678118))))
+    (local.set $t (f32x4.div (f32x4.splat (f32.const 1))
+      (f32x4.add (f32x4.splat (f32.const 1)) (f32x4.mul (local.get $z) (f32x4.splat (f32.const 0.3275911))))))
+    (local.set $q (f32x4.splat (f32.const 1.061405429)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -1.453152027))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 1.421413741))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -0.284496736))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 0.254829592))))
+    (local.set $h (f32x4.mul (f32x4.mul (f32x4.splat (f32.const 0.5)) (f32x4.mul (local.get $q) (local.get $t)))
+      (call $exp4 (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))))
+    (f32x4.mul (local.get $x)
+      (v128.bitselect (f32x4.sub (f32x4.splat (f32.const 1)) (local.get $h)) (local.get $h)
+        (f32x4.ge (local.get $x) (f32x4.splat (f32.const 0))))))
+
+  ;; What the store applies after the bias: 0 nothing, 1 GELU.
+  (func $epilogue (param $act i32) (param $v v128) (result v128)
+    (if (result v128) (local.get $act) (then (call $gelu4 (local.get $v))) (else (local.get $v))))
+
+  ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`, through the
+  ;; activation `act` (see $epilogue), at dst + i·stride.
   (func $store4x4 (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
-                  (param $dst i32) (param $stride i32) (param $bias v128)
+                  (param $dst i32) (param $stride i32) (param $bias v128) (param $act i32)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     ;; t0 = r0[0] r1[0] r0[1] r1[1]; t1 = r0[2] r1[2] r0[3] r1[3]; t2, t3 likewise from r2, r3
     (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
@@ -33,17 +79,17 @@
     (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
     (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
     ;; column i = r0[i] r1[i] r2[i] r3[i]
-    (v128.store (local.get $dst)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2))))
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))))
     (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
-    (v128.store (local.get $dst)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2))))
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))))
     (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
-    (v128.store (local.get $dst)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3))))
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))))
     (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
-    (v128.store (local.get $dst)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))))
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))))
 
   ;; Packs column panel p of B: dst[k·8 + j] = B[k, 8p + j] for k < K, j < 8 (0 past N).
   (func $pack_panel (param $job i32) (param $p i32)
@@ -96,13 +142,13 @@
                   (v128.load (i32.add (local.get $src) (local.get $ldb4)))
                   (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 1))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 3))))
-                  (local.get $dst) (i32.const 32) (local.get $zero))
+                  (local.get $dst) (i32.const 32) (local.get $zero) (i32.const 0))
                 (call $store4x4
                   (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 2))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 5))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 6))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 7))))
-                  (i32.add (local.get $dst) (i32.const 16)) (i32.const 32) (local.get $zero))
+                  (i32.add (local.get $dst) (i32.const 16)) (i32.const 32) (local.get $zero) (i32.const 0))
                 (local.set $src (i32.add (local.get $src) (i32.const 16)))
                 (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
                 (local.set $k (i32.add (local.get $k) (i32.const 4)))
@@ -131,7 +177,7 @@
     (local $b0 v128) (local $b1 v128) (local $s v128)
     (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $pb i32) (local $pe i32)
     (local $M i32) (local $N i32) (local $K i32) (local $lda4 i32) (local $n0 i32) (local $last i32)
-    (local $c i32) (local $ldc4 i32) (local $bias i32) (local $tile i32) (local $r i32) (local $j i32) (local $v f32)
+    (local $c i32) (local $ldc4 i32) (local $bias i32) (local $act i32) (local $tile i32) (local $r i32) (local $j i32) (local $v f32)
     (local.set $M (i32.load offset=36 (local.get $job)))
     (local.set $N (i32.load offset=40 (local.get $job)))
     (local.set $K (i32.load offset=44 (local.get $job)))
@@ -178,6 +224,7 @@
     (local.set $c (i32.load offset=20 (local.get $job)))
     (local.set $ldc4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2)))
     (local.set $bias (i32.load offset=32 (local.get $job)))
+    (local.set $act (i32.load offset=68 (local.get $job)))
     (if (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
                  (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N)))
       (then
@@ -189,9 +236,9 @@
               (else (v128.const i32x4 0 0 0 0))))
             (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $n0) (local.get $ldc4)) (i32.shl (local.get $m) (i32.const 2)))))
             (call $store4x4 (local.get $c00) (local.get $c10) (local.get $c20) (local.get $c30)
-              (local.get $c) (local.get $ldc4) (local.get $s))
+              (local.get $c) (local.get $ldc4) (local.get $s) (local.get $act))
             (call $store4x4 (local.get $c01) (local.get $c11) (local.get $c21) (local.get $c31)
-              (i32.add (local.get $c) (i32.shl (local.get $ldc4) (i32.const 2))) (local.get $ldc4) (local.get $s)))
+              (i32.add (local.get $c) (i32.shl (local.get $ldc4) (i32.const 2))) (local.get $ldc4) (local.get $s) (local.get $act)))
           (else
             ;; C is stored [M, N]: each row of the tile is two vectors, plus bias[n0 … n0+7].
             (if (local.get $bias)
@@ -202,17 +249,17 @@
                 (local.set $b0 (v128.const i32x4 0 0 0 0))
                 (local.set $b1 (v128.const i32x4 0 0 0 0))))
             (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $m) (local.get $ldc4)) (i32.shl (local.get $n0) (i32.const 2)))))
-            (v128.store (local.get $c) (f32x4.add (local.get $c00) (local.get $b0)))
-            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c01) (local.get $b1)))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c00) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c01) (local.get $b1))))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (f32x4.add (local.get $c10) (local.get $b0)))
-            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c11) (local.get $b1)))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c10) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c11) (local.get $b1))))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (f32x4.add (local.get $c20) (local.get $b0)))
-            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c21) (local.get $b1)))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c20) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c21) (local.get $b1))))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (f32x4.add (local.get $c30) (local.get $b0)))
-            (v128.store offset=16 (local.get $c) (f32x4.add (local.get $c31) (local.get $b1))))))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c30) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c31) (local.get $b1)))))))
       (else
         ;; An edge tile: through this thread's scratch tile [4][8], then only the valid part, float by float.
         (local.set $tile (i32.add (i32.add (local.get $job) (i32.const 128)) (i32.shl (local.get $tid) (i32.const 7))))
@@ -240,14 +287,14 @@
                         (f32.store (i32.add (local.get $c) (i32.add
                           (i32.mul (i32.add (local.get $n0) (local.get $j)) (local.get $ldc4))
                           (i32.shl (i32.add (local.get $m) (local.get $r)) (i32.const 2))))
-                          (local.get $v)))
+                          (f32x4.extract_lane 0 (call $epilogue (local.get $act) (f32x4.splat (local.get $v))))))
                       (else
                         (if (local.get $bias) (then (local.set $v (f32.add (local.get $v)
                           (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))))))
                         (f32.store (i32.add (local.get $c) (i32.add
                           (i32.mul (i32.add (local.get $m) (local.get $r)) (local.get $ldc4))
                           (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))
-                          (local.get $v))))))
+                          (f32x4.extract_lane 0 (call $epilogue (local.get $act) (f32x4.splat (local.get $v)))))))))
                 (local.set $j (i32.add (local.get $j) (i32.const 1)))
                 (br_if $j (i32.lt_u (local.get $j) (i32.const 8))))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
@@ -312,4 +359,27 @@
             (br $row)))
         (local.set $g0 (local.get $gEnd))
         (br $group))))
+
+  ;; The 128-bit FMA peak of one thread: `n` iterations of 10 independent f32x4.relaxed_madd (80 FLOP
+  ;; per iteration: 10 × 4 lanes × 2), on registers only. The result only keeps V8 from dropping the loop.
+  (func (export "peak") (param $n i32) (result f32)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $x4 v128) (local $x5 v128) (local $x6 v128) (local $x7 v128) (local $x8 v128) (local $x9 v128) (local $m v128) (local $a v128)
+    (local.set $m (f32x4.splat (f32.const 0.999)))
+    (local.set $a (f32x4.splat (f32.const 0.001)))
+    (loop $l
+      (local.set $x0 (f32x4.relaxed_madd (local.get $x0) (local.get $m) (local.get $a)))
+      (local.set $x1 (f32x4.relaxed_madd (local.get $x1) (local.get $m) (local.get $a)))
+      (local.set $x2 (f32x4.relaxed_madd (local.get $x2) (local.get $m) (local.get $a)))
+      (local.set $x3 (f32x4.relaxed_madd (local.get $x3) (local.get $m) (local.get $a)))
+      (local.set $x4 (f32x4.relaxed_madd (local.get $x4) (local.get $m) (local.get $a)))
+      (local.set $x5 (f32x4.relaxed_madd (local.get $x5) (local.get $m) (local.get $a)))
+      (local.set $x6 (f32x4.relaxed_madd (local.get $x6) (local.get $m) (local.get $a)))
+      (local.set $x7 (f32x4.relaxed_madd (local.get $x7) (local.get $m) (local.get $a)))
+      (local.set $x8 (f32x4.relaxed_madd (local.get $x8) (local.get $m) (local.get $a)))
+      (local.set $x9 (f32x4.relaxed_madd (local.get $x9) (local.get $m) (local.get $a)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
+    (f32x4.extract_lane 0 (f32x4.add (f32x4.add (f32x4.add (local.get $x0) (local.get $x1)) (f32x4.add (local.get $x2) (local.get $x3)))
+      (f32x4.add (f32x4.add (f32x4.add (local.get $x4) (local.get $x5)) (f32x4.add (local.get $x6) (local.get $x7)))
+        (f32x4.add (local.get $x8) (local.get $x9))))))
 )

@@ -23,7 +23,7 @@ import type { HookRunner } from '../hooks/runner.js';
 import { ensureHeap } from '../perf/heap-guard.js';
 import { sliceRows } from '../perf/heap-ops.js';
 import { linear } from './ops.js';
-import { kernelActive, linearRowMajor } from '../kernels/index.js';
+import { kernelActive, kernelMatMul, linearRowMajor } from '../kernels/index.js';
 import type { LayerParams, Linear } from './params.js';
 
 export interface AttentionOptions {
@@ -82,6 +82,8 @@ function cols(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
 
 /** a·b, plus `bias` on every row when given ([M, K]·[K, N] + [N]). */
 function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
+  const k = kernelMatMul(a, b, bias ? { bias } : {}); // the FMA kernel (src/kernels); null where it cannot run
+  if (k) return k;
   return bias ? (tf.fused.matMul({ a, b, bias }) as tf.Tensor2D) : tf.matMul(a, b);
 }
 
@@ -134,7 +136,7 @@ function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor
     }
     const probs = tf.softmax(scores);
     scores.dispose();
-    return tf.matMul(probs, v);
+    return matMulBias(probs, v, null);
   });
 }
 
@@ -297,9 +299,13 @@ function attentionHooked(
       const out = hooks.point(at(site), stacked);
       return out === stacked ? tT : (tf.reshape(tf.transpose(out, [1, 3, 0, 2]), [H, N]) as tf.Tensor2D);
     };
-    const qT = hooked('attention.self.hook_q', projectT(p.query, xT));
-    const kT = hooked('attention.self.hook_k', projectT(p.key, xT));
-    const vT = hooked('attention.self.hook_v', projectT(p.value, xT));
+    // With the FMA kernel (src/kernels) the projections are the plain path's linear(), transposed: the same rounding.
+    const project = (l: Linear): tf.Tensor2D => (kernelActive()
+      ? tf.tidy(() => tf.transpose(linearRowMajor(tf.reshape(x, [N, H]) as tf.Tensor2D, l.weight, l.bias)!) as tf.Tensor2D)
+      : projectT(l, xT));
+    const qT = hooked('attention.self.hook_q', project(p.query));
+    const kT = hooked('attention.self.hook_k', project(p.key));
+    const vT = hooked('attention.self.hook_v', project(p.value));
     xT.dispose();
     const q = headsTokenMajor(qT, heads, scale); // [heads·N, d]
     const v = headsTokenMajor(vT, heads); // [heads·N, d]
@@ -329,7 +335,7 @@ function attentionHooked(
       for (let h = h0; h < h1; h++) {
         watched.set(h, tf.tidy(() => {
           const ctx = [];
-          for (let b = 0; b < B; b++) ctx.push(tf.matMul(sliceRows(p2, (b * nh + h - h0) * T, T), sliceRows(v, h * N + b * T, T)));
+          for (let b = 0; b < B; b++) ctx.push(matMulBias(sliceRows(p2, (b * nh + h - h0) * T, T), sliceRows(v, h * N + b * T, T), null));
           return tf.concat(ctx, 0) as tf.Tensor2D;
         }));
       }

@@ -16,7 +16,7 @@ import { sliceRows } from '../perf/heap-ops.js';
 import { attentionGroups, DEFAULT_CHUNK_TOKENS, queryBlockRows, selfAttention, type AttentionOptions } from './attention.js';
 import { embeddings, positionIds } from './embeddings.js';
 import { addAndNorm, encoderLayer } from './layer.js';
-import { gelu, layerNorm, linear } from './ops.js';
+import { gelu, layerNorm, linear, linearGelu } from './ops.js';
 import { kernelActive } from '../kernels/index.js';
 import type { LayerParams, M3Params } from './params.js';
 
@@ -75,9 +75,7 @@ function feedForwardRowMajor(
   a: tf.Tensor2D, p: LayerParams, c: XLMRobertaConfig, onIntermediate?: (gT: tf.Tensor2D) => tf.Tensor2D,
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const h = linear(a, p.intermediate.dense); // [n, I]
-    let g = gelu(h) as tf.Tensor2D;
-    h.dispose();
+    let g = linearGelu(a, p.intermediate.dense) as tf.Tensor2D; // [n, I], GELU in the GEMM's store
     if (onIntermediate) g = tf.transpose(onIntermediate(tf.transpose(g) as tf.Tensor2D)) as tf.Tensor2D;
     const y = linear(g, p.output.dense); // [n, H]
     g.dispose();

@@ -4,7 +4,7 @@ import type { XLMRobertaConfig } from '../config.js';
 import { layerName } from '../hooks/names.js';
 import type { HookRunner } from '../hooks/runner.js';
 import { selfAttention, type AttentionOptions } from './attention.js';
-import { gelu, layerNorm, linear } from './ops.js';
+import { layerNorm, linear, linearGelu } from './ops.js';
 import type { LayerNormParams, LayerParams, Linear } from './params.js';
 
 /**
@@ -30,6 +30,6 @@ export function encoderLayer(
   const eps = c.layer_norm_eps;
   const context = selfAttention(x, keyBias, p.attention.self, c, i, hooks, opts); // [B, T, H]
   const a = hooks.point(layerName(i, 'attention.output.hook_out'), addAndNorm(context, x, p.attention.output, eps));
-  const g = hooks.point(layerName(i, 'intermediate.hook_out'), gelu(linear(a, p.intermediate.dense))); // [B, T, I]
+  const g = hooks.point(layerName(i, 'intermediate.hook_out'), linearGelu(a, p.intermediate.dense)); // [B, T, I]
   return hooks.point(layerName(i, 'hook_out'), addAndNorm(g, a, p.output, eps));
 }

@@ -34,6 +34,15 @@ export function linear(x: tf.Tensor, p: Linear): tf.Tensor {
   return tf.reshape(y, [...lead, outDim]);
 }
 
+/** gelu(linear(x, p)); with the FMA kernel (src/kernels) in one pass, the GELU applied in the GEMM's store. */
+export function linearGelu(x: tf.Tensor, p: Linear): tf.Tensor {
+  const [outDim, inDim] = p.weight.shape;
+  return tf.tidy(() => {
+    const k = linearRowMajor(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, p.weight, p.bias, 'gelu');
+    return k ? tf.reshape(k, [...x.shape.slice(0, -1), outDim]) : gelu(linear(x, p));
+  });
+}
+
 /** LayerNorm over the last axis with biased variance, as torch.nn.LayerNorm. */
 export function layerNorm(x: tf.Tensor, p: LayerNormParams, eps: number): tf.Tensor {
   return tf.tidy(() => {

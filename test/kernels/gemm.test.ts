@@ -47,6 +47,28 @@ function reference(A: Float32Array, B: Float32Array, M: number, K: number, N: nu
   return { c, mag };
 }
 
+/** erf in float64: its Taylor series for |x| < 2.5, else 1 − erfc by its continued fraction (both ~1e-15). */
+function erf64(x: number): number {
+  const z = Math.abs(x);
+  let r: number;
+  if (z < 2.5) {
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 100; n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    let f = z; // erfc(z) = e^(−z²)/√π / (z + (1/2)/(z + 1/(z + (3/2)/(z + …)))), evaluated from the tail
+    for (let k = 80; k >= 1; k--) f = z + k / 2 / f;
+    r = 1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+  }
+  return x < 0 ? -r : r;
+}
+
+const gelu64 = (x: number): number => 0.5 * x * (1 + erf64(x / Math.SQRT2));
+
 const SHAPES: Array<[number, number, number]> = [ // M, K, N
   [1, 1, 1], [1, 1, 9], [5, 1, 3], [4, 8, 8], [8, 16, 16], [7, 13, 9], [33, 70, 17], [3, 1500, 5], [6, 4099, 300],
 ];
@@ -136,6 +158,38 @@ describe('GEMM kernel against a float64 reference', () => {
       }
     }
     setKernelEnabled(true);
+    log.print();
+  });
+
+  it('GELU in the store: gelu(x·Wᵀ + b) against the exact (erf) GELU in float64', () => {
+    const log = new ErrorLog('Linear + GELU in the store');
+    // Pre-activations exactly representable: x = [[1]], W = 0, bias = the grid, so y = gelu(bias).
+    const grid = Float32Array.from([...Array(2401)].map((_, i) => -12 + i / 100).concat([-100, -88, -30, -0, 0, 1e-30, 30, 88, 100]));
+    const y = tf.tidy(() => linearRowMajor(tf.ones([1, 1]), tf.zeros([grid.length, 1]), tf.tensor1d(grid), 'gelu')!.dataSync());
+    let worst = 0;
+    grid.forEach((x, i) => {
+      const err = Math.abs(y[i]! - gelu64(x));
+      expect(err, `gelu(${x}) = ${y[i]}, want ${gelu64(x)}`).toBeLessThanOrEqual(2e-7 * Math.max(1, Math.abs(x)));
+      worst = Math.max(worst, err / Math.max(1, Math.abs(x)));
+    });
+    log.add('gelu on a grid of [-12, 12] and extremes (relative to max(1, |x|))', worst);
+    for (const [N, inDim, out] of [[1, 3, 1], [9, 37, 13], [70, 256, 300]] as const) {
+      const X = values(N * inDim, N + 2 * inDim, false);
+      const W = values(out * inDim, out + 5, false);
+      const Bv = values(out, out + 9, false);
+      const { c, mag } = reference(W, X, out, inDim, N, true, Bv, true);
+      const got = tf.tidy(() => linearRowMajor(tf.tensor2d(X, [N, inDim]), tf.tensor2d(W, [out, inDim]), tf.tensor1d(Bv), 'gelu')!.dataSync());
+      let w2 = 0;
+      for (let n = 0; n < N; n++) {
+        for (let o = 0; o < out; o++) {
+          const pre = c[o * N + n]!;
+          const err = Math.abs(got[n * out + o]! - gelu64(pre));
+          expect(err, `N=${N} in=${inDim} out=${out} y[${n}, ${o}]`).toBeLessThanOrEqual(1.2 * 4 * 2 ** -24 * Math.sqrt(inDim) * mag[o * N + n]! + 2e-7 * Math.max(1, Math.abs(pre)));
+          w2 = Math.max(w2, err);
+        }
+      }
+      log.add(`${N}x${inDim} -> ${out}, GELU (abs)`, w2);
+    }
     log.print();
   });
 
