@@ -170,16 +170,17 @@
             (local.set $k (i32.add (local.get $k) (i32.const 1)))
             (br $k1))))))
 
-  ;; One 4×8 tile of C: rows m … m+3 of A against packed panel p, then stored (with the bias).
+  ;; One 4×8 tile of C: rows m … m+3 of A against packed panel p, left in this thread's scratch tile
+  ;; and then stored by $store_tile. Nothing after the loop calls a function while the accumulators
+  ;; are live: V8 would spill them, and it places such spills inside the loop.
   (func $tile (param $job i32) (param $tid i32) (param $m i32) (param $p i32)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local $b0 v128) (local $b1 v128) (local $s v128)
     (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $pb i32) (local $pe i32)
-    (local $M i32) (local $N i32) (local $K i32) (local $lda4 i32) (local $n0 i32) (local $last i32)
-    (local $c i32) (local $ldc4 i32) (local $bias i32) (local $act i32) (local $tile i32) (local $r i32) (local $j i32) (local $v f32)
+    (local $M i32) (local $K i32) (local $lda4 i32) (local $last i32)
+    (local $tile i32)
     (local.set $M (i32.load offset=36 (local.get $job)))
-    (local.set $N (i32.load offset=40 (local.get $job)))
     (local.set $K (i32.load offset=44 (local.get $job)))
     (local.set $lda4 (i32.shl (i32.load offset=4 (local.get $job)) (i32.const 2)))
     ;; Row pointers; rows past M repeat the last row (their results are never stored).
@@ -219,7 +220,24 @@
       (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
       (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
       (br_if $k (i32.lt_u (local.get $pb) (local.get $pe))))
+    (local.set $tile (i32.add (i32.add (local.get $job) (i32.const 128)) (i32.shl (local.get $tid) (i32.const 7))))
+    (v128.store offset=0 (local.get $tile) (local.get $c00))
+    (v128.store offset=16 (local.get $tile) (local.get $c01))
+    (v128.store offset=32 (local.get $tile) (local.get $c10))
+    (v128.store offset=48 (local.get $tile) (local.get $c11))
+    (v128.store offset=64 (local.get $tile) (local.get $c20))
+    (v128.store offset=80 (local.get $tile) (local.get $c21))
+    (v128.store offset=96 (local.get $tile) (local.get $c30))
+    (v128.store offset=112 (local.get $tile) (local.get $c31))
+    (call $store_tile (local.get $job) (local.get $tile) (local.get $m) (local.get $p)))
 
+  ;; Stores the 4×8 tile [r][j] at `tile` as C's rows m … m+3, columns 8p … 8p+7, plus the bias,
+  ;; through the activation; an edge tile (past M or N) float by float.
+  (func $store_tile (param $job i32) (param $tile i32) (param $m i32) (param $p i32)
+    (local $M i32) (local $N i32) (local $n0 i32) (local $c i32) (local $ldc4 i32) (local $bias i32) (local $act i32)
+    (local $s v128) (local $b0 v128) (local $b1 v128) (local $r i32) (local $j i32) (local $v f32)
+    (local.set $M (i32.load offset=36 (local.get $job)))
+    (local.set $N (i32.load offset=40 (local.get $job)))
     (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
     (local.set $c (i32.load offset=20 (local.get $job)))
     (local.set $ldc4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2)))
@@ -235,9 +253,9 @@
               (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
               (else (v128.const i32x4 0 0 0 0))))
             (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $n0) (local.get $ldc4)) (i32.shl (local.get $m) (i32.const 2)))))
-            (call $store4x4 (local.get $c00) (local.get $c10) (local.get $c20) (local.get $c30)
+            (call $store4x4 (v128.load offset=0 (local.get $tile)) (v128.load offset=32 (local.get $tile)) (v128.load offset=64 (local.get $tile)) (v128.load offset=96 (local.get $tile))
               (local.get $c) (local.get $ldc4) (local.get $s) (local.get $act))
-            (call $store4x4 (local.get $c01) (local.get $c11) (local.get $c21) (local.get $c31)
+            (call $store4x4 (v128.load offset=16 (local.get $tile)) (v128.load offset=48 (local.get $tile)) (v128.load offset=80 (local.get $tile)) (v128.load offset=112 (local.get $tile))
               (i32.add (local.get $c) (i32.shl (local.get $ldc4) (i32.const 2))) (local.get $ldc4) (local.get $s) (local.get $act)))
           (else
             ;; C is stored [M, N]: each row of the tile is two vectors, plus bias[n0 … n0+7].
@@ -249,28 +267,19 @@
                 (local.set $b0 (v128.const i32x4 0 0 0 0))
                 (local.set $b1 (v128.const i32x4 0 0 0 0))))
             (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $m) (local.get $ldc4)) (i32.shl (local.get $n0) (i32.const 2)))))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c00) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c01) (local.get $b1))))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=0 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=16 (local.get $tile)) (local.get $b1))))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c10) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c11) (local.get $b1))))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=32 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=48 (local.get $tile)) (local.get $b1))))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c20) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c21) (local.get $b1))))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=64 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=80 (local.get $tile)) (local.get $b1))))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c30) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (local.get $c31) (local.get $b1)))))))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=96 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=112 (local.get $tile)) (local.get $b1)))))))
       (else
-        ;; An edge tile: through this thread's scratch tile [4][8], then only the valid part, float by float.
-        (local.set $tile (i32.add (i32.add (local.get $job) (i32.const 128)) (i32.shl (local.get $tid) (i32.const 7))))
-        (v128.store offset=0 (local.get $tile) (local.get $c00))
-        (v128.store offset=16 (local.get $tile) (local.get $c01))
-        (v128.store offset=32 (local.get $tile) (local.get $c10))
-        (v128.store offset=48 (local.get $tile) (local.get $c11))
-        (v128.store offset=64 (local.get $tile) (local.get $c20))
-        (v128.store offset=80 (local.get $tile) (local.get $c21))
-        (v128.store offset=96 (local.get $tile) (local.get $c30))
-        (v128.store offset=112 (local.get $tile) (local.get $c31))
+        ;; An edge tile: only the valid part, float by float.
         (local.set $r (i32.const 0))
         (loop $r
           (if (i32.lt_u (i32.add (local.get $m) (local.get $r)) (local.get $M))
@@ -299,6 +308,7 @@
                 (br_if $j (i32.lt_u (local.get $j) (i32.const 8))))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br_if $r (i32.lt_u (local.get $r) (i32.const 4)))))))
+
 
   ;; Every thread waits here until all `nth` have arrived (or one of them aborted the job).
   (func $barrier (param $job i32) (param $nth i32)
