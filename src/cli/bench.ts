@@ -6,10 +6,11 @@
  * PyTorch baseline (scripts/bench_torch.py) in the same run, shape by shape.
  */
 import { statSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { wasmThreadsStatus } from '../perf/wasm-threads.js';
 import {
-  findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
+  cpuTicks, idlePercentSince, findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
   type ShapeResult, type TorchResult,
 } from '../perf/bench.js';
 import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../perf/random-checkpoint.js';
@@ -58,15 +59,21 @@ function gemmReport(skipShapes: boolean, threads: number, hidden: number, interm
   say(`matMul path: ${ks.path}`);
   const peak = fmaPeakGflops();
   const peakAll = peak === null ? null : peak * threads;
-  if (peak !== null) say(`128-bit FMA peak (f32x4.relaxed_madd on registers): ${fmt(peak)} GFLOP/s per thread, ${fmt(peakAll!)} on ${threads}`);
+  if (peak !== null) say(`128-bit FMA peak (f32x4.relaxed_madd on registers): ${fmt(peak)} GFLOP per CPU-second, so ${fmt(peakAll!)} GFLOP/s on ${threads} idle cores`);
   emit({ event: 'kernel', active: ks.active, path: ks.path, threads: ks.threads, fma_peak_gflops_1thread: peak });
   if (skipShapes) return;
-  say(`\n${'Linear N x in -> out'.padEnd(22)} ${'kernel'.padStart(7)} ${'XNNPACK'.padStart(8)} ${'+transp.'.padStart(8)} ${'ratio'.padStart(6)} ${'% peak'.padStart(7)}   (GFLOP/s; ratio = kernel / XNNPACK Linear)`);
+  say(`\nGFLOP/s (wall) of the Linear shapes; "per CPU-s": GFLOP per CPU-second over all threads, and that against the peak`);
+  say(`${'N x in -> out'.padEnd(18)} ${'kernel'.padStart(7)} ${'XNNPACK'.padStart(8)} ${'XNN+tr.'.padStart(8)} ${'ratio'.padStart(6)} | ${'kernel'.padStart(7)} ${'XNNPACK'.padStart(8)} per CPU-s | ${'kernel % peak'.padStart(13)}`);
   for (const r of timeGemmShapes(forwardGemmShapes([128, 512], hidden, intermediate))) {
-    const eff = r.kernel !== undefined && peakAll ? (100 * r.kernel) / peakAll : undefined;
-    say(`${r.shape.padEnd(22)} ${(r.kernel === undefined ? '-' : fmt(r.kernel)).padStart(7)} ${fmt(r.xnnpack).padStart(8)} ${fmt(r.xnnpackLinear).padStart(8)} ${(r.kernel === undefined ? '-' : fmt(r.kernel / r.xnnpackLinear, 2)).padStart(6)} ${(eff === undefined ? '-' : `${fmt(eff, 0)}%`).padStart(7)}`);
-    emit({ event: 'gemm', linear: r.shape, kernel_gflops: r.kernel, xnnpack_matmul_gflops: r.xnnpack, xnnpack_linear_gflops: r.xnnpackLinear, kernel_peak_fraction: eff === undefined ? undefined : eff / 100 });
+    const eff = r.kernelPerCpuS !== undefined && peak ? (100 * r.kernelPerCpuS) / peak : undefined;
+    const opt = (x: number | undefined, d = 1): string => (x === undefined ? '-' : fmt(x, d));
+    say(`${r.shape.padEnd(18)} ${opt(r.kernel).padStart(7)} ${fmt(r.xnnpack).padStart(8)} ${fmt(r.xnnpackLinear).padStart(8)} ${opt(r.kernel && r.kernel / r.xnnpackLinear, 2).padStart(6)} | ${opt(r.kernelPerCpuS).padStart(7)} ${fmt(r.xnnpackPerCpuS).padStart(8)}           | ${(eff === undefined ? '-' : `${fmt(eff, 0)}%`).padStart(13)}`);
+    emit({
+      event: 'gemm', linear: r.shape, kernel_gflops: r.kernel, xnnpack_matmul_gflops: r.xnnpack, xnnpack_linear_gflops: r.xnnpackLinear,
+      kernel_gflop_per_cpu_s: r.kernelPerCpuS, xnnpack_gflop_per_cpu_s: r.xnnpackPerCpuS, kernel_peak_fraction: eff === undefined ? undefined : eff / 100,
+    });
   }
+  say('(ratio = kernel / XNNPACK Linear as the fallback runs it: transpose, matMul, transpose, add bias)');
 }
 
 export async function run(argv: string[], io: CliIO = {}): Promise<number> {
@@ -152,6 +159,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     }
 
     try {
+      const ticks = cpuTicks();
       // One untimed pass on a small batch so the first shape does not pay for kernel set-up.
       await m3.encode({ inputIds: [[0, 5, 6, 7, 2]] });
       say('');
@@ -185,6 +193,11 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
           engine, threads: threadsUsed, runs_s: r.runs_s,
           ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio } : {}),
         });
+      }
+      const idle = idlePercentSince(ticks);
+      if (idle !== null) {
+        say(`\nmachine: ${fmt(idle, 0)}% idle over the timed runs (load average ${loadavg().map((x) => fmt(x, 1)).join(' ')}): ratios from one run are what to compare`);
+        emit({ event: 'machine', idle_percent: idle, loadavg: loadavg() });
       }
       const h = heapStats();
       if (h) {

@@ -19,6 +19,8 @@ export const GEMM_KERNEL = 'BgeM3Gemm';
 
 /** B is packed this many bytes at a time (its columns in chunks): bounds the pack buffer. */
 const PACK_BYTES = 4 << 20;
+/** Jobs smaller than this (multiply-adds, or row elements) run on the calling thread alone. */
+export const SMALL_JOB = 1 << 19;
 /** Panels of packed B one row tile of A meets in a row: about what stays in L2 alongside A's rows. */
 const GROUP_BYTES = 512 << 10;
 /** The job struct (see gemm.wat): 128 bytes of fields + one 128-byte scratch tile per thread (≤ 8). */
@@ -31,17 +33,17 @@ interface WasmModuleParts {
   wasmMemory?: WebAssembly.Memory;
   tfjs?: { getThreadsCount?: () => number };
 }
-type Backend = BackendWasm & { wasm: WasmModuleParts };
+export type Backend = BackendWasm & { wasm: WasmModuleParts };
 
 /** What runs the kernel on one backend: its worker pool, job struct and pack buffer. */
-interface Context { backend: Backend; pool: KernelPool; job: number; pack: number; packBytes: number }
+export interface Context { backend: Backend; pool: KernelPool; job: number; pack: number; packBytes: number }
 
 let context: Context | null = null;
 let unavailable: string | undefined; // why the kernel cannot run on the current backend
 let enabled = process.env.BGE_M3_KERNEL !== 'off';
 
 /** The context for the active backend, made on first use; null (and `unavailable` set) when it cannot run. */
-function activeContext(): Context | null {
+export function activeContext(): Context | null {
   if (!enabled) {
     unavailable = 'disabled (setKernelEnabled(false))';
     return null;
@@ -64,7 +66,7 @@ function activeContext(): Context | null {
     return null;
   }
   const threads = Math.max(1, Math.min(8, backend.wasm.tfjs?.getThreadsCount?.() ?? 1));
-  const job = backend.wasm._malloc(JOB_BYTES);
+  const job = backend.wasm._malloc(JOB_BYTES) >>> 0; // Emscripten returns addresses past 2 GiB as negative numbers
   if (!job) throw new Error('GEMM kernel: the wasm heap has no room for the job struct');
   new Uint8Array(memory.buffer, job, JOB_BYTES).fill(0);
   context = { backend, pool: new KernelPool(s.module, memory, threads), job, pack: 0, packBytes: 0 };
@@ -112,6 +114,11 @@ export function kernelActive(): boolean {
   return activeContext() !== null;
 }
 
+/** A tensor's address in the heap, as an unsigned number (the backend may hand out negative ones past 2 GiB). */
+export function heapAddress(backend: Backend, t: tf.TensorInfo): number {
+  return backend.getMemoryOffset(t.dataId) >>> 0;
+}
+
 interface GemmArgs {
   a: number; lda: number; b: number; ldb: number; bT: boolean; c: number; ldc: number; cT: boolean; bias: number;
   M: number; N: number; K: number; gelu: boolean;
@@ -125,7 +132,7 @@ function gemmOnHeap(ctx: Context, g: GemmArgs): void {
     if (ctx.pack) ctx.backend.wasm._free(ctx.pack);
     ctx.pack = 0;
     ctx.packBytes = 0;
-    const p = ctx.backend.wasm._malloc(packBytes);
+    const p = ctx.backend.wasm._malloc(packBytes) >>> 0;
     if (!p) throw new Error(`GEMM kernel: the wasm heap has no room for a ${packBytes}-byte pack buffer`);
     ctx.pack = p;
     ctx.packBytes = packBytes;
@@ -141,7 +148,8 @@ function gemmOnHeap(ctx: Context, g: GemmArgs): void {
     w[9] = g.M; w[10] = n; w[11] = g.K; w[12] = ctx.pack; w[13] = group;
     w[14] = 0; w[16] = 0; // barrier count, abort (the generation word just keeps counting)
     w[17] = g.gelu ? 1 : 0;
-    ctx.pool.exec(ctx.job);
+    w[18] = 0; // op: GEMM
+    ctx.pool.exec(ctx.job, g.M * n * g.K < SMALL_JOB ? 1 : undefined);
   }
 }
 
@@ -168,8 +176,8 @@ function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
   if (M === 0 || N === 0) return out;
   const ctx = activeContext();
   if (!ctx || ctx.backend !== backend) throw new Error(`${GEMM_KERNEL}: the kernel cannot run here (${unavailable ?? 'another backend'})`);
-  const c = backend.getMemoryOffset(out.dataId);
-  const biasAt = bias ? backend.getMemoryOffset(bias.dataId) : 0;
+  const c = heapAddress(backend, out);
+  const biasAt = bias ? heapAddress(backend, bias) : 0;
   if (K === 0) { // an empty sum: C is the bias (or 0) on every row
     const view = new Float32Array(ctx.pool.memory.buffer, c, M * N);
     const bv = bias ? new Float32Array(ctx.pool.memory.buffer, biasAt, cols) : null;
@@ -178,8 +186,8 @@ function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
     return out;
   }
   gemmOnHeap(ctx, {
-    a: backend.getMemoryOffset(a.dataId), lda: K,
-    b: backend.getMemoryOffset(b.dataId), ldb: transposeB ? K : N, bT: transposeB,
+    a: heapAddress(backend, a), lda: K,
+    b: heapAddress(backend, b), ldb: transposeB ? K : N, bT: transposeB,
     c, ldc: transposeC ? M : N, cT: transposeC, bias: biasAt, M, N, K, gelu: activation === 'gelu',
   });
   return out;

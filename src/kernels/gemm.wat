@@ -20,6 +20,7 @@
 ;;   36 M  40 N    44 K  48 pack  52 panels per group   56 barrier count   60 barrier generation
 ;;   64 abort (set by a thread that failed, so the others do not wait for it)
 ;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
+;;   72 op: 0 this GEMM; 1 LayerNorm and 2 softmax use the fields their functions list
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
 (module
   (import "env" "memory" (memory 1 65536 shared))
@@ -331,7 +332,7 @@
             (br $wait))))))
 
   ;; Thread `tid` of `nth`: its share of the packing, the barrier, then its share of A's row tiles.
-  (func (export "run") (param $job i32) (param $tid i32) (param $nth i32)
+  (func $gemm (param $job i32) (param $tid i32) (param $nth i32)
     (local $NP i32) (local $MT i32) (local $p i32) (local $pEnd i32) (local $g0 i32) (local $gEnd i32)
     (local $mt i32) (local $mtEnd i32) (local $G i32)
     (local.set $NP (i32.shr_u (i32.add (i32.load offset=40 (local.get $job)) (i32.const 7)) (i32.const 3)))
@@ -369,6 +370,156 @@
             (br $row)))
         (local.set $g0 (local.get $gEnd))
         (br $group))))
+
+  ;; ---- Row operations: LayerNorm and softmax, rows split between the threads like A's row tiles ----
+  ;; Job fields when op (offset 72) is 1 or 2:
+  ;;   0 x   4 rows   8 residual (LayerNorm; 0: none)   12 cols   16 gamma   20 y   24 beta   28 eps (f32)
+  ;; y may be x (in place). cols must be a multiple of 4 for LayerNorm; softmax takes any cols.
+
+  (func $hsum (param $v v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; y = (s − mean(s)) / √(var(s) + eps) · gamma + beta per row, s = x (+ residual), biased variance.
+  ;; Three passes over a row (it stays in L1): the sum (writing s to y when there is a residual), the
+  ;; centred sum of squares, the normalised store.
+  (func $layernorm (param $job i32) (param $tid i32) (param $nth i32)
+    (local $rows i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
+    (local $px i32) (local $pr i32) (local $py i32) (local $src i32) (local $g i32) (local $b i32)
+    (local $acc v128) (local $v v128) (local $mean v128) (local $rstd v128) (local $n f32)
+    (local.set $rows (i32.load offset=4 (local.get $job)))
+    (local.set $cols4 (i32.shl (i32.load offset=12 (local.get $job)) (i32.const 2)))
+    (local.set $n (f32.convert_i32_u (i32.load offset=12 (local.get $job))))
+    (local.set $g (i32.load offset=16 (local.get $job)))
+    (local.set $b (i32.load offset=24 (local.get $job)))
+    (local.set $row (i32.div_u (i32.mul (local.get $rows) (local.get $tid)) (local.get $nth)))
+    (local.set $end (i32.div_u (i32.mul (local.get $rows) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (block $done
+      (loop $rowl
+        (br_if $done (i32.ge_u (local.get $row) (local.get $end)))
+        (local.set $px (i32.add (i32.load offset=0 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $py (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $pr (i32.load offset=8 (local.get $job)))
+        (local.set $src (local.get $px))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (if (local.get $pr)
+          (then
+            (local.set $pr (i32.add (local.get $pr) (i32.mul (local.get $row) (local.get $cols4))))
+            (local.set $src (local.get $py))
+            (loop $s1
+              (local.set $v (f32x4.add (v128.load (i32.add (local.get $px) (local.get $i))) (v128.load (i32.add (local.get $pr) (local.get $i)))))
+              (v128.store (i32.add (local.get $py) (local.get $i)) (local.get $v))
+              (local.set $acc (f32x4.add (local.get $acc) (local.get $v)))
+              (local.set $i (i32.add (local.get $i) (i32.const 16)))
+              (br_if $s1 (i32.lt_u (local.get $i) (local.get $cols4)))))
+          (else
+            (loop $s1
+              (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $px) (local.get $i)))))
+              (local.set $i (i32.add (local.get $i) (i32.const 16)))
+              (br_if $s1 (i32.lt_u (local.get $i) (local.get $cols4))))))
+        (local.set $mean (f32x4.splat (f32.div (call $hsum (local.get $acc)) (local.get $n))))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (loop $s2
+          (local.set $v (f32x4.sub (v128.load (i32.add (local.get $src) (local.get $i))) (local.get $mean)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $v) (local.get $v))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $s2 (i32.lt_u (local.get $i) (local.get $cols4))))
+        (local.set $rstd (f32x4.splat (f32.div (f32.const 1)
+          (f32.sqrt (f32.add (f32.div (call $hsum (local.get $acc)) (local.get $n)) (f32.load offset=28 (local.get $job)))))))
+        (local.set $i (i32.const 0))
+        (loop $s3
+          (v128.store (i32.add (local.get $py) (local.get $i))
+            (f32x4.add
+              (f32x4.mul (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $src) (local.get $i))) (local.get $mean)) (local.get $rstd))
+                (v128.load (i32.add (local.get $g) (local.get $i))))
+              (v128.load (i32.add (local.get $b) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $s3 (i32.lt_u (local.get $i) (local.get $cols4))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowl))))
+
+  ;; y = softmax(x) per row: max, e^(x − max) stored with their sum, then times 1/sum. A row's last
+  ;; cols mod 4 values go one lane at a time.
+  (func $softmax (param $job i32) (param $tid i32) (param $nth i32)
+    (local $rows i32) (local $cols i32) (local $vec4 i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
+    (local $px i32) (local $py i32) (local $mx v128) (local $sum v128) (local $e v128) (local $m f32) (local $t f32)
+    (local.set $rows (i32.load offset=4 (local.get $job)))
+    (local.set $cols (i32.load offset=12 (local.get $job)))
+    (local.set $cols4 (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $vec4 (i32.shl (i32.and (local.get $cols) (i32.const -4)) (i32.const 2))) ;; bytes of whole vectors
+    (local.set $row (i32.div_u (i32.mul (local.get $rows) (local.get $tid)) (local.get $nth)))
+    (local.set $end (i32.div_u (i32.mul (local.get $rows) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (block $done
+      (loop $rowl
+        (br_if $done (i32.ge_u (local.get $row) (local.get $end)))
+        (local.set $px (i32.add (i32.load offset=0 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $py (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        ;; max
+        (local.set $mx (f32x4.splat (f32.const -inf)))
+        (local.set $i (i32.const 0))
+        (block $v1 (loop $l1
+          (br_if $v1 (i32.ge_u (local.get $i) (local.get $vec4)))
+          (local.set $mx (f32x4.max (local.get $mx) (v128.load (i32.add (local.get $px) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $l1)))
+        (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                               (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+        (block $t1 (loop $l1t
+          (br_if $t1 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (local.set $m (f32.max (local.get $m) (f32.load (i32.add (local.get $px) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $l1t)))
+        (local.set $mx (f32x4.splat (local.get $m)))
+        ;; e^(x − max) and their sum
+        (local.set $sum (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $v2 (loop $l2
+          (br_if $v2 (i32.ge_u (local.get $i) (local.get $vec4)))
+          (local.set $e (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $px) (local.get $i))) (local.get $mx))))
+          (v128.store (i32.add (local.get $py) (local.get $i)) (local.get $e))
+          (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $l2)))
+        (local.set $t (call $hsum (local.get $sum)))
+        (block $t2 (loop $l2t
+          (br_if $t2 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (local.set $e (call $exp4 (f32x4.splat (f32.sub (f32.load (i32.add (local.get $px) (local.get $i))) (local.get $m)))))
+          (f32.store (i32.add (local.get $py) (local.get $i)) (f32x4.extract_lane 0 (local.get $e)))
+          (local.set $t (f32.add (local.get $t) (f32x4.extract_lane 0 (local.get $e))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $l2t)))
+        ;; normalise
+        (local.set $sum (f32x4.splat (f32.div (f32.const 1) (local.get $t))))
+        (local.set $i (i32.const 0))
+        (block $v3 (loop $l3
+          (br_if $v3 (i32.ge_u (local.get $i) (local.get $vec4)))
+          (v128.store (i32.add (local.get $py) (local.get $i)) (f32x4.mul (v128.load (i32.add (local.get $py) (local.get $i))) (local.get $sum)))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $l3)))
+        (block $t3 (loop $l3t
+          (br_if $t3 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (f32.store (i32.add (local.get $py) (local.get $i))
+            (f32.mul (f32.load (i32.add (local.get $py) (local.get $i))) (f32x4.extract_lane 0 (local.get $sum))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $l3t)))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowl))))
+
+
+  ;; Thread `tid` of `nth` of a job: its op (offset 72) is 0 GEMM, 1 LayerNorm, 2 softmax.
+  (func (export "run") (param $job i32) (param $tid i32) (param $nth i32)
+    (block $unknown
+      (block $softmax
+        (block $layernorm
+          (block $gemm
+            (br_table $gemm $layernorm $softmax $unknown (i32.load offset=72 (local.get $job))))
+          (return (call $gemm (local.get $job) (local.get $tid) (local.get $nth))))
+        (return (call $layernorm (local.get $job) (local.get $tid) (local.get $nth))))
+      (return (call $softmax (local.get $job) (local.get $tid) (local.get $nth))))
+    unreachable)
 
   ;; The 128-bit FMA peak of one thread: `n` iterations of 10 independent f32x4.relaxed_madd (80 FLOP
   ;; per iteration: 10 × 4 lanes × 2), on registers only. The result only keeps V8 from dropping the loop.

@@ -6,3 +6,4 @@
 export { GEMM_KERNEL, closeKernels, kernelActive, kernelEnabled, kernelMatMul, kernelStatus, linearRowMajor, setKernelEnabled, type KernelStatus } from './gemm.js';
 export { kernelSupport } from './feature.js';
 export { fmaPeakGflops, forwardGemmShapes, timeGemmShapes, type GemmShapeResult } from './bench.js';
+export { layerNormRows, softmaxRows, LAYER_NORM_KERNEL, SOFTMAX_KERNEL } from './rows.js';

@@ -73,10 +73,14 @@ export class KernelPool {
     }
   }
 
-  /** Runs the job at heap address `job` on every thread; returns when all are done. */
-  exec(job: number): void {
+  /**
+   * Runs the job at heap address `job` on `threads` threads (default all); returns when all are done.
+   * Small jobs should ask for 1: waking a worker costs microseconds on an idle machine and
+   * milliseconds on a busy one.
+   */
+  exec(job: number, threads = this.threads): void {
     if (this.closed) throw new Error('kernel pool is closed');
-    const nth = this.threads;
+    const nth = Math.max(1, Math.min(this.threads, threads));
     if (nth === 1) {
       this.run(job, 0, 1);
       return;

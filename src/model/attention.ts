@@ -22,7 +22,7 @@ import { layerName, type LayerSite } from '../hooks/names.js';
 import type { HookRunner } from '../hooks/runner.js';
 import { ensureHeap } from '../perf/heap-guard.js';
 import { sliceRows } from '../perf/heap-ops.js';
-import { linear } from './ops.js';
+import { linear, softmax } from './ops.js';
 import { kernelActive, kernelMatMul, linearRowMajor } from '../kernels/index.js';
 import type { LayerParams, Linear } from './params.js';
 
@@ -134,7 +134,7 @@ function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor
       scores = tf.add(s, bias);
       s.dispose();
     }
-    const probs = tf.softmax(scores);
+    const probs = softmax(scores) as tf.Tensor2D;
     scores.dispose();
     return matMulBias(probs, v, null);
   });
@@ -330,7 +330,7 @@ function attentionHooked(
       let scores = tf.reshape(tf.concat(pieces, 0), [B, nh, T, T]);
       tf.dispose(pieces);
       scores = hooks.point(at('attention.self.hook_scores'), scores);
-      const probs = hooks.point(at('attention.self.hook_probs'), tf.softmax(scores)); // over keys
+      const probs = hooks.point(at('attention.self.hook_probs'), softmax(scores)); // over keys
       const p2 = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
       for (let h = h0; h < h1; h++) {
         watched.set(h, tf.tidy(() => {
@@ -398,7 +398,7 @@ export function selfAttentionPlain(
     const v = hooks.point(layerName(i, 'attention.self.hook_v'), splitHeads(linear(x, p.value), heads));
     let scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), keyBias); // [B, heads, T, T]
     scores = hooks.point(layerName(i, 'attention.self.hook_scores'), scores);
-    const probs = hooks.point(layerName(i, 'attention.self.hook_probs'), tf.softmax(scores)); // over keys
+    const probs = hooks.point(layerName(i, 'attention.self.hook_probs'), softmax(scores)); // over keys
     const ctx = tf.matMul(probs, v); // [B, heads, T, d]
     return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B, T, H]) as tf.Tensor3D;
   });

@@ -79,9 +79,7 @@ function feedForwardRowMajor(
     if (onIntermediate) g = tf.transpose(onIntermediate(tf.transpose(g) as tf.Tensor2D)) as tf.Tensor2D;
     const y = linear(g, p.output.dense); // [n, H]
     g.dispose();
-    const s = tf.add(y, a);
-    y.dispose();
-    return layerNorm(s, p.output.LayerNorm, c.layer_norm_eps) as tf.Tensor2D;
+    return layerNorm(y, p.output.LayerNorm, c.layer_norm_eps, a) as tf.Tensor2D; // LN(y + a)
   });
 }
 

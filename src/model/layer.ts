@@ -14,7 +14,7 @@ import type { LayerNormParams, LayerParams, Linear } from './params.js';
 export function addAndNorm(
   h: tf.Tensor, residual: tf.Tensor, p: { dense: Linear; LayerNorm: LayerNormParams }, eps: number,
 ): tf.Tensor3D {
-  return layerNorm(tf.add(linear(h, p.dense), residual), p.LayerNorm, eps) as tf.Tensor3D;
+  return layerNorm(linear(h, p.dense), p.LayerNorm, eps, residual) as tf.Tensor3D;
 }
 
 /** x [B, T, H] -> [B, T, H] */

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerNormParams, Linear } from './params.js';
-import { linearRowMajor } from '../kernels/index.js';
+import { layerNormRows, linearRowMajor, softmaxRows } from '../kernels/index.js';
 
 /**
  * x·Wᵀ + b on the last axis: [..., in] -> [..., out], with W as stored, [out, in].
@@ -43,9 +43,17 @@ export function linearGelu(x: tf.Tensor, p: Linear): tf.Tensor {
   });
 }
 
-/** LayerNorm over the last axis with biased variance, as torch.nn.LayerNorm. */
-export function layerNorm(x: tf.Tensor, p: LayerNormParams, eps: number): tf.Tensor {
+/**
+ * LayerNorm over the last axis with biased variance, as torch.nn.LayerNorm; of x + residual when a
+ * residual is given (with the FMA kernel's row ops, src/kernels: the add and the norm in one job).
+ */
+export function layerNorm(x: tf.Tensor, p: LayerNormParams, eps: number, residual?: tf.Tensor): tf.Tensor {
+  const H = x.shape[x.shape.length - 1]!;
   return tf.tidy(() => {
+    const as2d = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [-1, H]);
+    const k = layerNormRows(as2d(x), p.weight, p.bias, eps, residual ? as2d(residual) : undefined);
+    if (k) return tf.reshape(k, x.shape);
+    if (residual) x = tf.add(x, residual);
     const centred = tf.sub(x, tf.mean(x, -1, true));
     const sq = tf.square(centred);
     const variance = tf.mean(sq, -1, true);
@@ -55,6 +63,15 @@ export function layerNorm(x: tf.Tensor, p: LayerNormParams, eps: number): tf.Ten
     const scaled = tf.mul(normed, p.weight);
     normed.dispose();
     return tf.add(scaled, p.bias);
+  });
+}
+
+/** softmax over the last axis (with the kernel's row ops, src/kernels, where they run). */
+export function softmax(x: tf.Tensor): tf.Tensor {
+  const n = x.shape[x.shape.length - 1]!;
+  return tf.tidy(() => {
+    const k = softmaxRows(tf.reshape(x, [-1, n]));
+    return k ? tf.reshape(k, x.shape) : tf.softmax(x);
   });
 }
 
