@@ -329,6 +329,9 @@
             (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
             (if (i32.gt_u (local.get $spin) (i32.const 20000))
               (then (drop (memory.atomic.wait32 offset=60 (local.get $job) (local.get $gen) (i64.const 1000000)))))
+            ;; ~60 s of 1 ms waits: a thread is gone; abort the job rather than hang (the caller reports it)
+            (if (i32.gt_u (local.get $spin) (i32.const 80000))
+              (then (i32.atomic.store offset=64 (local.get $job) (i32.const 1))))
             (br $wait))))))
 
   ;; Thread `tid` of `nth`: its share of the packing, the barrier, then its share of A's row tiles.

@@ -110,6 +110,11 @@ export class KernelPool {
       }
     }
     if (mine) throw mine;
+    if (Atomics.load(new Int32Array(this.memory.buffer), (job + 64) >>> 2)) {
+      // set by a thread that failed or gave up waiting at the barrier: the output is incomplete
+      const failed = [...Array(nth - 1).keys()].map((i) => i + 1).filter((tid) => Atomics.load(c, FAILED + tid));
+      if (failed.length === 0) throw new Error('GEMM kernel: a thread did not reach the barrier within ~60 s; the job was aborted');
+    }
     for (let tid = 1; tid < nth; tid++) {
       if (Atomics.exchange(c, FAILED + tid, 0)) {
         const msg = receiveMessageOnPort(this.ports[tid - 1]!)?.message as string | undefined;
