@@ -26,9 +26,11 @@
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; e^y on four lanes, within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so r is exact),
-  ;; e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is clamped to [−87.3, 88.3].
+  ;; e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is clamped to [−87.3, 88.3], and
+  ;; below −87.3 (where e^y is subnormal) the result is 0, so e^−∞ = 0 exactly (masked keys).
   (func $exp4 (param $y v128) (result v128)
-    (local $n v128) (local $r v128) (local $p v128)
+    (local $n v128) (local $r v128) (local $p v128) (local $keep v128)
+    (local.set $keep (f32x4.ge (local.get $y) (f32x4.splat (f32.const -87.3))))
     (local.set $y (f32x4.max (f32x4.min (local.get $y) (f32x4.splat (f32.const 88.3))) (f32x4.splat (f32.const -87.3))))
     (local.set $n (f32x4.nearest (f32x4.mul (local.get $y) (f32x4.splat (f32.const 1.44269504089)))))
     (local.set $r (f32x4.sub (local.get $y) (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375)))))
@@ -43,8 +45,8 @@
     (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
       (f32x4.splat (f32.const 1))))
     ;; times 2^n: (n + 127) << 23 is 2^n as a float's bits
-    (f32x4.mul (local.get $p)
-      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+    (v128.and (local.get $keep) (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127))) (i32.const 23)))))
 
   ;; Exact GELU, x·Φ(x), on four lanes: with z = |x|/√2, erfc(z) ≈ t·(a1 + t·(a2 + … a5·t))·e^(−z²),
   ;; t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7), and h = erfc(z)/2 = Φ(−|x|):

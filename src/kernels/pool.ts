@@ -18,7 +18,10 @@ const NTH = 2; // threads of this job
 const QUIT = 3; // set to stop the workers
 const DONE = 4; // DONE + tid: the last sequence number worker tid finished
 const FAILED = 16; // FAILED + tid: 1 when worker tid threw (its message is posted)
+const READY = 24; // READY + tid: 1 once worker tid has instantiated the module
 const WORDS = 32;
+/** Seconds a new worker may take to start before the pool is called broken. */
+const START_TIMEOUT_S = 30;
 
 /** Seconds the main thread waits for a worker before calling the pool broken. */
 const WORKER_TIMEOUT_S = 120;
@@ -29,6 +32,8 @@ const { workerData } = require('node:worker_threads');
 const { module, memory, ctl: sab, tid, port } = workerData;
 const ctl = new Int32Array(sab);
 const { run } = new WebAssembly.Instance(module, { env: { memory } }).exports;
+Atomics.store(ctl, ${READY} + tid, 1);
+Atomics.notify(ctl, ${READY} + tid);
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, ${SEQ}, seen);
@@ -64,7 +69,10 @@ export class KernelPool {
     for (let tid = 1; tid < threads; tid++) {
       // Errors come back on a port the main thread reads synchronously (it is blocked in exec meanwhile).
       const { port1, port2 } = new MessageChannel();
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, ctl: this.ctl.buffer, tid, port: port2 }, transferList: [port2] });
+      // execArgv []: the parent's flags (e.g. --input-type=module of `node -e`) would change how the source is read.
+      const w = new Worker(WORKER_SOURCE, {
+        eval: true, execArgv: [], workerData: { module, memory, ctl: this.ctl.buffer, tid, port: port2 }, transferList: [port2],
+      });
       w.on('error', () => { /* reported through FAILED and the port */ });
       w.unref();
       port1.unref();
@@ -86,6 +94,7 @@ export class KernelPool {
       return;
     }
     const c = this.ctl;
+    if (!this.started) this.awaitStart();
     Atomics.store(c, JOB, job);
     Atomics.store(c, NTH, nth);
     const seq = Atomics.add(c, SEQ, 1) + 1;
@@ -121,6 +130,23 @@ export class KernelPool {
         throw new Error(`GEMM kernel failed in worker ${tid}: ${msg ?? 'no message'}`);
       }
     }
+  }
+
+  private started = false;
+
+  /** Waits (once) until every worker has its module instance; a worker that cannot start closes the pool. */
+  private awaitStart(): void {
+    const t0 = Date.now();
+    for (let tid = 1; tid < this.threads; tid++) {
+      while (Atomics.load(this.ctl, READY + tid) !== 1) {
+        if (Date.now() - t0 > START_TIMEOUT_S * 1000) {
+          this.close();
+          throw new Error(`GEMM kernel: worker ${tid} did not start within ${START_TIMEOUT_S} s; the kernel pool was closed`);
+        }
+        Atomics.wait(this.ctl, READY + tid, 0, 50);
+      }
+    }
+    this.started = true;
   }
 
   /** Stops the workers (idempotent). */
