@@ -180,3 +180,20 @@ export class TorchBaseline {
     this.proc.kill();
   }
 }
+
+/** Total and idle CPU ticks of the machine so far (Linux /proc/stat), or null elsewhere. */
+export function cpuTicks(): { total: number; idle: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.reduce((a, x) => a + x, 0), idle: f[3]! + (f[4] ?? 0) };
+  } catch {
+    return null;
+  }
+}
+
+/** Percent of the machine's CPU time that was idle since `from` (a cpuTicks() reading). */
+export function idlePercentSince(from: { total: number; idle: number } | null): number | null {
+  const now = cpuTicks();
+  if (!from || !now || now.total === from.total) return null;
+  return (100 * (now.idle - from.idle)) / (now.total - from.total);
+}

@@ -6,29 +6,34 @@
  * PyTorch baseline (scripts/bench_torch.py) in the same run, shape by shape.
  */
 import { statSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { wasmThreadsStatus } from '../runtime/wasm-threads.js';
 import {
-  findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
+  cpuTicks, idlePercentSince, findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
   type ShapeResult, type TorchResult,
 } from '../bench/bench.js';
 import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../bench/random-checkpoint.js';
 import { heapStats } from '../runtime/heap-guard.js';
 import { FORMULATIONS, type Formulation } from '../forward.js';
 import { BgeM3 } from '../m3.js';
+import { fmaPeakGflops, forwardGemmShapes, kernelStatus, setKernelEnabled, timeGemmShapes } from '../kernels/index.js';
 import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
 
 const DEFAULT_SHAPES = '1x16,32x16,1x128,8x128,1x512';
 
 export const USAGE = `Usage: bge-m3 bench [--model DIR | --random large] [--shapes ${DEFAULT_SHAPES}]
                    [--backend wasm|cpu|tensorflow] [--threads N] [--reps N] [--outputs dense|all]
-                   [--forward fast|reference] [--torch-threads N] [--no-torch] [--json]
+                   [--forward fast|reference] [--torch-threads N] [--no-torch] [--kernel on|off] [--no-gemm] [--json]
 
 Times encode() on batches of random token ids, shape by shape (BxT: B rows of T tokens, one forward
 each), after a warm-up, and prints per shape the median seconds, tokens/s, GFLOP/s and peak RSS, plus
 the model's load time and load peak RSS. With a Python that imports torch (Debian: apt-get install
 python3-torch libopenblas0-pthread; or set BGE_M3_PYTHON), the same shapes also run through a PyTorch
 encoder of the same sizes (scripts/bench_torch.py) in the same run, and the ratio is printed.
+On the wasm backend it first says which matMul path runs (the FMA kernel of src/kernels, or XNNPACK
+and why), measures the 128-bit FMA peak of one thread, and times the forward's Linear shapes at 128
+and 512 tokens (the model's sizes) through the kernel and through XNNPACK.
 
 Options:
   --model DIR         a BGE-M3 snapshot directory
@@ -42,11 +47,36 @@ Options:
   --forward NAME      the encoder's formulation: fast (default) or reference (the textbook one)
   --torch-threads N   threads of the PyTorch baseline (default 2)
   --no-torch          skip the PyTorch baseline
+  --kernel on|off     the FMA GEMM kernel where it can run (default on), or XNNPACK only
+  --no-gemm           skip the per-shape GEMM table
   --json              one JSON object per line instead of the table
   -h, --help          show this help
 `;
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
+
+/** Which matMul path runs, the FMA peak, and the forward's Linear shapes on the kernel and on XNNPACK. */
+function gemmReport(skipShapes: boolean, threads: number, hidden: number, intermediate: number, say: (l: string) => void, emit: (o: Record<string, unknown>) => void): void {
+  const ks = kernelStatus();
+  say(`matMul path: ${ks.path}`);
+  const peak = fmaPeakGflops();
+  const peakAll = peak === null ? null : peak * threads;
+  if (peak !== null) say(`128-bit FMA peak (f32x4.relaxed_madd on registers): ${fmt(peak)} GFLOP per CPU-second, so ${fmt(peakAll!)} GFLOP/s on ${threads} idle cores`);
+  emit({ event: 'kernel', active: ks.active, path: ks.path, threads: ks.threads, fma_peak_gflops_1thread: peak });
+  if (skipShapes) return;
+  say(`\nGFLOP/s (wall) of the Linear shapes; "per CPU-s": GFLOP per CPU-second over all threads, and that against the peak`);
+  say(`${'N x in -> out'.padEnd(18)} ${'kernel'.padStart(7)} ${'XNNPACK'.padStart(8)} ${'XNN+tr.'.padStart(8)} ${'ratio'.padStart(6)} | ${'kernel'.padStart(7)} ${'XNNPACK'.padStart(8)} per CPU-s | ${'kernel % peak'.padStart(13)}`);
+  for (const r of timeGemmShapes(forwardGemmShapes([128, 512], hidden, intermediate))) {
+    const eff = r.kernelPerCpuS !== undefined && peak ? (100 * r.kernelPerCpuS) / peak : undefined;
+    const opt = (x: number | undefined, d = 1): string => (x === undefined ? '-' : fmt(x, d));
+    say(`${r.shape.padEnd(18)} ${opt(r.kernel).padStart(7)} ${fmt(r.xnnpack).padStart(8)} ${fmt(r.xnnpackLinear).padStart(8)} ${opt(r.kernel && r.kernel / r.xnnpackLinear, 2).padStart(6)} | ${opt(r.kernelPerCpuS).padStart(7)} ${fmt(r.xnnpackPerCpuS).padStart(8)}           | ${(eff === undefined ? '-' : `${fmt(eff, 0)}%`).padStart(13)}`);
+    emit({
+      event: 'gemm', linear: r.shape, kernel_gflops: r.kernel, xnnpack_matmul_gflops: r.xnnpack, xnnpack_linear_gflops: r.xnnpackLinear,
+      kernel_gflop_per_cpu_s: r.kernelPerCpuS, xnnpack_gflop_per_cpu_s: r.xnnpackPerCpuS, kernel_peak_fraction: eff === undefined ? undefined : eff / 100,
+    });
+  }
+  say('(ratio = kernel / XNNPACK Linear as the fallback runs it: transpose, matMul, transpose, add bias)');
+}
 
 export async function run(argv: string[], io: CliIO = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
@@ -55,7 +85,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const { values } = parseCli(argv, {
       model: { type: 'string' }, random: { type: 'string' }, shapes: { type: 'string' }, backend: { type: 'string' },
       threads: { type: 'string' }, reps: { type: 'string' }, outputs: { type: 'string' }, forward: { type: 'string' }, 'torch-threads': { type: 'string' },
-      'no-torch': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'no-torch': { type: 'boolean' }, kernel: { type: 'string' }, 'no-gemm': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
       stdout.write(USAGE);
@@ -81,6 +111,8 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const want = { dense: true, sparse: outputs === 'all', colbert: outputs === 'all' };
     const forward = values.forward ?? 'fast';
     if (!(FORMULATIONS as readonly string[]).includes(forward)) throw new CliError(`--forward must be ${FORMULATIONS.join(' or ')}, got '${forward}'`, true);
+    const kernelFlag = values.kernel ?? 'on';
+    if (kernelFlag !== 'on' && kernelFlag !== 'off') throw new CliError(`--kernel must be on or off, got '${kernelFlag}'`, true);
     const json = values.json === true;
     const say = (line: string): void => { if (!json) stdout.write(`${line}\n`); };
     const emit = (obj: Record<string, unknown>): void => { if (json) stdout.write(`${JSON.stringify(obj)}\n`); };
@@ -112,6 +144,8 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     say(`model: ${preset !== undefined ? `random '${preset}' (${modelDir})` : modelDir}; forward ${forward}; backend ${backend}${threadsUsed !== undefined ? `, ${threadsUsed} thread${threadsUsed > 1 ? 's' : ''}` : ''}${th.fallbackReason ? ` (${th.fallbackReason})` : ''}`);
     say(`load: ${fmt(loadS, 2)} s (reading ${fmt(weightsMb, 0)} MB of weights once more: ${fmt(readS, 2)} s, so ${fmt(loadS / readS, 1)}x); peak RSS ${fmt(loadRss, 0)} MB = ${fmt(loadRss / weightsMb, 2)}x the weights`);
     emit({ event: 'load', engine, threads: threadsUsed, load_s: loadS, load_peak_rss_mb: loadRss, weights_mb: weightsMb, file_read_s: readS });
+    setKernelEnabled(kernelFlag === 'on');
+    if (backend === 'wasm') gemmReport(values['no-gemm'] === true, threadsUsed ?? 1, m3.config.hidden_size, m3.config.intermediate_size, say, emit);
 
     // The baseline, if torch is importable.
     let torch: TorchBaseline | null = null;
@@ -129,6 +163,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     }
 
     try {
+      const ticks = cpuTicks();
       // One untimed pass on a small batch so the first shape does not pay for kernel set-up.
       await m3.encode({ inputIds: [[0, 5, 6, 7, 2]] });
       say('');
@@ -162,6 +197,11 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
           engine, forward, threads: threadsUsed, runs_s: r.runs_s,
           ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio } : {}),
         });
+      }
+      const idle = idlePercentSince(ticks);
+      if (idle !== null) {
+        say(`\nmachine: ${fmt(idle, 0)}% idle over the timed runs (load average ${loadavg().map((x) => fmt(x, 1)).join(' ')}): ratios from one run are what to compare`);
+        emit({ event: 'machine', idle_percent: idle, loadavg: loadavg() });
       }
       const h = heapStats();
       if (h) {

@@ -10,6 +10,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
+import { kernelStatus } from '../kernels/index.js';
 import {
   explainColbert, explainLexicalMatch, tokenWeightsOf, type LexicalMatchExplanation, type TokenWeight,
 } from '../explain.js';
@@ -174,7 +175,8 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
       layers: m3.config.num_hidden_layers,
       heads: m3.config.num_attention_heads,
       hiddenSize: m3.config.hidden_size,
-      backend: tf.getBackend(),
+      // which matMul path ran (the FMA kernel of src/kernels, or XNNPACK and why), shown in the page header
+      backend: tf.getBackend() === 'wasm' ? `wasm (matMul: ${kernelStatus().path})` : tf.getBackend(),
     },
     maxLength,
     texts: p ? [q.report, p.report] : [q.report],

@@ -19,6 +19,8 @@ import { layerName, type LayerSite } from '../../hooks/names.js';
 import type { HookRunner } from '../../hooks/runner.js';
 import { ensureHeap } from '../../runtime/heap-guard.js';
 import { sliceRows } from '../../runtime/heap-ops.js';
+import { kernelActive, kernelMatMul, linearRowMajor } from '../../kernels/index.js';
+import { softmax } from './ops.js';
 import type { LayerParams, Linear } from '../params.js';
 
 /** Knobs of the fast path; results do not depend on them (tests hold every setting to the reference). */
@@ -76,6 +78,8 @@ function cols(t: tf.Tensor2D, from: number, n: number): tf.Tensor2D {
 
 /** a·b, plus `bias` on every row when given ([M, K]·[K, N] + [N]). */
 function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D | null): tf.Tensor2D {
+  const k = kernelMatMul(a, b, bias ? { bias } : {}); // the FMA kernel (src/kernels); null where it cannot run
+  if (k) return k;
   return bias ? (tf.fused.matMul({ a, b, bias }) as tf.Tensor2D) : tf.matMul(a, b);
 }
 
@@ -126,9 +130,9 @@ function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor
       scores = tf.add(s, bias);
       s.dispose();
     }
-    const probs = tf.softmax(scores);
+    const probs = softmax(scores) as tf.Tensor2D;
     scores.dispose();
-    return tf.matMul(probs, v);
+    return matMulBias(probs, v, null);
   });
 }
 
@@ -138,6 +142,27 @@ function projectT(l: Linear, xT: tf.Tensor2D): tf.Tensor2D {
   const y = tf.add(yT, tf.reshape(l.bias, [l.bias.shape[0], 1])) as tf.Tensor2D;
   yT.dispose();
   return y;
+}
+
+/**
+ * The three projections of token rows x [n, H] by the FMA kernel (src/kernels), which reads x as it
+ * is and writes token-major y [n, H] with the bias added: q and v [heads·n, d] (head h in rows h·n …,
+ * q times `scale`) and kᵀ [H, n], the layouts `projectT` + `headsTokenMajor` give.
+ */
+function projectRowMajor(
+  p: LayerParams['attention']['self'], x: tf.Tensor2D, heads: number, scale: number,
+): { q: tf.Tensor2D; kT: tf.Tensor2D; v: tf.Tensor2D } {
+  const [n, H] = x.shape;
+  const d = H / heads;
+  const byHead = (l: Linear, s?: number): tf.Tensor2D => tf.tidy(() => {
+    const y = tf.reshape(linearRowMajor(x, l.weight, l.bias)!, [n, heads, d]);
+    const t = tf.reshape(tf.transpose(y, [1, 0, 2]), [heads * n, d]) as tf.Tensor2D; // [heads·n, d]
+    return s === undefined ? t : (tf.mul(t, s) as tf.Tensor2D);
+  });
+  const k = linearRowMajor(x, p.key.weight, p.key.bias)!; // [n, H]
+  const kT = tf.transpose(k) as tf.Tensor2D; // [H, n]
+  k.dispose();
+  return { q: byHead(p.query, scale), kT, v: byHead(p.value) };
 }
 
 /** tᵀ [H, n] (head h in rows h·d …) -> [heads·n, d]: head h's token-major [n, d] in rows h·n …, times `scale`. */
@@ -202,6 +227,11 @@ function attentionFast(
         for (let c0 = 0; c0 < W; c0 += chunk) {
           const w = Math.min(chunk, W - c0);
           const xc = rows(x2, u.first * T + c0, w);
+          if (kernelActive()) {
+            parts.push({ w, ...projectRowMajor(p, xc, heads, scale) });
+            if (xc !== x2) xc.dispose();
+            continue;
+          }
           const xT = tf.transpose(xc) as tf.Tensor2D; // [H, w], packed once by XNNPACK for the three matMuls
           if (xc !== x2) xc.dispose();
           parts.push({
@@ -264,9 +294,13 @@ function attentionHooked(
       const out = hooks.point(at(site), stacked);
       return out === stacked ? tT : (tf.reshape(tf.transpose(out, [1, 3, 0, 2]), [H, N]) as tf.Tensor2D);
     };
-    const qT = hooked('attention.self.hook_q', projectT(p.query, xT));
-    const kT = hooked('attention.self.hook_k', projectT(p.key, xT));
-    const vT = hooked('attention.self.hook_v', projectT(p.value, xT));
+    // With the FMA kernel (src/kernels) the projections are the plain path's linear(), transposed: the same rounding.
+    const project = (l: Linear): tf.Tensor2D => (kernelActive()
+      ? tf.tidy(() => tf.transpose(linearRowMajor(tf.reshape(x, [N, H]) as tf.Tensor2D, l.weight, l.bias)!) as tf.Tensor2D)
+      : projectT(l, xT));
+    const qT = hooked('attention.self.hook_q', project(p.query));
+    const kT = hooked('attention.self.hook_k', project(p.key));
+    const vT = hooked('attention.self.hook_v', project(p.value));
     xT.dispose();
     const q = headsTokenMajor(qT, heads, scale); // [heads·N, d]
     const v = headsTokenMajor(vT, heads); // [heads·N, d]
@@ -291,12 +325,12 @@ function attentionHooked(
       let scores = tf.reshape(tf.concat(pieces, 0), [B, nh, T, T]);
       tf.dispose(pieces);
       scores = hooks.point(at('attention.self.hook_scores'), scores);
-      const probs = hooks.point(at('attention.self.hook_probs'), tf.softmax(scores)); // over keys
+      const probs = hooks.point(at('attention.self.hook_probs'), softmax(scores)); // over keys
       const p2 = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
       for (let h = h0; h < h1; h++) {
         watched.set(h, tf.tidy(() => {
           const ctx = [];
-          for (let b = 0; b < B; b++) ctx.push(tf.matMul(sliceRows(p2, (b * nh + h - h0) * T, T), sliceRows(v, h * N + b * T, T)));
+          for (let b = 0; b < B; b++) ctx.push(matMulBias(sliceRows(p2, (b * nh + h - h0) * T, T), sliceRows(v, h * N + b * T, T), null));
           return tf.concat(ctx, 0) as tf.Tensor2D;
         }));
       }

@@ -9,8 +9,9 @@ import type { XLMRobertaConfig } from '../../config.js';
 import { layerName } from '../../hooks/names.js';
 import type { HookRunner } from '../../hooks/runner.js';
 import { sliceRows } from '../../runtime/heap-ops.js';
-import { addAndNorm } from '../layer.js';
-import { gelu, layerNorm } from '../ops.js';
+import { kernelActive } from '../../kernels/index.js';
+import { gelu } from '../ops.js';
+import { addAndNorm, layerNorm, linear, linearGelu } from './ops.js';
 import type { LayerParams } from '../params.js';
 import { DEFAULT_CHUNK_TOKENS, fastSelfAttention, type FastOptions } from './attention.js';
 
@@ -23,6 +24,7 @@ function feedForward(
   a: tf.Tensor2D, p: LayerParams, c: XLMRobertaConfig, onIntermediate?: (gT: tf.Tensor2D) => tf.Tensor2D,
 ): tf.Tensor2D {
   const I = c.intermediate_size;
+  if (kernelActive()) return feedForwardRowMajor(a, p, c, onIntermediate);
   return tf.tidy(() => {
     const aT = tf.transpose(a) as tf.Tensor2D; // [H, n]
     const hT = tf.matMul(p.intermediate.dense.weight, aT); // [I, n]
@@ -41,6 +43,23 @@ function feedForward(
     const s = tf.add(y, a);
     y.dispose();
     return layerNorm(s, p.output.LayerNorm, c.layer_norm_eps) as tf.Tensor2D;
+  });
+}
+
+/**
+ * `feedForward` when the FMA kernel runs (src/kernels): token-major throughout, since the kernel's
+ * Linear reads [n, in] and writes [n, out] with the bias in its store, so no transposes at all
+ * (except around `onIntermediate`, which sees the feature-major gᵀ as in `feedForward`).
+ */
+function feedForwardRowMajor(
+  a: tf.Tensor2D, p: LayerParams, c: XLMRobertaConfig, onIntermediate?: (gT: tf.Tensor2D) => tf.Tensor2D,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    let g = linearGelu(a, p.intermediate.dense) as tf.Tensor2D; // [n, I], GELU in the GEMM's store
+    if (onIntermediate) g = tf.transpose(onIntermediate(tf.transpose(g) as tf.Tensor2D)) as tf.Tensor2D;
+    const y = linear(g, p.output.dense); // [n, H]
+    g.dispose();
+    return layerNorm(y, p.output.LayerNorm, c.layer_norm_eps, a) as tf.Tensor2D; // LN(y + a)
   });
 }
 

@@ -1,0 +1,217 @@
+/**
+ * The GEMM kernel as a tfjs kernel of the wasm backend (`BgeM3Gemm`): C = A·B (+ bias), computed by
+ * gemm.wat on the backend's own heap, so inputs are read and the output written in place.
+ *
+ * Attributes choose the layouts the forward needs without any transpose op:
+ * - `transposeB`: B is given as [N, K] (row-major x of a Linear, k of q·kᵀ) instead of [K, N];
+ * - `transposeC`: C is stored as [N, M] instead of [M, N].
+ * A Linear y = x·Wᵀ + b with W as stored ([out, in]) is A = W, B = x (transposeB), C = yᵀ stored
+ * transposed, i.e. y [N, out] token-major, with the bias added in the store: one pass, no copies of
+ * the weights, no transposes of the activations. The only extra memory is one pack buffer of at
+ * most PACK_BYTES (B is packed chunk by chunk of its columns).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { kernelSupport } from './feature.js';
+import { KernelPool } from './pool.js';
+
+export const GEMM_KERNEL = 'BgeM3Gemm';
+
+/** B is packed this many bytes at a time (its columns in chunks): bounds the pack buffer. */
+const PACK_BYTES = 4 << 20;
+/** Jobs smaller than this (multiply-adds, or row elements) run on the calling thread alone. */
+export const SMALL_JOB = 1 << 19;
+/** Panels of packed B one row tile of A meets in a row: about what stays in L2 alongside A's rows. */
+const GROUP_BYTES = 512 << 10;
+/** The job struct (see gemm.wat): 128 bytes of fields + one 128-byte scratch tile per thread (≤ 8). */
+const JOB_BYTES = 128 + 8 * 128;
+
+/** The Emscripten module behind the wasm backend, as far as the kernel uses it. */
+interface WasmModuleParts {
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+  wasmMemory?: WebAssembly.Memory;
+  tfjs?: { getThreadsCount?: () => number };
+}
+export type Backend = BackendWasm & { wasm: WasmModuleParts };
+
+/** What runs the kernel on one backend: its worker pool, job struct and pack buffer. */
+export interface Context { backend: Backend; pool: KernelPool; job: number; pack: number; packBytes: number }
+
+let context: Context | null = null;
+let unavailable: string | undefined; // why the kernel cannot run on the current backend
+let enabled = process.env.BGE_M3_KERNEL !== 'off';
+
+/** The context for the active backend, made on first use; null (and `unavailable` set) when it cannot run. */
+export function activeContext(): Context | null {
+  if (!enabled) {
+    unavailable = 'disabled (setKernelEnabled(false))';
+    return null;
+  }
+  if (tf.getBackend() !== 'wasm') {
+    unavailable = `backend is '${tf.getBackend()}', not wasm`;
+    return null;
+  }
+  const backend = tf.backend() as Backend;
+  if (context?.backend === backend) return context;
+  closeKernels(); // a new backend: the old pool's memory is gone
+  const s = kernelSupport();
+  if (!s.module) {
+    unavailable = s.reason;
+    return null;
+  }
+  const memory = backend.wasm.wasmMemory;
+  if (!memory || !(memory.buffer instanceof SharedArrayBuffer)) {
+    unavailable = "the wasm backend is the single-threaded build (its memory is not shared)";
+    return null;
+  }
+  const threads = Math.max(1, Math.min(8, backend.wasm.tfjs?.getThreadsCount?.() ?? 1));
+  const job = backend.wasm._malloc(JOB_BYTES) >>> 0; // Emscripten returns addresses past 2 GiB as negative numbers
+  if (!job) throw new Error('GEMM kernel: the wasm heap has no room for the job struct');
+  new Uint8Array(memory.buffer, job, JOB_BYTES).fill(0);
+  context = { backend, pool: new KernelPool(s.module, memory, threads), job, pack: 0, packBytes: 0 };
+  unavailable = undefined;
+  return context;
+}
+
+/** Stops the kernel's workers and frees its buffers (the next use starts them again). */
+export function closeKernels(): void {
+  if (!context) return;
+  context.pool.close();
+  try {
+    context.backend.wasm._free(context.job);
+    if (context.pack) context.backend.wasm._free(context.pack);
+  } catch { /* the backend is already gone */ }
+  context = null;
+}
+
+/** Turns the kernel on or off for the following calls (off: callers take the XNNPACK path; the pool stays). */
+export function setKernelEnabled(on: boolean): void {
+  enabled = on;
+}
+
+export function kernelEnabled(): boolean {
+  return enabled;
+}
+
+export interface KernelStatus {
+  /** True when linearRowMajor / kernelMatMul run the FMA kernel on the active backend. */
+  active: boolean;
+  /** Threads of the kernel's pool (main thread included). */
+  threads?: number;
+  /** One line for bench output and the inspection page header. */
+  path: string;
+}
+
+export function kernelStatus(): KernelStatus {
+  const c = activeContext();
+  if (c) return { active: true, threads: c.pool.threads, path: `relaxed-SIMD FMA GEMM (src/kernels), ${c.pool.threads} thread${c.pool.threads > 1 ? 's' : ''}` };
+  return { active: false, path: `XNNPACK matMul (FMA kernel off: ${unavailable ?? 'unknown'})` };
+}
+
+/** True when the kernel will run for the next call. */
+export function kernelActive(): boolean {
+  return activeContext() !== null;
+}
+
+/** A tensor's address in the heap, as an unsigned number (the backend may hand out negative ones past 2 GiB). */
+export function heapAddress(backend: Backend, t: tf.TensorInfo): number {
+  return backend.getMemoryOffset(t.dataId) >>> 0;
+}
+
+interface GemmArgs {
+  a: number; lda: number; b: number; ldb: number; bT: boolean; c: number; ldc: number; cT: boolean; bias: number;
+  M: number; N: number; K: number; gelu: boolean;
+}
+
+/** Runs C = A·B (+ bias) on heap addresses, B's columns chunk by chunk so the pack buffer stays small. */
+function gemmOnHeap(ctx: Context, g: GemmArgs): void {
+  const chunk = Math.max(8, Math.floor(PACK_BYTES / (4 * g.K) / 8) * 8); // columns of B per chunk
+  const packBytes = 4 * g.K * 8 * Math.ceil(Math.min(chunk, g.N) / 8);
+  if (packBytes > ctx.packBytes) {
+    if (ctx.pack) ctx.backend.wasm._free(ctx.pack);
+    ctx.pack = 0;
+    ctx.packBytes = 0;
+    const p = ctx.backend.wasm._malloc(packBytes) >>> 0;
+    if (!p) throw new Error(`GEMM kernel: the wasm heap has no room for a ${packBytes}-byte pack buffer`);
+    ctx.pack = p;
+    ctx.packBytes = packBytes;
+  }
+  const group = Math.max(1, Math.floor(GROUP_BYTES / (32 * g.K)));
+  for (let n0 = 0; n0 < g.N; n0 += chunk) {
+    const n = Math.min(chunk, g.N - n0);
+    const w = new Int32Array(ctx.pool.memory.buffer, ctx.job, 32); // a fresh view: the heap may have grown
+    w[0] = g.a; w[1] = g.lda;
+    w[2] = g.b + 4 * n0 * (g.bT ? g.ldb : 1); w[3] = g.ldb; w[4] = g.bT ? 1 : 0;
+    w[5] = g.c + 4 * n0 * (g.cT ? g.ldc : 1); w[6] = g.ldc; w[7] = g.cT ? 1 : 0;
+    w[8] = g.bias && !g.cT ? g.bias + 4 * n0 : g.bias; // bias runs along C's stored columns
+    w[9] = g.M; w[10] = n; w[11] = g.K; w[12] = ctx.pack; w[13] = group;
+    w[14] = 0; w[16] = 0; // barrier count, abort (the generation word just keeps counting)
+    w[17] = g.gelu ? 1 : 0;
+    w[18] = 0; // op: GEMM
+    ctx.pool.exec(ctx.job, g.M * n * g.K < SMALL_JOB ? 1 : undefined);
+  }
+}
+
+/** `activation` 'gelu': exact GELU (erf form) applied to every output after the bias, in the store. */
+interface GemmAttrs { transposeB: boolean; transposeC: boolean; activation?: 'gelu' | 'none' }
+
+function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { a, b, bias } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
+  const { transposeB, transposeC, activation = 'none' } = args.attrs as unknown as GemmAttrs;
+  if (activation !== 'gelu' && activation !== 'none') throw new RangeError(`${GEMM_KERNEL}: activation must be 'gelu' or 'none', got '${String(activation)}'`);
+  const backend = args.backend as Backend;
+  for (const [name, t] of [['a', a], ['b', b], ['bias', bias]] as const) {
+    if (t && t.dtype !== 'float32') throw new TypeError(`${GEMM_KERNEL}: ${name} must be float32, got ${t.dtype}`);
+  }
+  if (a.shape.length !== 2 || b.shape.length !== 2) throw new RangeError(`${GEMM_KERNEL}: a and b must be 2-D, got [${a.shape}] and [${b.shape}]`);
+  const [M, K] = a.shape as [number, number];
+  const [N, Kb] = (transposeB ? b.shape : [b.shape[1], b.shape[0]]) as [number, number];
+  if (K !== Kb) throw new RangeError(`${GEMM_KERNEL}: inner sizes differ: a [${a.shape}], b [${b.shape}]${transposeB ? ' (transposed)' : ''}`);
+  const cols = transposeC ? M : N;
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== cols)) {
+    throw new RangeError(`${GEMM_KERNEL}: bias must be [${cols}], got [${bias.shape}]`);
+  }
+  const out = backend.makeOutput(transposeC ? [N, M] : [M, N], 'float32');
+  if (M === 0 || N === 0) return out;
+  const ctx = activeContext();
+  if (!ctx || ctx.backend !== backend) throw new Error(`${GEMM_KERNEL}: the kernel cannot run here (${unavailable ?? 'another backend'})`);
+  const c = heapAddress(backend, out);
+  const biasAt = bias ? heapAddress(backend, bias) : 0;
+  if (K === 0) { // an empty sum: C is the bias (or 0) on every row
+    const view = new Float32Array(ctx.pool.memory.buffer, c, M * N);
+    const bv = bias ? new Float32Array(ctx.pool.memory.buffer, biasAt, cols) : null;
+    if (activation === 'gelu') throw new RangeError(`${GEMM_KERNEL}: activation 'gelu' with an empty inner dimension (K = 0)`);
+    for (let r = 0; r < M * N / cols; r++) for (let j = 0; j < cols; j++) view[r * cols + j] = bv ? bv[j]! : 0;
+    return out;
+  }
+  gemmOnHeap(ctx, {
+    a: heapAddress(backend, a), lda: K,
+    b: heapAddress(backend, b), ldb: transposeB ? K : N, bT: transposeB,
+    c, ldc: transposeC ? M : N, cT: transposeC, bias: biasAt, M, N, K, gelu: activation === 'gelu',
+  });
+  return out;
+}
+
+tf.registerKernel({ kernelName: GEMM_KERNEL, backendName: 'wasm', kernelFunc: gemmKernel as unknown as tf.KernelFunc });
+
+/**
+ * y = x·Wᵀ + b for x [N, in] and W as stored ([out, in]): [N, out] (with `activation` 'gelu':
+ * gelu(x·Wᵀ + b), computed in the store), or null when the kernel cannot run (the caller then takes
+ * its XNNPACK path; `kernelStatus().path` says why).
+ */
+export function linearRowMajor(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D, activation: 'gelu' | 'none' = 'none'): tf.Tensor2D | null {
+  if (!kernelActive()) return null;
+  const inputs: tf.NamedTensorMap = bias ? { a: weight, b: x, bias } : { a: weight, b: x };
+  return tf.engine().runKernel(GEMM_KERNEL, inputs, { transposeB: true, transposeC: true, activation }) as tf.Tensor2D;
+}
+
+/**
+ * a·b (+ bias on every row) for a [M, K] and b [K, N] (or b [N, K] with transposeB): [M, N], or null
+ * when the kernel cannot run.
+ */
+export function kernelMatMul(a: tf.Tensor2D, b: tf.Tensor2D, opts: { transposeB?: boolean; bias?: tf.Tensor1D } = {}): tf.Tensor2D | null {
+  if (!kernelActive()) return null;
+  const inputs: tf.NamedTensorMap = opts.bias ? { a, b, bias: opts.bias } : { a, b };
+  return tf.engine().runKernel(GEMM_KERNEL, inputs, { transposeB: opts.transposeB ?? false, transposeC: false }) as tf.Tensor2D;
+}

@@ -1,0 +1,551 @@
+;; A single-precision GEMM for the tfjs-wasm heap: C = A·B (+ bias), with 128-bit relaxed-SIMD FMA.
+;;
+;; A is [M, K] row-major (row stride lda floats). B is either [K, N] (bT = 0) or given transposed as
+;; [N, K] (bT = 1, e.g. the activations x of a Linear). C is written either as [M, N] (cT = 0) or
+;; transposed as [N, M] (cT = 1, e.g. y = x·Wᵀ computed as W·xᵀ and stored token-major). The bias,
+;; when given, runs along C's stored columns: bias[n] for cT = 0, bias[m] for cT = 1.
+;;
+;; One call of `run(job, tid, nth)` per thread, on the same job, from every thread at once:
+;;   1. pack: the threads split B's column panels between them and copy each into the pack buffer as
+;;      8 floats per k ([K, 8], zero-padded past N), the layout the micro-kernel reads in order;
+;;   2. barrier;
+;;   3. compute: the threads split A's rows (tiles of 4) between them; for each group of panels
+;;      that fits in L2, every tile of A runs against every panel of the group.
+;; The micro-kernel holds a 4×8 tile of C in 8 f32x4 accumulators and per k broadcasts one A value
+;; of each of the 4 rows (v128.load32_splat) against two vectors of the packed panel. 8 accumulators
+;; + 2 B vectors + 1 broadcast = 11 xmm registers: bigger tiles make V8 spill inside the loop.
+;;
+;; The job is a struct in the heap, written by the caller (kernels/gemm.ts); offsets in bytes:
+;;   0 a   4 lda   8 b   12 ldb   16 bT   20 c   24 ldc   28 cT   32 bias (0: none)
+;;   36 M  40 N    44 K  48 pack  52 panels per group   56 barrier count   60 barrier generation
+;;   64 abort (set by a thread that failed, so the others do not wait for it)
+;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
+;;   72 op: 0 this GEMM; 1 LayerNorm and 2 softmax use the fields their functions list
+;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
+(module
+  (import "env" "memory" (memory 1 65536 shared))
+
+  ;; e^y on four lanes, within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so r is exact),
+  ;; e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is clamped to [−87.3, 88.3], and
+  ;; below −87.3 (where e^y is subnormal) the result is 0, so e^−∞ = 0 exactly (masked keys).
+  (func $exp4 (param $y v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128) (local $keep v128)
+    (local.set $keep (f32x4.ge (local.get $y) (f32x4.splat (f32.const -87.3))))
+    (local.set $y (f32x4.max (f32x4.min (local.get $y) (f32x4.splat (f32.const 88.3))) (f32x4.splat (f32.const -87.3))))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $y) (f32x4.splat (f32.const 1.44269504089)))))
+    (local.set $r (f32x4.sub (local.get $y) (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375)))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    ;; e^r = p·r² + r + 1
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+      (f32x4.splat (f32.const 1))))
+    ;; times 2^n: (n + 127) << 23 is 2^n as a float's bits
+    (v128.and (local.get $keep) (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127))) (i32.const 23)))))
+
+  ;; Exact GELU, x·Φ(x), on four lanes: with z = |x|/√2, erfc(z) ≈ t·(a1 + t·(a2 + … a5·t))·e^(−z²),
+  ;; t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7), and h = erfc(z)/2 = Φ(−|x|):
+  ;; x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0.
+  (func $gelu4 (param $x v128) (result v128)
+    (local $z v128) (local $t v128) (local $q v128) (local $h v128)
+    (local.set $z (f32x4.mul (f32x4.abs (local.get $x)) (f32x4.splat (f32.const 0.70710678118))))
+    (local.set $t (f32x4.div (f32x4.splat (f32.const 1))
+      (f32x4.add (f32x4.splat (f32.const 1)) (f32x4.mul (local.get $z) (f32x4.splat (f32.const 0.3275911))))))
+    (local.set $q (f32x4.splat (f32.const 1.061405429)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -1.453152027))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 1.421413741))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -0.284496736))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 0.254829592))))
+    (local.set $h (f32x4.mul (f32x4.mul (f32x4.splat (f32.const 0.5)) (f32x4.mul (local.get $q) (local.get $t)))
+      (call $exp4 (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))))
+    (f32x4.mul (local.get $x)
+      (v128.bitselect (f32x4.sub (f32x4.splat (f32.const 1)) (local.get $h)) (local.get $h)
+        (f32x4.ge (local.get $x) (f32x4.splat (f32.const 0))))))
+
+  ;; What the store applies after the bias: 0 nothing, 1 GELU.
+  (func $epilogue (param $act i32) (param $v v128) (result v128)
+    (if (result v128) (local.get $act) (then (call $gelu4 (local.get $v))) (else (local.get $v))))
+
+  ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`, through the
+  ;; activation `act` (see $epilogue), at dst + i·stride.
+  (func $store4x4 (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
+                  (param $dst i32) (param $stride i32) (param $bias v128) (param $act i32)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    ;; t0 = r0[0] r1[0] r0[1] r1[1]; t1 = r0[2] r1[2] r0[3] r1[3]; t2, t3 likewise from r2, r3
+    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+    ;; column i = r0[i] r1[i] r2[i] r3[i]
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))))
+    (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))))
+    (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))))
+    (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
+    (v128.store (local.get $dst) (call $epilogue (local.get $act)
+      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))))
+
+  ;; Packs column panel p of B: dst[k·8 + j] = B[k, 8p + j] for k < K, j < 8 (0 past N).
+  (func $pack_panel (param $job i32) (param $p i32)
+    (local $b i32) (local $ldb4 i32) (local $N i32) (local $K i32) (local $dst i32) (local $end i32)
+    (local $n0 i32) (local $j i32) (local $k i32) (local $src i32) (local $zero v128)
+    (local.set $b (i32.load offset=8 (local.get $job)))
+    (local.set $ldb4 (i32.shl (i32.load offset=12 (local.get $job)) (i32.const 2)))
+    (local.set $N (i32.load offset=40 (local.get $job)))
+    (local.set $K (i32.load offset=44 (local.get $job)))
+    (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
+    (local.set $dst (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $K) (i32.const 5))))
+    (if (i32.eqz (i32.load offset=16 (local.get $job)))
+      (then
+        ;; B is [K, N]: row k of the panel is 8 consecutive floats of B's row k.
+        (local.set $src (i32.add (local.get $b) (i32.shl (local.get $n0) (i32.const 2))))
+        (if (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))
+          (then
+            (loop $k
+              (v128.store (local.get $dst) (v128.load (local.get $src)))
+              (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
+              (local.set $src (i32.add (local.get $src) (local.get $ldb4)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+              (br_if $k (i32.lt_u (local.get $dst) (local.get $end)))))
+          (else
+            (loop $k
+              (v128.store (local.get $dst) (local.get $zero))
+              (v128.store offset=16 (local.get $dst) (local.get $zero))
+              (local.set $j (i32.const 0))
+              (loop $j
+                (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+                  (f32.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br_if $j (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N))))
+              (local.set $src (i32.add (local.get $src) (local.get $ldb4)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+              (br_if $k (i32.lt_u (local.get $dst) (local.get $end)))))))
+      (else
+        ;; B is given as [N, K]: column n of the panel is row n of that matrix. Whole panels go four k
+        ;; at a time as two 4×4 transposes; the tail of k and a partial last panel go float by float.
+        (local.set $src (i32.add (local.get $b) (i32.mul (local.get $n0) (local.get $ldb4))))
+        (local.set $k (i32.const 0))
+        (if (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))
+          (then
+            (block $done4
+              (loop $k4
+                (br_if $done4 (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $K)))
+                (call $store4x4
+                  (v128.load (local.get $src))
+                  (v128.load (i32.add (local.get $src) (local.get $ldb4)))
+                  (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 1))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 3))))
+                  (local.get $dst) (i32.const 32) (local.get $zero) (i32.const 0))
+                (call $store4x4
+                  (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 2))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 5))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 6))))
+                  (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 7))))
+                  (i32.add (local.get $dst) (i32.const 16)) (i32.const 32) (local.get $zero) (i32.const 0))
+                (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+                (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                (br $k4)))))
+        ;; whatever is left: k in [k, K), every column j < 8 (0 past N)
+        (block $done
+          (loop $k1
+            (br_if $done (i32.ge_u (local.get $k) (local.get $K)))
+            (local.set $j (i32.const 0))
+            (loop $j
+              (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+                (if (result f32) (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N))
+                  (then (f32.load (i32.add (local.get $src) (i32.mul (local.get $j) (local.get $ldb4)))))
+                  (else (f32.const 0))))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br_if $j (i32.lt_u (local.get $j) (i32.const 8))))
+            (local.set $src (i32.add (local.get $src) (i32.const 4)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $k1))))))
+
+  ;; One 4×8 tile of C: rows m … m+3 of A against packed panel p, left in this thread's scratch tile
+  ;; and then stored by $store_tile. Nothing after the loop calls a function while the accumulators
+  ;; are live: V8 would spill them, and it places such spills inside the loop.
+  (func $tile (param $job i32) (param $tid i32) (param $m i32) (param $p i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $b0 v128) (local $b1 v128) (local $s v128)
+    (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $pb i32) (local $pe i32)
+    (local $M i32) (local $K i32) (local $lda4 i32) (local $last i32)
+    (local $tile i32)
+    (local.set $M (i32.load offset=36 (local.get $job)))
+    (local.set $K (i32.load offset=44 (local.get $job)))
+    (local.set $lda4 (i32.shl (i32.load offset=4 (local.get $job)) (i32.const 2)))
+    ;; Row pointers; rows past M repeat the last row (their results are never stored).
+    (local.set $last (i32.sub (local.get $M) (i32.const 1)))
+    (local.set $a0 (i32.add (i32.load (local.get $job)) (i32.mul (local.get $m) (local.get $lda4))))
+    (local.set $a1 (i32.add (i32.load (local.get $job)) (i32.mul
+      (select (i32.add (local.get $m) (i32.const 1)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 1)) (local.get $M)))
+      (local.get $lda4))))
+    (local.set $a2 (i32.add (i32.load (local.get $job)) (i32.mul
+      (select (i32.add (local.get $m) (i32.const 2)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 2)) (local.get $M)))
+      (local.get $lda4))))
+    (local.set $a3 (i32.add (i32.load (local.get $job)) (i32.mul
+      (select (i32.add (local.get $m) (i32.const 3)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 3)) (local.get $M)))
+      (local.get $lda4))))
+    (local.set $pb (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
+    (local.set $pe (i32.add (local.get $pb) (i32.shl (local.get $K) (i32.const 5))))
+
+    ;; The inner loop: per k, 2 vector loads of B, 4 broadcasts of A, 8 FMAs. Not unrolled (see top).
+    (loop $k
+      (local.set $b0 (v128.load (local.get $pb)))
+      (local.set $b1 (v128.load offset=16 (local.get $pb)))
+      (local.set $s (v128.load32_splat (local.get $a0)))
+      (local.set $c00 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c00)))
+      (local.set $c01 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c01)))
+      (local.set $s (v128.load32_splat (local.get $a1)))
+      (local.set $c10 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c10)))
+      (local.set $c11 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c11)))
+      (local.set $s (v128.load32_splat (local.get $a2)))
+      (local.set $c20 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c20)))
+      (local.set $c21 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c21)))
+      (local.set $s (v128.load32_splat (local.get $a3)))
+      (local.set $c30 (f32x4.relaxed_madd (local.get $s) (local.get $b0) (local.get $c30)))
+      (local.set $c31 (f32x4.relaxed_madd (local.get $s) (local.get $b1) (local.get $c31)))
+      (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+      (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+      (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+      (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+      (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+      (br_if $k (i32.lt_u (local.get $pb) (local.get $pe))))
+    (local.set $tile (i32.add (i32.add (local.get $job) (i32.const 128)) (i32.shl (local.get $tid) (i32.const 7))))
+    (v128.store offset=0 (local.get $tile) (local.get $c00))
+    (v128.store offset=16 (local.get $tile) (local.get $c01))
+    (v128.store offset=32 (local.get $tile) (local.get $c10))
+    (v128.store offset=48 (local.get $tile) (local.get $c11))
+    (v128.store offset=64 (local.get $tile) (local.get $c20))
+    (v128.store offset=80 (local.get $tile) (local.get $c21))
+    (v128.store offset=96 (local.get $tile) (local.get $c30))
+    (v128.store offset=112 (local.get $tile) (local.get $c31))
+    (call $store_tile (local.get $job) (local.get $tile) (local.get $m) (local.get $p)))
+
+  ;; Stores the 4×8 tile [r][j] at `tile` as C's rows m … m+3, columns 8p … 8p+7, plus the bias,
+  ;; through the activation; an edge tile (past M or N) float by float.
+  (func $store_tile (param $job i32) (param $tile i32) (param $m i32) (param $p i32)
+    (local $M i32) (local $N i32) (local $n0 i32) (local $c i32) (local $ldc4 i32) (local $bias i32) (local $act i32)
+    (local $s v128) (local $b0 v128) (local $b1 v128) (local $r i32) (local $j i32) (local $v f32)
+    (local.set $M (i32.load offset=36 (local.get $job)))
+    (local.set $N (i32.load offset=40 (local.get $job)))
+    (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
+    (local.set $c (i32.load offset=20 (local.get $job)))
+    (local.set $ldc4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2)))
+    (local.set $bias (i32.load offset=32 (local.get $job)))
+    (local.set $act (i32.load offset=68 (local.get $job)))
+    (if (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
+                 (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N)))
+      (then
+        (if (i32.load offset=28 (local.get $job))
+          (then
+            ;; C is stored [N, M]: columns n0 … n0+7 of the tile become rows, as two 4×4 transposes.
+            (local.set $s (if (result v128) (local.get $bias)
+              (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
+              (else (v128.const i32x4 0 0 0 0))))
+            (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $n0) (local.get $ldc4)) (i32.shl (local.get $m) (i32.const 2)))))
+            (call $store4x4 (v128.load offset=0 (local.get $tile)) (v128.load offset=32 (local.get $tile)) (v128.load offset=64 (local.get $tile)) (v128.load offset=96 (local.get $tile))
+              (local.get $c) (local.get $ldc4) (local.get $s) (local.get $act))
+            (call $store4x4 (v128.load offset=16 (local.get $tile)) (v128.load offset=48 (local.get $tile)) (v128.load offset=80 (local.get $tile)) (v128.load offset=112 (local.get $tile))
+              (i32.add (local.get $c) (i32.shl (local.get $ldc4) (i32.const 2))) (local.get $ldc4) (local.get $s) (local.get $act)))
+          (else
+            ;; C is stored [M, N]: each row of the tile is two vectors, plus bias[n0 … n0+7].
+            (if (local.get $bias)
+              (then
+                (local.set $b0 (v128.load (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2)))))
+                (local.set $b1 (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2))))))
+              (else
+                (local.set $b0 (v128.const i32x4 0 0 0 0))
+                (local.set $b1 (v128.const i32x4 0 0 0 0))))
+            (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $m) (local.get $ldc4)) (i32.shl (local.get $n0) (i32.const 2)))))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=0 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=16 (local.get $tile)) (local.get $b1))))
+            (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=32 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=48 (local.get $tile)) (local.get $b1))))
+            (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=64 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=80 (local.get $tile)) (local.get $b1))))
+            (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
+            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=96 (local.get $tile)) (local.get $b0))))
+            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=112 (local.get $tile)) (local.get $b1)))))))
+      (else
+        ;; An edge tile: only the valid part, float by float.
+        (local.set $r (i32.const 0))
+        (loop $r
+          (if (i32.lt_u (i32.add (local.get $m) (local.get $r)) (local.get $M))
+            (then
+              (local.set $j (i32.const 0))
+              (loop $j
+                (if (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N))
+                  (then
+                    (local.set $v (f32.load (i32.add (local.get $tile) (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
+                    (if (i32.load offset=28 (local.get $job))
+                      (then
+                        (if (local.get $bias) (then (local.set $v (f32.add (local.get $v)
+                          (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $m) (local.get $r)) (i32.const 2))))))))
+                        (f32.store (i32.add (local.get $c) (i32.add
+                          (i32.mul (i32.add (local.get $n0) (local.get $j)) (local.get $ldc4))
+                          (i32.shl (i32.add (local.get $m) (local.get $r)) (i32.const 2))))
+                          (f32x4.extract_lane 0 (call $epilogue (local.get $act) (f32x4.splat (local.get $v))))))
+                      (else
+                        (if (local.get $bias) (then (local.set $v (f32.add (local.get $v)
+                          (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))))))
+                        (f32.store (i32.add (local.get $c) (i32.add
+                          (i32.mul (i32.add (local.get $m) (local.get $r)) (local.get $ldc4))
+                          (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))
+                          (f32x4.extract_lane 0 (call $epilogue (local.get $act) (f32x4.splat (local.get $v)))))))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br_if $j (i32.lt_u (local.get $j) (i32.const 8))))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $r (i32.lt_u (local.get $r) (i32.const 4)))))))
+
+
+  ;; Every thread waits here until all `nth` have arrived (or one of them aborted the job).
+  (func $barrier (param $job i32) (param $nth i32)
+    (local $gen i32) (local $spin i32)
+    (local.set $gen (i32.atomic.load offset=60 (local.get $job)))
+    (if (i32.eq (i32.add (i32.atomic.rmw.add offset=56 (local.get $job) (i32.const 1)) (i32.const 1)) (local.get $nth))
+      (then
+        (i32.atomic.store offset=56 (local.get $job) (i32.const 0))
+        (drop (i32.atomic.rmw.add offset=60 (local.get $job) (i32.const 1)))
+        (drop (memory.atomic.notify offset=60 (local.get $job) (i32.const -1))))
+      (else
+        ;; Spin briefly (the other thread is normally microseconds away), then sleep in 1 ms waits.
+        (block $out
+          (loop $wait
+            (br_if $out (i32.ne (i32.atomic.load offset=60 (local.get $job)) (local.get $gen)))
+            (br_if $out (i32.atomic.load offset=64 (local.get $job)))
+            (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
+            (if (i32.gt_u (local.get $spin) (i32.const 20000))
+              (then (drop (memory.atomic.wait32 offset=60 (local.get $job) (local.get $gen) (i64.const 1000000)))))
+            ;; ~60 s of 1 ms waits: a thread is gone; abort the job rather than hang (the caller reports it)
+            (if (i32.gt_u (local.get $spin) (i32.const 80000))
+              (then (i32.atomic.store offset=64 (local.get $job) (i32.const 1))))
+            (br $wait))))))
+
+  ;; Thread `tid` of `nth`: its share of the packing, the barrier, then its share of A's row tiles.
+  (func $gemm (param $job i32) (param $tid i32) (param $nth i32)
+    (local $NP i32) (local $MT i32) (local $p i32) (local $pEnd i32) (local $g0 i32) (local $gEnd i32)
+    (local $mt i32) (local $mtEnd i32) (local $G i32)
+    (local.set $NP (i32.shr_u (i32.add (i32.load offset=40 (local.get $job)) (i32.const 7)) (i32.const 3)))
+    (local.set $MT (i32.shr_u (i32.add (i32.load offset=36 (local.get $job)) (i32.const 3)) (i32.const 2)))
+    (local.set $G (i32.load offset=52 (local.get $job)))
+    ;; 1. packing: panels [NP·tid/nth, NP·(tid+1)/nth)
+    (local.set $p (i32.div_u (i32.mul (local.get $NP) (local.get $tid)) (local.get $nth)))
+    (local.set $pEnd (i32.div_u (i32.mul (local.get $NP) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (block $packed
+      (loop $pack
+        (br_if $packed (i32.ge_u (local.get $p) (local.get $pEnd)))
+        (call $pack_panel (local.get $job) (local.get $p))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $pack)))
+    ;; 2.
+    (call $barrier (local.get $job) (local.get $nth))
+    ;; 3. row tiles [MT·tid/nth, MT·(tid+1)/nth), panel group by panel group
+    (local.set $mtEnd (i32.div_u (i32.mul (local.get $MT) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (local.set $g0 (i32.const 0))
+    (block $groups
+      (loop $group
+        (br_if $groups (i32.ge_u (local.get $g0) (local.get $NP)))
+        (local.set $gEnd (i32.add (local.get $g0) (local.get $G)))
+        (if (i32.gt_u (local.get $gEnd) (local.get $NP)) (then (local.set $gEnd (local.get $NP))))
+        (local.set $mt (i32.div_u (i32.mul (local.get $MT) (local.get $tid)) (local.get $nth)))
+        (block $rows
+          (loop $row
+            (br_if $rows (i32.ge_u (local.get $mt) (local.get $mtEnd)))
+            (local.set $p (local.get $g0))
+            (loop $panel
+              (call $tile (local.get $job) (local.get $tid) (i32.shl (local.get $mt) (i32.const 2)) (local.get $p))
+              (local.set $p (i32.add (local.get $p) (i32.const 1)))
+              (br_if $panel (i32.lt_u (local.get $p) (local.get $gEnd))))
+            (local.set $mt (i32.add (local.get $mt) (i32.const 1)))
+            (br $row)))
+        (local.set $g0 (local.get $gEnd))
+        (br $group))))
+
+  ;; ---- Row operations: LayerNorm and softmax, rows split between the threads like A's row tiles ----
+  ;; Job fields when op (offset 72) is 1 or 2:
+  ;;   0 x   4 rows   8 residual (LayerNorm; 0: none)   12 cols   16 gamma   20 y   24 beta   28 eps (f32)
+  ;; y may be x (in place). cols must be a multiple of 4 for LayerNorm; softmax takes any cols.
+
+  (func $hsum (param $v v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; y = (s − mean(s)) / √(var(s) + eps) · gamma + beta per row, s = x (+ residual), biased variance.
+  ;; Three passes over a row (it stays in L1): the sum (writing s to y when there is a residual), the
+  ;; centred sum of squares, the normalised store.
+  (func $layernorm (param $job i32) (param $tid i32) (param $nth i32)
+    (local $rows i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
+    (local $px i32) (local $pr i32) (local $py i32) (local $src i32) (local $g i32) (local $b i32)
+    (local $acc v128) (local $v v128) (local $mean v128) (local $rstd v128) (local $n f32)
+    (local.set $rows (i32.load offset=4 (local.get $job)))
+    (local.set $cols4 (i32.shl (i32.load offset=12 (local.get $job)) (i32.const 2)))
+    (local.set $n (f32.convert_i32_u (i32.load offset=12 (local.get $job))))
+    (local.set $g (i32.load offset=16 (local.get $job)))
+    (local.set $b (i32.load offset=24 (local.get $job)))
+    (local.set $row (i32.div_u (i32.mul (local.get $rows) (local.get $tid)) (local.get $nth)))
+    (local.set $end (i32.div_u (i32.mul (local.get $rows) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (block $done
+      (loop $rowl
+        (br_if $done (i32.ge_u (local.get $row) (local.get $end)))
+        (local.set $px (i32.add (i32.load offset=0 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $py (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $pr (i32.load offset=8 (local.get $job)))
+        (local.set $src (local.get $px))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (if (local.get $pr)
+          (then
+            (local.set $pr (i32.add (local.get $pr) (i32.mul (local.get $row) (local.get $cols4))))
+            (local.set $src (local.get $py))
+            (loop $s1
+              (local.set $v (f32x4.add (v128.load (i32.add (local.get $px) (local.get $i))) (v128.load (i32.add (local.get $pr) (local.get $i)))))
+              (v128.store (i32.add (local.get $py) (local.get $i)) (local.get $v))
+              (local.set $acc (f32x4.add (local.get $acc) (local.get $v)))
+              (local.set $i (i32.add (local.get $i) (i32.const 16)))
+              (br_if $s1 (i32.lt_u (local.get $i) (local.get $cols4)))))
+          (else
+            (loop $s1
+              (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $px) (local.get $i)))))
+              (local.set $i (i32.add (local.get $i) (i32.const 16)))
+              (br_if $s1 (i32.lt_u (local.get $i) (local.get $cols4))))))
+        (local.set $mean (f32x4.splat (f32.div (call $hsum (local.get $acc)) (local.get $n))))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (loop $s2
+          (local.set $v (f32x4.sub (v128.load (i32.add (local.get $src) (local.get $i))) (local.get $mean)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $v) (local.get $v))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $s2 (i32.lt_u (local.get $i) (local.get $cols4))))
+        (local.set $rstd (f32x4.splat (f32.div (f32.const 1)
+          (f32.sqrt (f32.add (f32.div (call $hsum (local.get $acc)) (local.get $n)) (f32.load offset=28 (local.get $job)))))))
+        (local.set $i (i32.const 0))
+        (loop $s3
+          (v128.store (i32.add (local.get $py) (local.get $i))
+            (f32x4.add
+              (f32x4.mul (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $src) (local.get $i))) (local.get $mean)) (local.get $rstd))
+                (v128.load (i32.add (local.get $g) (local.get $i))))
+              (v128.load (i32.add (local.get $b) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $s3 (i32.lt_u (local.get $i) (local.get $cols4))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowl))))
+
+  ;; y = softmax(x) per row: max, e^(x − max) stored with their sum, then times 1/sum. A row's last
+  ;; cols mod 4 values go one lane at a time.
+  (func $softmax (param $job i32) (param $tid i32) (param $nth i32)
+    (local $rows i32) (local $cols i32) (local $vec4 i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
+    (local $px i32) (local $py i32) (local $mx v128) (local $sum v128) (local $e v128) (local $m f32) (local $t f32)
+    (local.set $rows (i32.load offset=4 (local.get $job)))
+    (local.set $cols (i32.load offset=12 (local.get $job)))
+    (local.set $cols4 (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $vec4 (i32.shl (i32.and (local.get $cols) (i32.const -4)) (i32.const 2))) ;; bytes of whole vectors
+    (local.set $row (i32.div_u (i32.mul (local.get $rows) (local.get $tid)) (local.get $nth)))
+    (local.set $end (i32.div_u (i32.mul (local.get $rows) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (block $done
+      (loop $rowl
+        (br_if $done (i32.ge_u (local.get $row) (local.get $end)))
+        (local.set $px (i32.add (i32.load offset=0 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $py (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        ;; max
+        (local.set $mx (f32x4.splat (f32.const -inf)))
+        (local.set $i (i32.const 0))
+        (block $v1 (loop $l1
+          (br_if $v1 (i32.ge_u (local.get $i) (local.get $vec4)))
+          (local.set $mx (f32x4.max (local.get $mx) (v128.load (i32.add (local.get $px) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $l1)))
+        (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                               (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+        (block $t1 (loop $l1t
+          (br_if $t1 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (local.set $m (f32.max (local.get $m) (f32.load (i32.add (local.get $px) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $l1t)))
+        (local.set $mx (f32x4.splat (local.get $m)))
+        ;; e^(x − max) and their sum
+        (local.set $sum (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $v2 (loop $l2
+          (br_if $v2 (i32.ge_u (local.get $i) (local.get $vec4)))
+          (local.set $e (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $px) (local.get $i))) (local.get $mx))))
+          (v128.store (i32.add (local.get $py) (local.get $i)) (local.get $e))
+          (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $l2)))
+        (local.set $t (call $hsum (local.get $sum)))
+        (block $t2 (loop $l2t
+          (br_if $t2 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (local.set $e (call $exp4 (f32x4.splat (f32.sub (f32.load (i32.add (local.get $px) (local.get $i))) (local.get $m)))))
+          (f32.store (i32.add (local.get $py) (local.get $i)) (f32x4.extract_lane 0 (local.get $e)))
+          (local.set $t (f32.add (local.get $t) (f32x4.extract_lane 0 (local.get $e))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $l2t)))
+        ;; normalise
+        (local.set $sum (f32x4.splat (f32.div (f32.const 1) (local.get $t))))
+        (local.set $i (i32.const 0))
+        (block $v3 (loop $l3
+          (br_if $v3 (i32.ge_u (local.get $i) (local.get $vec4)))
+          (v128.store (i32.add (local.get $py) (local.get $i)) (f32x4.mul (v128.load (i32.add (local.get $py) (local.get $i))) (local.get $sum)))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $l3)))
+        (block $t3 (loop $l3t
+          (br_if $t3 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (f32.store (i32.add (local.get $py) (local.get $i))
+            (f32.mul (f32.load (i32.add (local.get $py) (local.get $i))) (f32x4.extract_lane 0 (local.get $sum))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $l3t)))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowl))))
+
+
+  ;; Thread `tid` of `nth` of a job: its op (offset 72) is 0 GEMM, 1 LayerNorm, 2 softmax.
+  (func (export "run") (param $job i32) (param $tid i32) (param $nth i32)
+    (block $unknown
+      (block $softmax
+        (block $layernorm
+          (block $gemm
+            (br_table $gemm $layernorm $softmax $unknown (i32.load offset=72 (local.get $job))))
+          (return (call $gemm (local.get $job) (local.get $tid) (local.get $nth))))
+        (return (call $layernorm (local.get $job) (local.get $tid) (local.get $nth))))
+      (return (call $softmax (local.get $job) (local.get $tid) (local.get $nth))))
+    unreachable)
+
+  ;; The 128-bit FMA peak of one thread: `n` iterations of 10 independent f32x4.relaxed_madd (80 FLOP
+  ;; per iteration: 10 × 4 lanes × 2), on registers only. The result only keeps V8 from dropping the loop.
+  (func (export "peak") (param $n i32) (result f32)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $x4 v128) (local $x5 v128) (local $x6 v128) (local $x7 v128) (local $x8 v128) (local $x9 v128) (local $m v128) (local $a v128)
+    (local.set $m (f32x4.splat (f32.const 0.999)))
+    (local.set $a (f32x4.splat (f32.const 0.001)))
+    (loop $l
+      (local.set $x0 (f32x4.relaxed_madd (local.get $x0) (local.get $m) (local.get $a)))
+      (local.set $x1 (f32x4.relaxed_madd (local.get $x1) (local.get $m) (local.get $a)))
+      (local.set $x2 (f32x4.relaxed_madd (local.get $x2) (local.get $m) (local.get $a)))
+      (local.set $x3 (f32x4.relaxed_madd (local.get $x3) (local.get $m) (local.get $a)))
+      (local.set $x4 (f32x4.relaxed_madd (local.get $x4) (local.get $m) (local.get $a)))
+      (local.set $x5 (f32x4.relaxed_madd (local.get $x5) (local.get $m) (local.get $a)))
+      (local.set $x6 (f32x4.relaxed_madd (local.get $x6) (local.get $m) (local.get $a)))
+      (local.set $x7 (f32x4.relaxed_madd (local.get $x7) (local.get $m) (local.get $a)))
+      (local.set $x8 (f32x4.relaxed_madd (local.get $x8) (local.get $m) (local.get $a)))
+      (local.set $x9 (f32x4.relaxed_madd (local.get $x9) (local.get $m) (local.get $a)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
+    (f32x4.extract_lane 0 (f32x4.add (f32x4.add (f32x4.add (local.get $x0) (local.get $x1)) (f32x4.add (local.get $x2) (local.get $x3)))
+      (f32x4.add (f32x4.add (f32x4.add (local.get $x4) (local.get $x5)) (f32x4.add (local.get $x6) (local.get $x7)))
+        (f32x4.add (local.get $x8) (local.get $x9))))))
+)
