@@ -163,7 +163,7 @@ export interface PairExplanation {
 
 /**
  * Encodes a query and a passage (as `computeScore`: the query truncated to `maxQueryLength`, default 512,
- * the passage to `maxPassageLength`, default 8192) and explains their sparse and ColBERT scores.
+ * the passage to `maxPassageLength`, default 8192 or the model's own smaller limit) and explains their sparse and ColBERT scores.
  */
 export async function explainPair(
   m3: BgeM3, query: string, passage: string, opts: { maxQueryLength?: number; maxPassageLength?: number } = {},
@@ -178,8 +178,8 @@ export async function explainPair(
       cache.dispose();
     }
   };
-  const q = await run(query, opts.maxQueryLength ?? 512);
-  const p = await run(passage, opts.maxPassageLength ?? 8192);
+  const q = await run(query, opts.maxQueryLength ?? Math.min(512, m3.maxLength));
+  const p = await run(passage, opts.maxPassageLength ?? m3.defaultMaxLength);
   const [qo, po] = [q.output, p.output];
   return {
     scores: {

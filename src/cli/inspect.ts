@@ -96,9 +96,9 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
   if (values.force && values.serve) return usageError('--force applies to --out only');
   if (values.out !== undefined && values.out.trim() === '') return usageError('--out must not be empty');
   const port = intArg(values.port, 'port', 0, 65535) ?? DEFAULT_PORT;
-  const maxLength = intArg(values['max-length'], 'max-length', 2, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_LENGTH;
+  const maxLengthFlag = intArg(values['max-length'], 'max-length', 2, Number.MAX_SAFE_INTEGER);
   if (typeof port === 'string') return usageError(port);
-  if (typeof maxLength === 'string') return usageError(maxLength);
+  if (typeof maxLengthFlag === 'string') return usageError(maxLengthFlag);
   const layers = values.layers === undefined ? undefined : parseLayers(values.layers);
   if (typeof layers === 'string') return usageError(layers);
   const backend = values.backend ?? 'wasm';
@@ -117,6 +117,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
     const started = Date.now();
     const m3 = await BgeM3.load(values.model, { backend: backend as BackendName, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
     try {
+      const maxLength = maxLengthFlag ?? Math.min(DEFAULT_MAX_LENGTH, m3.maxLength); // the model's own limit when smaller
       if (maxLength > m3.maxLength) return usageError(`--max-length must be at most ${m3.maxLength} for this model, got ${maxLength}`);
       const L = m3.config.num_hidden_layers;
       const outside = layers?.find((i) => i >= L);

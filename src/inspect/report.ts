@@ -72,7 +72,7 @@ export interface InspectReport {
 }
 
 export interface BuildReportOptions {
-  /** Truncate each text to this many tokens, `<s>` and `</s>` included (default 512). */
+  /** Truncate each text to this many tokens, `<s>` and `</s>` included (default 512, or the model's own smaller limit). */
   maxLength?: number;
   /** Shown in the page header (default 'model'). */
   modelName?: string;
@@ -161,7 +161,7 @@ function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): ReportPair {
 
 /** Builds the page data for a query and, optionally, a passage. */
 export async function buildReport(m3: BgeM3, query: string, passage?: string, opts: BuildReportOptions = {}): Promise<InspectReport> {
-  const maxLength = opts.maxLength ?? DEFAULT_MAX_LENGTH;
+  const maxLength = opts.maxLength ?? Math.min(DEFAULT_MAX_LENGTH, m3.maxLength);
   const L = m3.config.num_hidden_layers;
   const layerIds = opts.layers === undefined ? Array.from({ length: L }, (_, i) => i) : [...new Set(opts.layers)].sort((a, b) => a - b);
   const bad = layerIds.find((i) => !Number.isInteger(i) || i < 0 || i >= L);

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BgeM3 } from '../../src/m3.js';
+import { explainPair } from '../../src/explain.js';
+import { buildReport } from '../../src/inspect/report.js';
 import { ensureRandomCheckpoint, type RandomModelSize } from '../../src/bench/random-checkpoint.js';
 
 const SMALL: RandomModelSize = { hidden: 32, layers: 1, heads: 4, intermediate: 64, vocab: 8002, positions: 34, colbertDim: 32 };
@@ -35,6 +37,12 @@ describe('limits from the model', () => {
       expect(cache.get('embeddings.hook_out').shape).toEqual([1, 32, 32]);
       cache.dispose();
       expect(() => m3.tokenize([LONG], 33)).toThrow(/maxLength must be an integer in \[2, 32\], got 33/);
+      // explainPair and the inspection report default to the model's limit too (their own defaults are 512 / 8192).
+      const ex = await explainPair(m3, LONG, LONG);
+      expect(ex.scores.dense).toBeCloseTo(1, 5);
+      const report = await buildReport(m3, LONG, LONG);
+      expect(report.maxLength).toBe(32);
+      expect(report.texts.map((t) => t.tokens.length)).toEqual([32, 32]);
     } finally {
       m3.dispose();
     }
