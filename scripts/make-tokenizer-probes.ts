@@ -15,6 +15,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../src/rng.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOKENIZER = join(ROOT, 'test/fixtures/tiny-m3/tokenizer.json');
@@ -22,19 +23,8 @@ const OUT = join(ROOT, 'test/fixtures/tokenizer-probes.jsonl');
 export const TRUNCATION_LENGTHS = [2, 3, 16, 64, 512] as const;
 
 // ---------------------------------------------------------------------------------------------------------
-// deterministic randomness
+// deterministic randomness (mulberry32, src/rng.ts)
 // ---------------------------------------------------------------------------------------------------------
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 0x6d3b6e;
 let rand = mulberry32(SEED);

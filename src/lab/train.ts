@@ -18,6 +18,7 @@ import type { TrainableHead } from './heads/head.js';
 import { ensureGradients } from './gradients.js';
 import { padHidden, type HiddenSource } from './hidden-source.js';
 import { distillation, flops, infoNce, meanNonZeros, scoreMatrix } from './losses.js';
+import { mulberry32 } from '../rng.js';
 
 /** One training query: its relevant document and, optionally, documents known to be irrelevant. */
 export interface TrainExample {
@@ -77,17 +78,8 @@ export interface TrainResult {
   readonly resumedAfter: number;
 }
 
-/** mulberry32: a small, seedable generator (uniform in [0, 1)). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The lab's seeded generator (mulberry32, src/rng.ts). */
+export const rng = mulberry32;
 
 function shuffled<T>(xs: readonly T[], rand: () => number): T[] {
   const a = [...xs];
