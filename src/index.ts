@@ -21,3 +21,15 @@ export { openTorchCheckpoint } from './weights/torch.js';
 export { convertSnapshot } from './weights/convert.js';
 export { WeightFileError, type TensorSource, type DType } from './weights/types.js';
 export { explainLexicalMatch, explainColbert, explainTokenWeights, explainPair } from './explain.js';
+
+// The sparse-head lab (docs/SPARSE-HEADS.md): head variants, their training on the frozen encoder,
+// the sparse lens and BEIR-style evaluation.
+export { createHead, createTrainableHead, HEAD_NAMES, TRAINABLE_HEAD_NAMES, type HeadOptions } from './lab/heads/registry.js';
+export type { SparseHead, TrainableHead, Side } from './lab/heads/head.js';
+export { sparseLens, formatLensTable, lensHtml, type SparseLens } from './lab/lens.js';
+export { trainHead, type TrainExample, type TrainOptions, type TrainResult, type EpochStats, type StepStats, type TeacherScores } from './lab/train.js';
+export { memoryHiddenSource, type HiddenSource, type HiddenRecord } from './lab/hidden-source.js';
+export { evaluateBeir, weighTexts, EVAL_MODES, type EvalMode, type EvalOptions, type EvalResult } from './lab/evaluate.js';
+export { readBeir, documentText, type BeirSet, type BeirDoc } from './lab/beir.js';
+export { evaluateRun, METRIC_NAMES, type Metrics, type MetricName, type Run, type Qrels, type Hit } from './lab/metrics.js';
+export { InvertedIndex, type IndexStats } from './lab/index.js';
