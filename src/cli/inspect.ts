@@ -9,12 +9,13 @@ import { BACKENDS, type BackendName } from '../backend.js';
 import { BgeM3 } from '../m3.js';
 import { renderPage } from '../inspect/page.js';
 import { buildReport, DEFAULT_MAX_LENGTH } from '../inspect/report.js';
+import { TRAINABLE_HEAD_NAMES } from '../lab/heads/registry.js';
 
 export const DEFAULT_OUT = 'bge-m3-inspect.html';
 export const DEFAULT_PORT = 8765;
 
 export const USAGE = `Usage: bge-m3 inspect --model DIR "query" ["passage"] [--out FILE | --serve [--port N]]
-                     [--max-length N] [--layers LIST] [--backend NAME] [--force]
+                     [--max-length N] [--layers LIST] [--lens HEAD] [--backend NAME] [--force]
 
 Runs the model on a query (and a passage) and writes one self-contained HTML page (no network needed)
 that shows the tokens coloured by sparse weight, the attention of every layer and head (heatmap and
@@ -32,6 +33,8 @@ Options:
   --layers <list>     store the attention of these layers only, e.g. 0,11,20-23 (default: all); the
                       attention is layers × heads × tokens² bytes before compression, so for BGE-M3
                       (24 × 16) and long texts a few layers keep the page small
+  --lens <head>       add a sparse-lens section: the head (${TRAINABLE_HEAD_NAMES.join(', ')}) applied to
+                      every hidden state of each text, a layers × tokens heatmap (see bge-m3 sparse lens)
   --backend <name>    ${BACKENDS.join(' | ')} (default wasm)
   -h, --help          show this help
 `;
@@ -61,7 +64,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
     return 2;
   };
 
-  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; layers?: string; backend?: string; help?: boolean };
+  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; layers?: string; lens?: string; backend?: string; help?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -76,6 +79,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
         port: { type: 'string' },
         'max-length': { type: 'string' },
         layers: { type: 'string' },
+        lens: { type: 'string' },
         backend: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -101,6 +105,9 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
   if (typeof maxLengthFlag === 'string') return usageError(maxLengthFlag);
   const layers = values.layers === undefined ? undefined : parseLayers(values.layers);
   if (typeof layers === 'string') return usageError(layers);
+  if (values.lens !== undefined && !TRAINABLE_HEAD_NAMES.includes(values.lens)) {
+    return usageError(`--lens must be one of ${TRAINABLE_HEAD_NAMES.join(', ')}, got '${values.lens}'`);
+  }
   const backend = values.backend ?? 'wasm';
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     return usageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${backend}'`);
@@ -122,7 +129,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
       const L = m3.config.num_hidden_layers;
       const outside = layers?.find((i) => i >= L);
       if (outside !== undefined) return usageError(`--layers: this model has layers 0-${L - 1}, got ${outside}`);
-      const report = await buildReport(m3, query, passage, { maxLength, layers, modelName: basename(resolve(values.model)) });
+      const report = await buildReport(m3, query, passage, { maxLength, layers, lens: values.lens, modelName: basename(resolve(values.model)) });
       html = renderPage(report);
       const lengths = report.texts.map((t) => `${t.role} ${t.tokens.length} tokens`).join(', ');
       stderr.write(`inspected ${lengths} in ${((Date.now() - started) / 1000).toFixed(1)} s; page ${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB\n`);

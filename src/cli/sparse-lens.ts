@@ -15,6 +15,8 @@ and prints a layers × tokens table of the weight each token's own id gets at ea
   --html OUT       also write the table as a self-contained heatmap page (refuses to replace OUT
                    unless --force)
   --json           print the lens as one JSON object instead of the table
+The same heatmap as a section of the inspection page, beside attention and scores:
+  bge-m3 inspect --model DIR --lens m3 "query" ["passage"]
 `;
 
 export async function run(argv: string[], io: CliIO = {}): Promise<number> {

@@ -15,6 +15,8 @@ import {
   explainColbert, explainLexicalMatch, tokenWeightsOf, type LexicalMatchExplanation, type TokenWeight,
 } from '../explain.js';
 import { layerName, type ActivationName } from '../hooks/names.js';
+import { createTrainableHead } from '../lab/heads/registry.js';
+import { sparseLens, type SparseLens } from '../lab/lens.js';
 import type { BgeM3, EncodeOutput } from '../m3.js';
 import { colbertScore, combineScores, denseScore, lexicalMatchingScore, type ScoreSet } from '../scores.js';
 
@@ -68,6 +70,8 @@ export interface InspectReport {
   maxLength: number;
   texts: ReportText[];
   pair?: ReportPair;
+  /** With `BuildReportOptions.lens`: the sparse lens of each text, in the order of `texts`. */
+  lens?: SparseLens[];
   createdAt: string;
 }
 
@@ -78,6 +82,11 @@ export interface BuildReportOptions {
   modelName?: string;
   /** Encoder layers whose attention the page stores (default: all); the rest of the page is unchanged. */
   layers?: readonly number[];
+  /**
+   * A sparse head (`m3`, `m3-log1p`, `splade`) to run as a sparse lens on every hidden state of each text:
+   * the page then shows a layers × tokens heatmap of its weights (src/lab/lens.ts). Default: none.
+   */
+  lens?: string;
 }
 
 export const DEFAULT_MAX_LENGTH = 512;
@@ -168,6 +177,16 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
   if (bad !== undefined || layerIds.length === 0) throw new RangeError(`layers must be a non-empty list of layer indices in [0, ${L - 1}], got ${JSON.stringify(opts.layers)}`);
   const q = await inspectText(m3, 'query', query, maxLength, layerIds);
   const p = passage === undefined ? undefined : await inspectText(m3, 'passage', passage, maxLength, layerIds);
+  let lens: SparseLens[] | undefined;
+  if (opts.lens !== undefined) {
+    const head = createTrainableHead(opts.lens, m3);
+    try {
+      lens = [];
+      for (const text of passage === undefined ? [query] : [query, passage]) lens.push(await sparseLens(m3, head, text, { maxLength }));
+    } finally {
+      head.dispose();
+    }
+  }
   return {
     format: REPORT_FORMAT,
     model: {
@@ -181,6 +200,7 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
     maxLength,
     texts: p ? [q.report, p.report] : [q.report],
     pair: p ? pairOf(m3, q.output, p.output) : undefined,
+    ...(lens ? { lens } : {}),
     createdAt: new Date().toISOString(),
   };
 }

@@ -31,6 +31,7 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
   let report: InspectReport;
   let longReport: InspectReport;
   let subsetReport: InspectReport;
+  let lensReport: InspectReport;
 
   beforeAll(async () => {
     const { chromium } = await import('playwright-core');
@@ -44,6 +45,7 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
     const sharp = await BgeM3.load(checkpointDir('sharp-m3'));
     report = await buildReport(sharp, QUERY, PASSAGE, { modelName: 'sharp-m3' });
     subsetReport = await buildReport(sharp, QUERY, undefined, { modelName: 'sharp-m3', layers: [1] });
+    lensReport = await buildReport(sharp, QUERY, PASSAGE, { modelName: 'sharp-m3', lens: 'm3' });
     sharp.dispose();
     const small = await BgeM3.load(checkpointDir('small-m3'));
     longReport = await buildReport(small, QUERY, cases.get('long_3k')!.text, { modelName: 'small-m3', maxLength: 512 });
@@ -144,6 +146,38 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
     expect(await page.locator('#attention').textContent()).toContain('stores layers 1 of 2');
     expect(problems).toEqual([]);
     await page.close();
+  });
+
+  it('--lens: a layers × tokens heatmap per text whose last row is the page\'s own sparse weights', async () => {
+    expect(report.lens).toBeUndefined();
+    const lens = lensReport.lens!;
+    expect(lens.map((l) => l.layers.length)).toEqual([3, 3]); // embeddings + 2 layers
+    let maxErr = 0;
+    lens.forEach((l, ti) => {
+      const tokens = lensReport.texts[ti]!.tokens;
+      expect(l.tokens).toEqual(tokens.map((t) => t.token));
+      tokens.forEach((t, j) => { maxErr = Math.max(maxErr, Math.abs(l.weights.at(-1)![j]! - t.weight)); });
+    });
+    console.log(`lens last row vs sparse_head.hook_out on the page: max abs err ${maxErr.toExponential(2)}`);
+    expect(maxErr).toBeLessThan(1e-6);
+    const { page, problems } = await open(lensReport, 'lens');
+    expect(await page.locator('#lens canvas').count()).toBe(2);
+    const blank = await page.evaluate(() => {
+      const c = document.getElementById('lens-heatmap-1') as HTMLCanvasElement;
+      const b = document.createElement('canvas');
+      [b.width, b.height] = [c.width, c.height];
+      return [c.toDataURL() === b.toDataURL(), c.width > 50, c.height > 30];
+    });
+    expect(blank).toEqual([false, true, true]);
+    const box = (await page.locator('#lens-heatmap-1').boundingBox())!;
+    await page.locator('#lens-heatmap-1').hover({ position: { x: box.width - 10, y: box.height - 10 } }); // last layer, a late token
+    expect(await page.locator('#tip').textContent()).toMatch(/encoder\.layer\.1/);
+    await page.locator('#lens').screenshot({ path: join(shots, 'inspect-lens.png') });
+    expect(problems).toEqual([]);
+    await page.close();
+    const plain = await open(report, 'no-lens');
+    expect(await plain.page.locator('#lens').count()).toBe(0);
+    await plain.page.close();
   });
 
   it('a 512-token passage loads and switches views', async () => {

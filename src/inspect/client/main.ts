@@ -554,6 +554,24 @@ function renderNorms(S: PageState, box: HTMLElement): void {
   }, data as uPlotT.AlignedData, el);
 }
 
+/** The sparse lens: per text a layers × tokens heatmap of the head's weight for each token's own id. */
+function renderLens(S: PageState, box: HTMLElement): void {
+  S.report.lens!.forEach((lens, ti) => {
+    const max = Math.max(1e-12, ...lens.weights.flat());
+    const canvas = h('canvas', { id: `lens-heatmap-${ti}` });
+    box.append(
+      h('h3', {}, `${S.report.texts[ti]?.role ?? 'text'}: head ${lens.head}, colour 0 … ${fmt(max, 4)}`),
+      h('div', { class: 'panel fig' }, canvas, legend(weightColor, '0', fmt(max, 4), 'weight of the token\u2019s own id')),
+    );
+    drawHeatmap(canvas, {
+      rows: lens.layers.length, cols: lens.tokens.length, width: Math.min(900, box.clientWidth - 20 || 860), height: 420,
+      rowLabels: lens.layers.map((n) => n.replace('.hook_out', '')), colLabels: lens.tokens,
+      value: (i, j) => Math.max(0, lens.weights[i]![j]!) / max, color: weightColor,
+      tip: (i, j) => `${lens.layers[i]} · ${lens.tokens[j]}${lens.special[j] ? ' (special, dropped)' : ''}: ${fmt(lens.weights[i]![j]!)}`,
+    });
+  });
+}
+
 function section(id: string, title: string, intro: string): HTMLElement {
   const s = h('section', { id }, h('h2', {}, title));
   if (intro) s.append(h('p', { class: 'muted' }, intro));
@@ -600,6 +618,9 @@ async function inspectMain(): Promise<void> {
   );
   await selectView(S, S.text, S.layer, S.head);
 
+  if (report.lens) {
+    renderLens(S, section('lens', 'Sparse lens', 'The sparse head applied to every hidden state (embeddings, then each encoder.layer.i.hook_out) instead of the last one only: at which layer do the lexical weights appear? The last row is the head as the model runs it.'));
+  }
   renderNorms(S, section('norms', 'Hidden-state norms per layer', 'Mean and max over tokens of the L2 norm of embeddings.hook_out and each encoder.layer.i.hook_out.'));
   document.body.dataset.ready = 'true';
 }
