@@ -137,6 +137,7 @@ describe('bge-m3 inspect', () => {
     [['--model', MODEL, 'q', '--layers', '1,x'], /--layers must be layer indices/],
     [['--model', MODEL, 'q', '--layers', '3-1'], /range 3-1 is empty/],
     [['--model', MODEL, 'q', '--layers', '0,5', '--out', join(tmp, 'w.html')], /this model has layers 0-1, got 5/],
+    [['--model', MODEL, 'q', '--lens', 'bm25'], /--lens must be one of m3, m3-log1p, splade, got 'bm25'/],
   ])('usage error %j exits 2', async (argv, message) => {
     const r = await cli(argv);
     expect(r.code).toBe(2);
