@@ -3,16 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InvertedIndex } from '../../src/lab/index.js';
 import { compareHits, type Hit } from '../../src/lab/metrics.js';
 import { lexicalMatchingScore, type LexicalWeights } from '../../src/scores.js';
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../src/rng.js';
 
 function randomWeights(r: () => number, vocab: number, maxTerms: number, grid: boolean): LexicalWeights {
   const w: LexicalWeights = {};
