@@ -36,7 +36,11 @@ interface WasmModuleParts {
 export type Backend = BackendWasm & { wasm: WasmModuleParts };
 
 /** What runs the kernel on one backend: its worker pool, job struct and pack buffer. */
-export interface Context { backend: Backend; pool: KernelPool; job: number; pack: number; packBytes: number }
+export interface Context {
+  backend: Backend; pool: KernelPool; job: number; pack: number; packBytes: number;
+  /** Per-thread scratch of the attention job (see attention.ts), grown on demand. */
+  scratch: number; scratchBytes: number;
+}
 
 let context: Context | null = null;
 let unavailable: string | undefined; // why the kernel cannot run on the current backend
@@ -69,7 +73,7 @@ export function activeContext(): Context | null {
   const job = backend.wasm._malloc(JOB_BYTES) >>> 0; // Emscripten returns addresses past 2 GiB as negative numbers
   if (!job) throw new Error('GEMM kernel: the wasm heap has no room for the job struct');
   new Uint8Array(memory.buffer, job, JOB_BYTES).fill(0);
-  context = { backend, pool: new KernelPool(s.module, memory, threads), job, pack: 0, packBytes: 0 };
+  context = { backend, pool: new KernelPool(s.module, memory, threads), job, pack: 0, packBytes: 0, scratch: 0, scratchBytes: 0 };
   unavailable = undefined;
   return context;
 }
@@ -81,6 +85,7 @@ export function closeKernels(): void {
   try {
     context.backend.wasm._free(context.job);
     if (context.pack) context.backend.wasm._free(context.pack);
+    if (context.scratch) context.backend.wasm._free(context.scratch);
   } catch { /* the backend is already gone */ }
   context = null;
 }
@@ -149,6 +154,7 @@ function gemmOnHeap(ctx: Context, g: GemmArgs): void {
     w[14] = 0; w[16] = 0; // barrier count, abort (the generation word just keeps counting)
     w[17] = g.gelu ? 1 : 0;
     w[18] = 0; // op: GEMM
+    w[19] = 0; // no scale
     ctx.pool.exec(ctx.job, g.M * n * g.K < SMALL_JOB ? 1 : undefined);
   }
 }

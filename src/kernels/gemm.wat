@@ -20,7 +20,8 @@
 ;;   36 M  40 N    44 K  48 pack  52 panels per group   56 barrier count   60 barrier generation
 ;;   64 abort (set by a thread that failed, so the others do not wait for it)
 ;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
-;;   72 op: 0 this GEMM; 1 LayerNorm and 2 softmax use the fields their functions list
+;;   72 op: 0 this GEMM; 1 LayerNorm, 2 softmax and 3 attention use the fields their functions list
+;;   76 scale (f32; 0 bits: none): the product is multiplied by it before the bias is added
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
 (module
   (import "env" "memory" (memory 1 65536 shared))
@@ -223,6 +224,18 @@
       (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
       (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
       (br_if $k (i32.lt_u (local.get $pb) (local.get $pe))))
+    ;; C = scale·(A·B) when a scale is given ($s is free again here, so no register is kept for it in the loop).
+    (if (i32.load offset=76 (local.get $job))
+      (then
+        (local.set $s (v128.load32_splat offset=76 (local.get $job)))
+        (local.set $c00 (f32x4.mul (local.get $c00) (local.get $s)))
+        (local.set $c01 (f32x4.mul (local.get $c01) (local.get $s)))
+        (local.set $c10 (f32x4.mul (local.get $c10) (local.get $s)))
+        (local.set $c11 (f32x4.mul (local.get $c11) (local.get $s)))
+        (local.set $c20 (f32x4.mul (local.get $c20) (local.get $s)))
+        (local.set $c21 (f32x4.mul (local.get $c21) (local.get $s)))
+        (local.set $c30 (f32x4.mul (local.get $c30) (local.get $s)))
+        (local.set $c31 (f32x4.mul (local.get $c31) (local.get $s)))))
     (local.set $tile (i32.add (i32.add (local.get $job) (i32.const 128)) (i32.shl (local.get $tid) (i32.const 7))))
     (v128.store offset=0 (local.get $tile) (local.get $c00))
     (v128.store offset=16 (local.get $tile) (local.get $c01))
@@ -514,16 +527,110 @@
         (br $rowl))))
 
 
-  ;; Thread `tid` of `nth` of a job: its op (offset 72) is 0 GEMM, 1 LayerNorm, 2 softmax.
+;; ---- Multi-head self-attention, every batch row and head in one job ----
+  ;; Job fields when op (offset 72) is 3 (q, k, v and out are token-major [B·T, H], head h in columns
+  ;; h·d … (h+1)·d, row stride H floats):
+  ;;   0 q   4 k   8 v   12 out   16 key bias ([B, T], added to every query's scores; 0: none)
+  ;;   20 B  24 T  28 heads  32 d  36 H  40 R (query rows per work item)  44 scale (f32)
+  ;;   48 scratch  52 scratch bytes per thread  80 next work item (atomic counter, 0 at the start)
+  ;; A work item is (batch row b, head h, block of R query rows); the threads take items from the
+  ;; counter until none are left. Per item, on the thread's own scratch:
+  ;;   S [m, T] = scale·(q_h · k_hᵀ) + keyBias[b]   (a one-thread GEMM: A = q rows, B = k rows given as [T, d])
+  ;;   P = softmax(S) in place                        (the row op, one thread)
+  ;;   out rows, columns of head h = P · v_h         (a one-thread GEMM: B = v_h [T, d], row stride H)
+  ;; Scratch of thread t at scratch + t·bytes: 0 a GEMM job struct (+ its scratch tile), 256 a row job,
+  ;; 512 the pack buffer (4·max(d·T₈, T·d₈) bytes, n₈ = n rounded up to 8: k_h, then v_h, packed), then S (4·R·T).
+  (func $attention (param $job i32) (param $tid i32) (param $nth i32)
+    (local $B i32) (local $T i32) (local $heads i32) (local $d i32) (local $H4 i32) (local $R i32) (local $nblk i32)
+    (local $items i32) (local $item i32) (local $b i32) (local $h i32) (local $r0 i32) (local $m i32)
+    (local $base i32) (local $g i32) (local $sm i32) (local $pack i32) (local $S i32) (local $rowq i32) (local $colh i32)
+    (local.set $B (i32.load offset=20 (local.get $job)))
+    (local.set $T (i32.load offset=24 (local.get $job)))
+    (local.set $heads (i32.load offset=28 (local.get $job)))
+    (local.set $d (i32.load offset=32 (local.get $job)))
+    (local.set $H4 (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 2)))
+    (local.set $R (i32.load offset=40 (local.get $job)))
+    (local.set $nblk (i32.div_u (i32.add (local.get $T) (i32.sub (local.get $R) (i32.const 1))) (local.get $R)))
+    (local.set $items (i32.mul (i32.mul (local.get $B) (local.get $heads)) (local.get $nblk)))
+    (local.set $base (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $tid) (i32.load offset=52 (local.get $job)))))
+    (local.set $g (local.get $base))
+    (local.set $sm (i32.add (local.get $base) (i32.const 256)))
+    (local.set $pack (i32.add (local.get $base) (i32.const 512)))
+    ;; the pack buffer holds k_h packed (d × T rounded up to 8 columns) or v_h packed (T × d rounded up)
+    (local.set $S (i32.mul (local.get $d) (i32.and (i32.add (local.get $T) (i32.const 7)) (i32.const -8))))
+    (local.set $m (i32.mul (local.get $T) (i32.and (i32.add (local.get $d) (i32.const 7)) (i32.const -8))))
+    (if (i32.gt_u (local.get $m) (local.get $S)) (then (local.set $S (local.get $m))))
+    (local.set $S (i32.add (local.get $pack) (i32.shl (local.get $S) (i32.const 2))))
+    (memory.fill (local.get $g) (i32.const 0) (i32.const 512))
+    (block $done
+      (loop $next
+        (br_if $done (i32.atomic.load offset=64 (local.get $job))) ;; another thread failed
+        (local.set $item (i32.atomic.rmw.add offset=80 (local.get $job) (i32.const 1)))
+        (br_if $done (i32.ge_u (local.get $item) (local.get $items)))
+        ;; item = (b·heads + h)·nblk + block
+        (local.set $r0 (i32.mul (i32.rem_u (local.get $item) (local.get $nblk)) (local.get $R)))
+        (local.set $item (i32.div_u (local.get $item) (local.get $nblk)))
+        (local.set $h (i32.rem_u (local.get $item) (local.get $heads)))
+        (local.set $b (i32.div_u (local.get $item) (local.get $heads)))
+        (local.set $m (i32.sub (local.get $T) (local.get $r0)))
+        (if (i32.gt_u (local.get $m) (local.get $R)) (then (local.set $m (local.get $R))))
+        (local.set $colh (i32.shl (i32.mul (local.get $h) (local.get $d)) (i32.const 2))) ;; bytes to head h's columns
+        (local.set $rowq (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (local.get $r0)) (local.get $H4)) (local.get $colh)))
+        ;; S = scale·(q_h[r0 …] · k_hᵀ) + keyBias[b]
+        (i32.store offset=0 (local.get $g) (i32.add (i32.load offset=0 (local.get $job)) (local.get $rowq)))
+        (i32.store offset=4 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
+        (i32.store offset=8 (local.get $g) (i32.add (i32.load offset=4 (local.get $job))
+          (i32.add (i32.mul (i32.mul (local.get $b) (local.get $T)) (local.get $H4)) (local.get $colh))))
+        (i32.store offset=12 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
+        (i32.store offset=16 (local.get $g) (i32.const 1))
+        (i32.store offset=20 (local.get $g) (local.get $S))
+        (i32.store offset=24 (local.get $g) (local.get $T))
+        (i32.store offset=28 (local.get $g) (i32.const 0))
+        (i32.store offset=32 (local.get $g) (if (result i32) (i32.load offset=16 (local.get $job))
+          (then (i32.add (i32.load offset=16 (local.get $job)) (i32.shl (i32.mul (local.get $b) (local.get $T)) (i32.const 2))))
+          (else (i32.const 0))))
+        (i32.store offset=36 (local.get $g) (local.get $m))
+        (i32.store offset=40 (local.get $g) (local.get $T))
+        (i32.store offset=44 (local.get $g) (local.get $d))
+        (i32.store offset=48 (local.get $g) (local.get $pack))
+        (i32.store offset=52 (local.get $g) (i32.const 1048576)) ;; every panel in one group (d·T is small per head)
+        (i32.store offset=76 (local.get $g) (i32.load offset=44 (local.get $job)))
+        (call $gemm (local.get $g) (i32.const 0) (i32.const 1))
+        ;; P = softmax(S), rows of T
+        (i32.store offset=0 (local.get $sm) (local.get $S))
+        (i32.store offset=4 (local.get $sm) (local.get $m))
+        (i32.store offset=12 (local.get $sm) (local.get $T))
+        (i32.store offset=20 (local.get $sm) (local.get $S))
+        (call $softmax (local.get $sm) (i32.const 0) (i32.const 1))
+        ;; out[b·T + r0 …, head h] = P · v_h
+        (i32.store offset=0 (local.get $g) (local.get $S))
+        (i32.store offset=4 (local.get $g) (local.get $T))
+        (i32.store offset=8 (local.get $g) (i32.add (i32.load offset=8 (local.get $job))
+          (i32.add (i32.mul (i32.mul (local.get $b) (local.get $T)) (local.get $H4)) (local.get $colh))))
+        (i32.store offset=12 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
+        (i32.store offset=16 (local.get $g) (i32.const 0))
+        (i32.store offset=20 (local.get $g) (i32.add (i32.load offset=12 (local.get $job)) (local.get $rowq)))
+        (i32.store offset=24 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
+        (i32.store offset=32 (local.get $g) (i32.const 0))
+        (i32.store offset=40 (local.get $g) (local.get $d))
+        (i32.store offset=44 (local.get $g) (local.get $T))
+        (i32.store offset=52 (local.get $g) (i32.const 1048576))
+        (i32.store offset=76 (local.get $g) (i32.const 0))
+        (call $gemm (local.get $g) (i32.const 0) (i32.const 1))
+        (br $next))))
+
+  ;; Thread `tid` of `nth` of a job: its op (offset 72) is 0 GEMM, 1 LayerNorm, 2 softmax, 3 attention.
   (func (export "run") (param $job i32) (param $tid i32) (param $nth i32)
     (block $unknown
-      (block $softmax
-        (block $layernorm
-          (block $gemm
-            (br_table $gemm $layernorm $softmax $unknown (i32.load offset=72 (local.get $job))))
-          (return (call $gemm (local.get $job) (local.get $tid) (local.get $nth))))
-        (return (call $layernorm (local.get $job) (local.get $tid) (local.get $nth))))
-      (return (call $softmax (local.get $job) (local.get $tid) (local.get $nth))))
+      (block $attention
+        (block $softmax
+          (block $layernorm
+            (block $gemm
+              (br_table $gemm $layernorm $softmax $attention $unknown (i32.load offset=72 (local.get $job))))
+            (return (call $gemm (local.get $job) (local.get $tid) (local.get $nth))))
+          (return (call $layernorm (local.get $job) (local.get $tid) (local.get $nth))))
+        (return (call $softmax (local.get $job) (local.get $tid) (local.get $nth))))
+      (return (call $attention (local.get $job) (local.get $tid) (local.get $nth))))
     unreachable)
 
   ;; The 128-bit FMA peak of one thread: `n` iterations of 10 independent f32x4.relaxed_madd (80 FLOP

@@ -7,3 +7,4 @@ export { GEMM_KERNEL, closeKernels, kernelActive, kernelEnabled, kernelMatMul, k
 export { kernelSupport } from './feature.js';
 export { fmaPeakGflops, forwardGemmShapes, timeGemmShapes, type GemmShapeResult } from './bench.js';
 export { layerNormRows, softmaxRows, LAYER_NORM_KERNEL, SOFTMAX_KERNEL } from './rows.js';
+export { ATTENTION_KERNEL, attentionRows, kernelAttention } from './attention.js';
