@@ -19,7 +19,7 @@ import { layerName, type LayerSite } from '../../hooks/names.js';
 import type { HookRunner } from '../../hooks/runner.js';
 import { ensureHeap } from '../../runtime/heap-guard.js';
 import { sliceRows } from '../../runtime/heap-ops.js';
-import { kernelActive, kernelMatMul, linearRowMajor } from '../../kernels/index.js';
+import { kernelActive, kernelAttention, kernelMatMul, linearRowMajor } from '../../kernels/index.js';
 import { softmax } from './ops.js';
 import type { LayerParams, Linear } from '../params.js';
 
@@ -216,6 +216,14 @@ function attentionFast(
   const chunk = Math.max(1, opts.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
   return tf.tidy(() => {
     const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
+    if (kernelActive() && opts.blockSize === undefined && opts.groupTokens === undefined) {
+      // The FMA kernel (src/kernels): token-major q, k, v [N, H] straight from the projections, and every
+      // row and head in one job that reads the heads in place (no slices, transposes or concats).
+      const project = (l: Linear) => linearRowMajor(x2, l.weight, l.bias) as tf.Tensor2D; // [N, H]; not null: the kernel is active
+      const out = kernelAttention(project(p.query), project(p.key), project(p.value), keyBias, B, heads, scale); // [N, H]
+      if (out) return tf.reshape(out, [B, T, H]) as tf.Tensor3D; // tidy disposes q, k, v
+      // null: no heap room for the job's scratch; the path below holds less at a time
+    }
     const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
     const out: tf.Tensor[] = [];
     for (const u of attentionGroups(B, T, opts)) {
