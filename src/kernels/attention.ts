@@ -6,9 +6,10 @@
  *
  * with q, k, v and out token-major [B·T, H] (head h in columns h·d … (h+1)·d), exactly as the
  * projections write them. The heads are never sliced out, transposed or concatenated: the GEMMs read
- * them with a row stride of H. Work items are (row, head, block of query rows); the threads take them
- * from an atomic counter. Each thread keeps one block of scores [R, T] in its own scratch, so the
- * scores of a whole head are never materialised (R is chosen to keep the block near L2-sized).
+ * them with a row stride of H. Work items are (row, head); the threads take them from an atomic
+ * counter. Per item a thread packs k_h and v_h once, then goes through the queries in blocks of R
+ * rows, keeping one block of scores [R, T] in its own scratch: the scores of a whole head are never
+ * materialised (R is chosen to keep the block, with the packed k_h and v_h, in L2).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { activeContext, heapAddress, kernelActive, type Backend, type Context } from './gemm.js';
@@ -28,8 +29,7 @@ export function attentionRows(T: number): number {
 /** Scratch bytes one thread needs (see gemm.wat `$attention`): job structs, packed keys or values, one score block. */
 function scratchPerThread(T: number, d: number, R: number): number {
   const up8 = (n: number) => Math.ceil(n / 8) * 8;
-  const pack = Math.max(d * up8(T), T * up8(d)); // k_h as [d, T] or v_h as [T, d], in panels of 8 columns
-  const bytes = 512 + 4 * pack + 4 * R * T;
+  const bytes = 576 + 4 * (d * up8(T) + T * up8(d)) + 4 * R * T;
   return Math.ceil(bytes / 64) * 64;
 }
 
@@ -81,7 +81,7 @@ function attentionKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   new Float32Array(ctx.pool.memory.buffer, ctx.job, 32)[11] = scale;
   w[12] = Math.ceil(ctx.scratch / 64) * 64; w[13] = per;
   w[16] = 0; w[18] = OP_ATTENTION; w[20] = 0; // abort, op, work-item counter
-  const items = B * heads * Math.ceil(T / R);
+  const items = B * heads;
   ctx.pool.exec(ctx.job, items > 1 ? undefined : 1);
   return out;
 }

@@ -22,18 +22,23 @@
 ;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
 ;;   72 op: 0 this GEMM; 1 LayerNorm, 2 softmax and 3 attention use the fields their functions list
 ;;   76 scale (f32; 0 bits: none): the product is multiplied by it before the bias is added
+;;   84 packed: nonzero when B is in the pack buffer already (the packing step is skipped)
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; e^y on four lanes, within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so r is exact),
   ;; e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is clamped to [−87.3, 88.3], and
-  ;; below −87.3 (where e^y is subnormal) the result is 0, so e^−∞ = 0 exactly (masked keys).
+  ;; below −87.3 (where e^y is subnormal) the result is 0, so e^−∞ = 0 exactly (masked keys); NaN stays
+  ;; NaN. n is rounded to nearest (ties to even) by adding 1.5·2²³: the sum's low mantissa bits are n, so
+  ;; its bits shifted left by 23 are n's exponent field. pmin/pmax (one instruction each on x64, unlike
+  ;; min/max) are enough here: the NaN case is carried by the polynomial.
   (func $exp4 (param $y v128) (result v128)
-    (local $n v128) (local $r v128) (local $p v128) (local $keep v128)
-    (local.set $keep (f32x4.ge (local.get $y) (f32x4.splat (f32.const -87.3))))
-    (local.set $y (f32x4.max (f32x4.min (local.get $y) (f32x4.splat (f32.const 88.3))) (f32x4.splat (f32.const -87.3))))
-    (local.set $n (f32x4.nearest (f32x4.mul (local.get $y) (f32x4.splat (f32.const 1.44269504089)))))
+    (local $n v128) (local $t v128) (local $r v128) (local $p v128) (local $drop v128)
+    (local.set $drop (f32x4.lt (local.get $y) (f32x4.splat (f32.const -87.3))))
+    (local.set $y (f32x4.pmax (f32x4.pmin (local.get $y) (f32x4.splat (f32.const 88.3))) (f32x4.splat (f32.const -87.3))))
+    (local.set $t (f32x4.add (f32x4.mul (local.get $y) (f32x4.splat (f32.const 1.44269504089))) (f32x4.splat (f32.const 12582912))))
+    (local.set $n (f32x4.sub (local.get $t) (f32x4.splat (f32.const 12582912))))
     (local.set $r (f32x4.sub (local.get $y) (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375)))))
     (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (f32x4.splat (f32.const -2.12194440e-4)))))
     (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
@@ -45,9 +50,9 @@
     ;; e^r = p·r² + r + 1
     (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
       (f32x4.splat (f32.const 1))))
-    ;; times 2^n: (n + 127) << 23 is 2^n as a float's bits
-    (v128.and (local.get $keep) (f32x4.mul (local.get $p)
-      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127))) (i32.const 23)))))
+    ;; times 2^n: n's bits (the low bits of t) << 23, plus 127 << 23, are 2^n as a float
+    (v128.andnot (f32x4.mul (local.get $p)
+      (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (i32x4.splat (i32.const 0x3f800000)))) (local.get $drop)))
 
   ;; Exact GELU, x·Φ(x), on four lanes: with z = |x|/√2, erfc(z) ≈ t·(a1 + t·(a2 + … a5·t))·e^(−z²),
   ;; t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7), and h = erfc(z)/2 = Φ(−|x|):
@@ -236,6 +241,37 @@
         (local.set $c21 (f32x4.mul (local.get $c21) (local.get $s)))
         (local.set $c30 (f32x4.mul (local.get $c30) (local.get $s)))
         (local.set $c31 (f32x4.mul (local.get $c31) (local.get $s)))))
+    ;; A whole tile of C stored [M, N] with no activation (the attention's GEMMs): straight from the
+    ;; accumulators, plus the bias. Other tiles go through the scratch tile and $store_tile.
+    (if (i32.and
+          (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
+                   (i32.le_u (i32.shl (i32.add (local.get $p) (i32.const 1)) (i32.const 3)) (i32.load offset=40 (local.get $job))))
+          (i32.eqz (i32.or (i32.load offset=28 (local.get $job)) (i32.load offset=68 (local.get $job)))))
+      (then
+        (local.set $a0 (i32.load offset=32 (local.get $job))) ;; bias
+        (if (local.get $a0)
+          (then
+            (local.set $a0 (i32.add (local.get $a0) (i32.shl (local.get $p) (i32.const 5))))
+            (local.set $b0 (v128.load (local.get $a0)))
+            (local.set $b1 (v128.load offset=16 (local.get $a0))))
+          (else
+            (local.set $b0 (v128.const i32x4 0 0 0 0))
+            (local.set $b1 (v128.const i32x4 0 0 0 0))))
+        (local.set $lda4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2))) ;; now C's row stride
+        (local.set $a0 (i32.add (i32.load offset=20 (local.get $job))
+          (i32.add (i32.mul (local.get $m) (local.get $lda4)) (i32.shl (local.get $p) (i32.const 5)))))
+        (v128.store (local.get $a0) (f32x4.add (local.get $c00) (local.get $b0)))
+        (v128.store offset=16 (local.get $a0) (f32x4.add (local.get $c01) (local.get $b1)))
+        (local.set $a0 (i32.add (local.get $a0) (local.get $lda4)))
+        (v128.store (local.get $a0) (f32x4.add (local.get $c10) (local.get $b0)))
+        (v128.store offset=16 (local.get $a0) (f32x4.add (local.get $c11) (local.get $b1)))
+        (local.set $a0 (i32.add (local.get $a0) (local.get $lda4)))
+        (v128.store (local.get $a0) (f32x4.add (local.get $c20) (local.get $b0)))
+        (v128.store offset=16 (local.get $a0) (f32x4.add (local.get $c21) (local.get $b1)))
+        (local.set $a0 (i32.add (local.get $a0) (local.get $lda4)))
+        (v128.store (local.get $a0) (f32x4.add (local.get $c30) (local.get $b0)))
+        (v128.store offset=16 (local.get $a0) (f32x4.add (local.get $c31) (local.get $b1)))
+        (return)))
     (local.set $tile (i32.add (i32.add (local.get $job) (i32.const 128)) (i32.shl (local.get $tid) (i32.const 7))))
     (v128.store offset=0 (local.get $tile) (local.get $c00))
     (v128.store offset=16 (local.get $tile) (local.get $c01))
@@ -359,6 +395,7 @@
     ;; 1. packing: panels [NP·tid/nth, NP·(tid+1)/nth)
     (local.set $p (i32.div_u (i32.mul (local.get $NP) (local.get $tid)) (local.get $nth)))
     (local.set $pEnd (i32.div_u (i32.mul (local.get $NP) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
+    (if (i32.load offset=84 (local.get $job)) (then (local.set $pEnd (local.get $p)))) ;; B is packed already
     (block $packed
       (loop $pack
         (br_if $packed (i32.ge_u (local.get $p) (local.get $pEnd)))
@@ -531,92 +568,108 @@
   ;; Job fields when op (offset 72) is 3 (q, k, v and out are token-major [B·T, H], head h in columns
   ;; h·d … (h+1)·d, row stride H floats):
   ;;   0 q   4 k   8 v   12 out   16 key bias ([B, T], added to every query's scores; 0: none)
-  ;;   20 B  24 T  28 heads  32 d  36 H  40 R (query rows per work item)  44 scale (f32)
+  ;;   20 B  24 T  28 heads  32 d  36 H  40 R (query rows per block)  44 scale (f32)
   ;;   48 scratch  52 scratch bytes per thread  80 next work item (atomic counter, 0 at the start)
-  ;; A work item is (batch row b, head h, block of R query rows); the threads take items from the
-  ;; counter until none are left. Per item, on the thread's own scratch:
+  ;; A work item is (batch row b, head h); the threads take items from the counter until none are
+  ;; left. Per item, on the thread's own scratch: k_h and v_h packed once, then per block of R query rows
   ;;   S [m, T] = scale·(q_h · k_hᵀ) + keyBias[b]   (a one-thread GEMM: A = q rows, B = k rows given as [T, d])
   ;;   P = softmax(S) in place                        (the row op, one thread)
   ;;   out rows, columns of head h = P · v_h         (a one-thread GEMM: B = v_h [T, d], row stride H)
-  ;; Scratch of thread t at scratch + t·bytes: 0 a GEMM job struct (+ its scratch tile), 256 a row job,
-  ;; 512 the pack buffer (4·max(d·T₈, T·d₈) bytes, n₈ = n rounded up to 8: k_h, then v_h, packed), then S (4·R·T).
+  ;; Scratch of thread t at scratch + t·bytes: 0 and 256 the two GEMMs' job structs (each with its
+  ;; scratch tile), 512 the row job, 576 k_h packed (4·d·T₈ bytes, n₈ = n rounded up to 8), then v_h
+  ;; packed (4·T·d₈), then S (4·R·T).
   (func $attention (param $job i32) (param $tid i32) (param $nth i32)
-    (local $B i32) (local $T i32) (local $heads i32) (local $d i32) (local $H4 i32) (local $R i32) (local $nblk i32)
-    (local $items i32) (local $item i32) (local $b i32) (local $h i32) (local $r0 i32) (local $m i32)
-    (local $base i32) (local $g i32) (local $sm i32) (local $pack i32) (local $S i32) (local $rowq i32) (local $colh i32)
+    (local $B i32) (local $T i32) (local $heads i32) (local $d i32) (local $H4 i32) (local $R i32)
+    (local $items i32) (local $item i32) (local $b i32) (local $h i32) (local $r0 i32) (local $m i32) (local $p i32)
+    (local $base i32) (local $g1 i32) (local $g2 i32) (local $sm i32) (local $S i32) (local $colh i32) (local $rows i32)
     (local.set $B (i32.load offset=20 (local.get $job)))
     (local.set $T (i32.load offset=24 (local.get $job)))
     (local.set $heads (i32.load offset=28 (local.get $job)))
     (local.set $d (i32.load offset=32 (local.get $job)))
     (local.set $H4 (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 2)))
     (local.set $R (i32.load offset=40 (local.get $job)))
-    (local.set $nblk (i32.div_u (i32.add (local.get $T) (i32.sub (local.get $R) (i32.const 1))) (local.get $R)))
-    (local.set $items (i32.mul (i32.mul (local.get $B) (local.get $heads)) (local.get $nblk)))
+    (local.set $items (i32.mul (local.get $B) (local.get $heads)))
     (local.set $base (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $tid) (i32.load offset=52 (local.get $job)))))
-    (local.set $g (local.get $base))
-    (local.set $sm (i32.add (local.get $base) (i32.const 256)))
-    (local.set $pack (i32.add (local.get $base) (i32.const 512)))
-    ;; the pack buffer holds k_h packed (d × T rounded up to 8 columns) or v_h packed (T × d rounded up)
-    (local.set $S (i32.mul (local.get $d) (i32.and (i32.add (local.get $T) (i32.const 7)) (i32.const -8))))
-    (local.set $m (i32.mul (local.get $T) (i32.and (i32.add (local.get $d) (i32.const 7)) (i32.const -8))))
-    (if (i32.gt_u (local.get $m) (local.get $S)) (then (local.set $S (local.get $m))))
-    (local.set $S (i32.add (local.get $pack) (i32.shl (local.get $S) (i32.const 2))))
-    (memory.fill (local.get $g) (i32.const 0) (i32.const 512))
+    (local.set $g1 (local.get $base))
+    (local.set $g2 (i32.add (local.get $base) (i32.const 256)))
+    (local.set $sm (i32.add (local.get $base) (i32.const 512)))
+    (memory.fill (local.get $base) (i32.const 0) (i32.const 576))
+    ;; GEMM 1: S = scale·(q_h·k_hᵀ) + bias; B = k_h given as [T, d] (bT), K = d, N = T
+    (i32.store offset=4 (local.get $g1) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset=12 (local.get $g1) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset=16 (local.get $g1) (i32.const 1))
+    (i32.store offset=24 (local.get $g1) (local.get $T))
+    (i32.store offset=40 (local.get $g1) (local.get $T))
+    (i32.store offset=44 (local.get $g1) (local.get $d))
+    (i32.store offset=48 (local.get $g1) (i32.add (local.get $base) (i32.const 576)))
+    (i32.store offset=52 (local.get $g1) (i32.const 1048576)) ;; every panel in one group
+    (i32.store offset=76 (local.get $g1) (i32.load offset=44 (local.get $job)))
+    ;; GEMM 2: out = P·v_h; A = S [m, T], B = v_h [T, d], K = T, N = d, C with row stride H
+    (i32.store offset=4 (local.get $g2) (local.get $T))
+    (i32.store offset=12 (local.get $g2) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset=24 (local.get $g2) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset=40 (local.get $g2) (local.get $d))
+    (i32.store offset=44 (local.get $g2) (local.get $T))
+    (i32.store offset=48 (local.get $g2) (i32.add (i32.load offset=48 (local.get $g1))
+      (i32.shl (i32.mul (local.get $d) (i32.and (i32.add (local.get $T) (i32.const 7)) (i32.const -8))) (i32.const 2))))
+    (i32.store offset=52 (local.get $g2) (i32.const 1048576))
+    (local.set $S (i32.add (i32.load offset=48 (local.get $g2))
+      (i32.shl (i32.mul (local.get $T) (i32.and (i32.add (local.get $d) (i32.const 7)) (i32.const -8))) (i32.const 2))))
+    (i32.store offset=0 (local.get $g2) (local.get $S))
+    (i32.store offset=20 (local.get $g1) (local.get $S))
+    ;; the row job: softmax over rows of T, in place on S
+    (i32.store offset=0 (local.get $sm) (local.get $S))
+    (i32.store offset=12 (local.get $sm) (local.get $T))
+    (i32.store offset=20 (local.get $sm) (local.get $S))
     (block $done
       (loop $next
         (br_if $done (i32.atomic.load offset=64 (local.get $job))) ;; another thread failed
         (local.set $item (i32.atomic.rmw.add offset=80 (local.get $job) (i32.const 1)))
         (br_if $done (i32.ge_u (local.get $item) (local.get $items)))
-        ;; item = (b·heads + h)·nblk + block
-        (local.set $r0 (i32.mul (i32.rem_u (local.get $item) (local.get $nblk)) (local.get $R)))
-        (local.set $item (i32.div_u (local.get $item) (local.get $nblk)))
+        ;; item = b·heads + h
         (local.set $h (i32.rem_u (local.get $item) (local.get $heads)))
         (local.set $b (i32.div_u (local.get $item) (local.get $heads)))
-        (local.set $m (i32.sub (local.get $T) (local.get $r0)))
-        (if (i32.gt_u (local.get $m) (local.get $R)) (then (local.set $m (local.get $R))))
         (local.set $colh (i32.shl (i32.mul (local.get $h) (local.get $d)) (i32.const 2))) ;; bytes to head h's columns
-        (local.set $rowq (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (local.get $r0)) (local.get $H4)) (local.get $colh)))
-        ;; S = scale·(q_h[r0 …] · k_hᵀ) + keyBias[b]
-        (i32.store offset=0 (local.get $g) (i32.add (i32.load offset=0 (local.get $job)) (local.get $rowq)))
-        (i32.store offset=4 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
-        (i32.store offset=8 (local.get $g) (i32.add (i32.load offset=4 (local.get $job))
-          (i32.add (i32.mul (i32.mul (local.get $b) (local.get $T)) (local.get $H4)) (local.get $colh))))
-        (i32.store offset=12 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
-        (i32.store offset=16 (local.get $g) (i32.const 1))
-        (i32.store offset=20 (local.get $g) (local.get $S))
-        (i32.store offset=24 (local.get $g) (local.get $T))
-        (i32.store offset=28 (local.get $g) (i32.const 0))
-        (i32.store offset=32 (local.get $g) (if (result i32) (i32.load offset=16 (local.get $job))
+        (local.set $rows (i32.add (i32.mul (i32.mul (local.get $b) (local.get $T)) (local.get $H4)) (local.get $colh))) ;; row b·T, head h
+        (i32.store offset=8 (local.get $g1) (i32.add (i32.load offset=4 (local.get $job)) (local.get $rows)))
+        (i32.store offset=32 (local.get $g1) (if (result i32) (i32.load offset=16 (local.get $job))
           (then (i32.add (i32.load offset=16 (local.get $job)) (i32.shl (i32.mul (local.get $b) (local.get $T)) (i32.const 2))))
           (else (i32.const 0))))
-        (i32.store offset=36 (local.get $g) (local.get $m))
-        (i32.store offset=40 (local.get $g) (local.get $T))
-        (i32.store offset=44 (local.get $g) (local.get $d))
-        (i32.store offset=48 (local.get $g) (local.get $pack))
-        (i32.store offset=52 (local.get $g) (i32.const 1048576)) ;; every panel in one group (d·T is small per head)
-        (i32.store offset=76 (local.get $g) (i32.load offset=44 (local.get $job)))
-        (call $gemm (local.get $g) (i32.const 0) (i32.const 1))
-        ;; P = softmax(S), rows of T
-        (i32.store offset=0 (local.get $sm) (local.get $S))
-        (i32.store offset=4 (local.get $sm) (local.get $m))
-        (i32.store offset=12 (local.get $sm) (local.get $T))
-        (i32.store offset=20 (local.get $sm) (local.get $S))
-        (call $softmax (local.get $sm) (i32.const 0) (i32.const 1))
-        ;; out[b·T + r0 …, head h] = P · v_h
-        (i32.store offset=0 (local.get $g) (local.get $S))
-        (i32.store offset=4 (local.get $g) (local.get $T))
-        (i32.store offset=8 (local.get $g) (i32.add (i32.load offset=8 (local.get $job))
-          (i32.add (i32.mul (i32.mul (local.get $b) (local.get $T)) (local.get $H4)) (local.get $colh))))
-        (i32.store offset=12 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
-        (i32.store offset=16 (local.get $g) (i32.const 0))
-        (i32.store offset=20 (local.get $g) (i32.add (i32.load offset=12 (local.get $job)) (local.get $rowq)))
-        (i32.store offset=24 (local.get $g) (i32.shr_u (local.get $H4) (i32.const 2)))
-        (i32.store offset=32 (local.get $g) (i32.const 0))
-        (i32.store offset=40 (local.get $g) (local.get $d))
-        (i32.store offset=44 (local.get $g) (local.get $T))
-        (i32.store offset=52 (local.get $g) (i32.const 1048576))
-        (i32.store offset=76 (local.get $g) (i32.const 0))
-        (call $gemm (local.get $g) (i32.const 0) (i32.const 1))
+        (i32.store offset=8 (local.get $g2) (i32.add (i32.load offset=8 (local.get $job)) (local.get $rows)))
+        ;; pack k_h and v_h once for all blocks of queries
+        (i32.store offset=84 (local.get $g1) (i32.const 0))
+        (i32.store offset=84 (local.get $g2) (i32.const 0))
+        (local.set $p (i32.const 0))
+        (loop $pk
+          (call $pack_panel (local.get $g1) (local.get $p))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br_if $pk (i32.lt_u (i32.shl (local.get $p) (i32.const 3)) (local.get $T))))
+        (local.set $p (i32.const 0))
+        (loop $pv
+          (call $pack_panel (local.get $g2) (local.get $p))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br_if $pv (i32.lt_u (i32.shl (local.get $p) (i32.const 3)) (local.get $d))))
+        (i32.store offset=84 (local.get $g1) (i32.const 1))
+        (i32.store offset=84 (local.get $g2) (i32.const 1))
+        (local.set $r0 (i32.const 0))
+        (loop $block
+          (local.set $m (i32.sub (local.get $T) (local.get $r0)))
+          (if (i32.gt_u (local.get $m) (local.get $R)) (then (local.set $m (local.get $R))))
+          ;; S = scale·(q_h[r0 …] · k_hᵀ) + keyBias[b]
+          (i32.store offset=0 (local.get $g1) (i32.add (i32.load offset=0 (local.get $job))
+            (i32.add (local.get $rows) (i32.mul (local.get $r0) (local.get $H4)))))
+          (i32.store offset=36 (local.get $g1) (local.get $m))
+          (call $gemm (local.get $g1) (i32.const 0) (i32.const 1))
+          ;; P = softmax(S)
+          (i32.store offset=4 (local.get $sm) (local.get $m))
+          (call $softmax (local.get $sm) (i32.const 0) (i32.const 1))
+          ;; out[b·T + r0 …, head h] = P · v_h
+          (i32.store offset=20 (local.get $g2) (i32.add (i32.load offset=12 (local.get $job))
+            (i32.add (local.get $rows) (i32.mul (local.get $r0) (local.get $H4)))))
+          (i32.store offset=36 (local.get $g2) (local.get $m))
+          (call $gemm (local.get $g2) (i32.const 0) (i32.const 1))
+          (local.set $r0 (i32.add (local.get $r0) (local.get $R)))
+          (br_if $block (i32.lt_u (local.get $r0) (local.get $T))))
         (br $next))))
 
   ;; Thread `tid` of `nth` of a job: its op (offset 72) is 0 GEMM, 1 LayerNorm, 2 softmax, 3 attention.

@@ -73,6 +73,25 @@ describe('row kernels against float64', () => {
     }
     log.print();
   });
+
+  it('softmax: a NaN makes its row NaN (as Math.exp does), scores of ±100 and a gap of 200 stay exact', () => {
+    const cols = 11; // two whole vectors and a 3-lane tail
+    const X = new Float32Array(4 * cols).fill(0.5);
+    X[3] = Number.NaN; // row 0, vector lane
+    X[cols + 9] = Number.NaN; // row 1, tail lane
+    X.fill(100, 2 * cols, 2 * cols + 5); // row 2: +100 ×5, −100 ×6: e^−200 underflows to 0
+    X.fill(-100, 2 * cols + 5, 3 * cols);
+    for (let j = 0; j < cols; j++) X[3 * cols + j] = -90 + j; // row 3: e^(x − max) down to e^−10
+    const y = tf.tidy(() => softmaxRows(tf.tensor2d(X, [4, cols]))!.dataSync());
+    for (let j = 0; j < cols; j++) {
+      expect(y[j], `row 0 p[${j}]`).toBeNaN();
+      expect(y[cols + j], `row 1 p[${j}]`).toBeNaN();
+      expect(y[2 * cols + j], `row 2 p[${j}]`).toBe(j < 5 ? Math.fround(0.2) : 0);
+    }
+    const e = Array.from({ length: cols }, (_, j) => Math.exp(j - (cols - 1)));
+    const sum = e.reduce((a, v) => a + v, 0);
+    e.forEach((v, j) => expect(Math.abs(y[3 * cols + j]! - v / sum), `row 3 p[${j}]`).toBeLessThanOrEqual(6e-7 * (v / sum) + 1e-9));
+  });
 });
 
 describe('row kernels: bad input and memory', () => {
