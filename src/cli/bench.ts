@@ -3,14 +3,14 @@
  *   [--threads N] [--reps N] [--outputs dense|all] [--forward fast|reference] [--no-torch] [--json]`
  * Loads a model (a snapshot, or a random full-size one built once under ~/.cache/bge-m3-tfjs), times
  * each shape through `encode`, and, when a Python with torch is found, the same shapes through the
- * PyTorch baseline (scripts/bench_torch.py) in the same run, shape by shape.
+ * PyTorch baseline (scripts/bench_torch.py) in the same run, the reps of the two alternating.
  */
 import { statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { wasmThreadsStatus } from '../runtime/wasm-threads.js';
 import {
-  cpuTicks, idlePercentSince, findTorchPython, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
+  cpuTicks, idlePercentSince, findTorchPython, median, parseShapes, peakRssMb, resetPeakRss, timeFileRead, timeShape, TorchBaseline,
   type ShapeResult, type TorchResult,
 } from '../bench/bench.js';
 import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../bench/random-checkpoint.js';
@@ -30,8 +30,8 @@ Times encode() on batches of random token ids, shape by shape (BxT: B rows of T 
 each), after a warm-up, and prints per shape the median seconds, tokens/s, GFLOP/s and peak RSS, plus
 the model's load time and load peak RSS. With a Python that imports torch (Debian: apt-get install
 python3-torch libopenblas0-pthread; or set BGE_M3_PYTHON), the same shapes also run through a PyTorch
-encoder of the same sizes (scripts/bench_torch.py) in the same run, and the ratio is printed.
-On the wasm backend it first says which matMul path runs (the FMA kernel of src/kernels, or XNNPACK
+encoder of the same sizes (scripts/bench_torch.py) in the same run, rep by rep in turn with this
+project's (so that both meet the same machine), and the ratio of the medians is printed. On the wasm backend it first says which matMul path runs (the FMA kernel of src/kernels, or XNNPACK
 and why), measures the 128-bit FMA peak of one thread, and times the forward's Linear shapes at 128
 and 512 tokens (the model's sizes) through the kernel and through XNNPACK.
 
@@ -55,19 +55,34 @@ Options:
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 
+/** One result from several timeShape calls of one rep each: median over all runs, highest peak RSS. */
+function mergeRuns(parts: ShapeResult[], tokens: number): ShapeResult {
+  const runs = parts.flatMap((p) => p.runs_s);
+  const med = median(runs);
+  const flopPerS = parts[0]!.gflops * parts[0]!.median_s; // GFLOP of one forward
+  return { shape: parts[0]!.shape, median_s: med, tokens_per_s: tokens / med, gflops: flopPerS / med, peak_rss_mb: Math.max(...parts.map((p) => p.peak_rss_mb)), runs_s: runs };
+}
+
+/** The same for the PyTorch baseline's one-rep results. */
+function mergeTorchRuns(parts: TorchResult[], tokens: number): TorchResult {
+  const runs = parts.flatMap((p) => p.runs_s);
+  const med = median(runs);
+  return { ...parts[0]!, median_s: med, tokens_per_s: tokens / med, peak_rss_mb: Math.max(...parts.map((p) => p.peak_rss_mb)), runs_s: runs };
+}
+
 /** Which matMul path runs, the FMA peak, and the forward's Linear shapes on the kernel and on XNNPACK. */
 function gemmReport(skipShapes: boolean, threads: number, hidden: number, intermediate: number, say: (l: string) => void, emit: (o: Record<string, unknown>) => void): void {
   const ks = kernelStatus();
   say(`matMul path: ${ks.path}`);
   const peak = fmaPeakGflops();
   const peakAll = peak === null ? null : peak * threads;
-  if (peak !== null) say(`128-bit FMA peak (f32x4.relaxed_madd on registers): ${fmt(peak)} GFLOP per CPU-second, so ${fmt(peakAll!)} GFLOP/s on ${threads} idle cores`);
+  if (peak !== null) say(`128-bit FMA peak (f32x4.relaxed_madd on registers, best of 7 runs): ${fmt(peak)} GFLOP/s on one thread, so ${fmt(peakAll!)} on ${threads} idle cores`);
   emit({ event: 'kernel', active: ks.active, path: ks.path, threads: ks.threads, fma_peak_gflops_1thread: peak });
   if (skipShapes) return;
-  say(`\nGFLOP/s (wall) of the Linear shapes; "per CPU-s": GFLOP per CPU-second over all threads, and that against the peak`);
+  say(`\nGFLOP/s (wall) of the Linear shapes; "per CPU-s": GFLOP per CPU-second over all threads; "% peak": the kernel's wall GFLOP/s against the peak of ${threads} cores`);
   say(`${'N x in -> out'.padEnd(18)} ${'kernel'.padStart(7)} ${'XNNPACK'.padStart(8)} ${'XNN+tr.'.padStart(8)} ${'ratio'.padStart(6)} | ${'kernel'.padStart(7)} ${'XNNPACK'.padStart(8)} per CPU-s | ${'kernel % peak'.padStart(13)}`);
   for (const r of timeGemmShapes(forwardGemmShapes([128, 512], hidden, intermediate))) {
-    const eff = r.kernelPerCpuS !== undefined && peak ? (100 * r.kernelPerCpuS) / peak : undefined;
+    const eff = r.kernel !== undefined && peakAll ? (100 * r.kernel) / peakAll : undefined;
     const opt = (x: number | undefined, d = 1): string => (x === undefined ? '-' : fmt(x, d));
     say(`${r.shape.padEnd(18)} ${opt(r.kernel).padStart(7)} ${fmt(r.xnnpack).padStart(8)} ${fmt(r.xnnpackLinear).padStart(8)} ${opt(r.kernel && r.kernel / r.xnnpackLinear, 2).padStart(6)} | ${opt(r.kernelPerCpuS).padStart(7)} ${fmt(r.xnnpackPerCpuS).padStart(8)}           | ${(eff === undefined ? '-' : `${fmt(eff, 0)}%`).padStart(13)}`);
     emit({
@@ -172,24 +187,35 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
         const big = shape.rows * shape.tokens >= 4096;
         const reps = repsFlag ?? (big ? 1 : 3);
         const warmup = big ? 0 : 1;
-        let r: ShapeResult;
-        try {
-          r = await timeShape(m3, shape, reps, warmup, want, forward as Formulation);
-        } catch (e) {
-          say(`${shape.label.padEnd(8)} failed: ${(e as Error).message}`);
-          emit({ shape: shape.label, engine, error: (e as Error).message });
-          continue;
-        }
-        let t: TorchResult | null = null;
-        if (torch) {
+        // With the baseline, the reps alternate (this project, PyTorch, this project, …) so that both
+        // engines meet the same machine: on a shared host, contention drifts over seconds.
+        const mine: ShapeResult[] = [];
+        const theirs: TorchResult[] = [];
+        let failed = false;
+        for (let i = 0; i < (torch ? reps : 1) && !failed; i++) {
+          const w = i === 0 ? warmup : 0;
           try {
-            t = await torch.run(shape, reps, warmup);
+            mine.push(await timeShape(m3, shape, torch ? 1 : reps, w, want, forward as Formulation));
           } catch (e) {
-            say(`  PyTorch baseline failed on ${shape.label}: ${(e as Error).message}`);
-            torch.close();
-            torch = null;
+            say(`${shape.label.padEnd(8)} failed: ${(e as Error).message}`);
+            emit({ shape: shape.label, engine, error: (e as Error).message });
+            failed = true;
+            break;
+          }
+          if (torch) {
+            try {
+              theirs.push(await torch.run(shape, 1, w));
+            } catch (e) {
+              say(`  PyTorch baseline failed on ${shape.label}: ${(e as Error).message}`);
+              torch.close();
+              torch = null;
+              theirs.length = 0;
+            }
           }
         }
+        if (failed) continue;
+        const r = mergeRuns(mine, shape.rows * shape.tokens);
+        const t = theirs.length ? mergeTorchRuns(theirs, shape.rows * shape.tokens) : null;
         const ratio = t ? r.tokens_per_s / t.tokens_per_s : undefined;
         say(`${shape.label.padEnd(8)} ${fmt(r.median_s, 3).padStart(9)} ${fmt(r.tokens_per_s).padStart(8)} ${fmt(r.gflops).padStart(8)} ${fmt(r.peak_rss_mb, 0).padStart(12)}${t ? ` | ${fmt(t.median_s, 3).padStart(8)} ${fmt(t.tokens_per_s).padStart(8)} ${fmt(t.peak_rss_mb, 0).padStart(7)} | ${fmt(ratio!, 2).padStart(5)}` : ''}`);
         emit({
