@@ -283,6 +283,21 @@
     (v128.store offset=112 (local.get $tile) (local.get $c31))
     (call $store_tile (local.get $job) (local.get $tile) (local.get $m) (local.get $p)))
 
+;; GELU over a whole scratch tile in place, after adding the bias: b0, b1 to the two halves of each row
+  ;; (cT = 0, bias along columns), or bias[m + r] to row r when rowBias is not 0 (cT = 1). One loop
+  ;; with few live values, so the calls to $gelu4 cost little (in $store4x4 each call spilled its
+  ;; whole 4×4 block).
+  (func $gelu_tile (param $tile i32) (param $b0 v128) (param $b1 v128) (param $rowBias i32)
+    (local $r i32) (local $rb v128)
+    (loop $row
+      (if (local.get $rowBias)
+        (then (local.set $rb (v128.load32_splat (i32.add (local.get $rowBias) (i32.shl (local.get $r) (i32.const 2)))))))
+      (v128.store (local.get $tile) (call $gelu4 (f32x4.add (f32x4.add (v128.load (local.get $tile)) (local.get $b0)) (local.get $rb))))
+      (v128.store offset=16 (local.get $tile) (call $gelu4 (f32x4.add (f32x4.add (v128.load offset=16 (local.get $tile)) (local.get $b1)) (local.get $rb))))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 32)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $row (i32.lt_u (local.get $r) (i32.const 4)))))
+
   ;; Stores the 4×8 tile [r][j] at `tile` as C's rows m … m+3, columns 8p … 8p+7, plus the bias,
   ;; through the activation; an edge tile (past M or N) float by float.
   (func $store_tile (param $job i32) (param $tile i32) (param $m i32) (param $p i32)
@@ -298,6 +313,20 @@
     (if (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
                  (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N)))
       (then
+        ;; a whole tile with GELU: bias and GELU in place first, then stored as a plain tile
+        (if (local.get $act)
+          (then
+            (if (i32.load offset=28 (local.get $job))
+              (then (call $gelu_tile (local.get $tile) (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)
+                (select (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2))) (i32.const 0) (local.get $bias))))
+              (else
+                (if (local.get $bias)
+                  (then
+                    (local.set $b0 (v128.load (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2)))))
+                    (local.set $b1 (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2)))))))
+                (call $gelu_tile (local.get $tile) (local.get $b0) (local.get $b1) (i32.const 0))))
+            (local.set $bias (i32.const 0))
+            (local.set $act (i32.const 0))))
         (if (i32.load offset=28 (local.get $job))
           (then
             ;; C is stored [N, M]: columns n0 … n0+7 of the tile become rows, as two 4×4 transposes.

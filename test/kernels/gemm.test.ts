@@ -178,17 +178,27 @@ describe('GEMM kernel against a float64 reference', () => {
       const W = values(out * inDim, out + 5, false);
       const Bv = values(out, out + 9, false);
       const { c, mag } = reference(W, X, out, inDim, N, true, Bv, true);
-      const got = tf.tidy(() => linearRowMajor(tf.tensor2d(X, [N, inDim]), tf.tensor2d(W, [out, inDim]), tf.tensor1d(Bv), 'gelu')!.dataSync());
-      let w2 = 0;
-      for (let n = 0; n < N; n++) {
-        for (let o = 0; o < out; o++) {
-          const pre = c[o * N + n]!;
-          const err = Math.abs(got[n * out + o]! - gelu64(pre));
-          expect(err, `N=${N} in=${inDim} out=${out} y[${n}, ${o}]`).toBeLessThanOrEqual(1.2 * 4 * 2 ** -24 * Math.sqrt(inDim) * mag[o * N + n]! + 2e-7 * Math.max(1, Math.abs(pre)));
-          w2 = Math.max(w2, err);
+      // linearRowMajor computes W·xᵀ and stores it transposed (bias per row of the product); the
+      // kernel called as x·Wᵀ stores it as computed (bias per column): both layouts of the GELU store
+      const [X2, W2, B1] = [tf.tensor2d(X, [N, inDim]), tf.tensor2d(W, [out, inDim]), tf.tensor1d(Bv)];
+      const layouts = {
+        'W·xᵀ stored transposed': () => linearRowMajor(X2, W2, B1, 'gelu')!,
+        'x·Wᵀ stored as computed': () => tf.engine().runKernel(GEMM_KERNEL, { a: X2, b: W2, bias: B1 }, { transposeB: true, transposeC: false, activation: 'gelu' }) as tf.Tensor,
+      };
+      for (const [layout, run] of Object.entries(layouts)) {
+        const got = tf.tidy(() => run().dataSync());
+        let w2 = 0;
+        for (let n = 0; n < N; n++) {
+          for (let o = 0; o < out; o++) {
+            const pre = c[o * N + n]!;
+            const err = Math.abs(got[n * out + o]! - gelu64(pre));
+            expect(err, `${layout}: N=${N} in=${inDim} out=${out} y[${n}, ${o}]`).toBeLessThanOrEqual(1.2 * 4 * 2 ** -24 * Math.sqrt(inDim) * mag[o * N + n]! + 2e-7 * Math.max(1, Math.abs(pre)));
+            w2 = Math.max(w2, err);
+          }
         }
+        log.add(`${N}x${inDim} -> ${out}, GELU, ${layout} (abs)`, w2);
       }
-      log.add(`${N}x${inDim} -> ${out}, GELU (abs)`, w2);
+      tf.dispose([X2, W2, B1]);
     }
     log.print();
   });
