@@ -155,6 +155,7 @@ function gemmOnHeap(ctx: Context, g: GemmArgs): void {
     w[17] = g.gelu ? 1 : 0;
     w[18] = 0; // op: GEMM
     w[19] = 0; // no scale
+    w[20] = 0; // work-item counter
     w[21] = 0; // B is not packed yet
     ctx.pool.exec(ctx.job, g.M * n * g.K < SMALL_JOB ? 1 : undefined);
   }

@@ -9,8 +9,8 @@
 ;;   1. pack: the threads split B's column panels between them and copy each into the pack buffer as
 ;;      8 floats per k ([K, 8], zero-padded past N), the layout the micro-kernel reads in order;
 ;;   2. barrier;
-;;   3. compute: the threads split A's rows (tiles of 4) between them; for each group of panels
-;;      that fits in L2, every tile of A runs against every panel of the group.
+;;   3. compute: for each group of panels that fits in L2, every tile of A runs against every panel
+;;      of the group; the threads take chunks of 4 row tiles from an atomic counter (offset 80).
 ;; The micro-kernel holds a 4×8 tile of C in 8 f32x4 accumulators and per k broadcasts one A value
 ;; of each of the 4 rows (v128.load32_splat) against two vectors of the packed panel. 8 accumulators
 ;; + 2 B vectors + 1 broadcast = 11 xmm registers: bigger tiles make V8 spill inside the loop.
@@ -18,7 +18,7 @@
 ;; The job is a struct in the heap, written by the caller (kernels/gemm.ts); offsets in bytes:
 ;;   0 a   4 lda   8 b   12 ldb   16 bT   20 c   24 ldc   28 cT   32 bias (0: none)
 ;;   36 M  40 N    44 K  48 pack  52 panels per group   56 barrier count   60 barrier generation
-;;   64 abort (set by a thread that failed, so the others do not wait for it)
+;;   64 abort (set by a thread that failed, so the others do not wait for it)   80 next work item (0 at the start)
 ;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
 ;;   72 op: 0 this GEMM; 1 LayerNorm, 2 softmax and 3 attention use the fields their functions list
 ;;   76 scale (f32; 0 bits: none): the product is multiplied by it before the bias is added
@@ -417,7 +417,7 @@
   ;; Thread `tid` of `nth`: its share of the packing, the barrier, then its share of A's row tiles.
   (func $gemm (param $job i32) (param $tid i32) (param $nth i32)
     (local $NP i32) (local $MT i32) (local $p i32) (local $pEnd i32) (local $g0 i32) (local $gEnd i32)
-    (local $mt i32) (local $mtEnd i32) (local $G i32)
+    (local $mt i32) (local $mtEnd i32) (local $G i32) (local $nch i32) (local $items i32) (local $item i32)
     (local.set $NP (i32.shr_u (i32.add (i32.load offset=40 (local.get $job)) (i32.const 7)) (i32.const 3)))
     (local.set $MT (i32.shr_u (i32.add (i32.load offset=36 (local.get $job)) (i32.const 3)) (i32.const 2)))
     (local.set $G (i32.load offset=52 (local.get $job)))
@@ -433,27 +433,33 @@
         (br $pack)))
     ;; 2.
     (call $barrier (local.get $job) (local.get $nth))
-    ;; 3. row tiles [MT·tid/nth, MT·(tid+1)/nth), panel group by panel group
-    (local.set $mtEnd (i32.div_u (i32.mul (local.get $MT) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
-    (local.set $g0 (i32.const 0))
-    (block $groups
-      (loop $group
-        (br_if $groups (i32.ge_u (local.get $g0) (local.get $NP)))
+    ;; 3. work items (panel group, chunk of 4 row tiles), group by group: taken from the counter at
+    ;; offset 80 (0 at the start) by whichever thread is free, so a thread the machine slows down does
+    ;; fewer of them instead of holding the others up at the end. (One thread: in order, no atomics.)
+    (local.set $nch (i32.shr_u (i32.add (local.get $MT) (i32.const 3)) (i32.const 2)))
+    (local.set $items (i32.mul (local.get $nch) (i32.div_u (i32.add (local.get $NP) (i32.sub (local.get $G) (i32.const 1))) (local.get $G))))
+    (local.set $item (i32.const 0))
+    (block $done
+      (loop $next
+        (if (i32.gt_u (local.get $nth) (i32.const 1))
+          (then (local.set $item (i32.atomic.rmw.add offset=80 (local.get $job) (i32.const 1)))))
+        (br_if $done (i32.ge_u (local.get $item) (local.get $items)))
+        (local.set $g0 (i32.mul (i32.div_u (local.get $item) (local.get $nch)) (local.get $G)))
         (local.set $gEnd (i32.add (local.get $g0) (local.get $G)))
         (if (i32.gt_u (local.get $gEnd) (local.get $NP)) (then (local.set $gEnd (local.get $NP))))
-        (local.set $mt (i32.div_u (i32.mul (local.get $MT) (local.get $tid)) (local.get $nth)))
-        (block $rows
-          (loop $row
-            (br_if $rows (i32.ge_u (local.get $mt) (local.get $mtEnd)))
-            (local.set $p (local.get $g0))
-            (loop $panel
-              (call $tile (local.get $job) (local.get $tid) (i32.shl (local.get $mt) (i32.const 2)) (local.get $p))
-              (local.set $p (i32.add (local.get $p) (i32.const 1)))
-              (br_if $panel (i32.lt_u (local.get $p) (local.get $gEnd))))
-            (local.set $mt (i32.add (local.get $mt) (i32.const 1)))
-            (br $row)))
-        (local.set $g0 (local.get $gEnd))
-        (br $group))))
+        (local.set $mt (i32.shl (i32.rem_u (local.get $item) (local.get $nch)) (i32.const 2)))
+        (local.set $mtEnd (i32.add (local.get $mt) (i32.const 4)))
+        (if (i32.gt_u (local.get $mtEnd) (local.get $MT)) (then (local.set $mtEnd (local.get $MT))))
+        (loop $row
+          (local.set $p (local.get $g0))
+          (loop $panel
+            (call $tile (local.get $job) (local.get $tid) (i32.shl (local.get $mt) (i32.const 2)) (local.get $p))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br_if $panel (i32.lt_u (local.get $p) (local.get $gEnd))))
+          (local.set $mt (i32.add (local.get $mt) (i32.const 1)))
+          (br_if $row (i32.lt_u (local.get $mt) (local.get $mtEnd))))
+        (local.set $item (i32.add (local.get $item) (i32.const 1)))
+        (br $next))))
 
   ;; ---- Row operations: LayerNorm and softmax, rows split between the threads like A's row tiles ----
   ;; Job fields when op (offset 72) is 1 or 2:

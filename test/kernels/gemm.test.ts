@@ -203,6 +203,15 @@ describe('GEMM kernel against a float64 reference', () => {
     log.print();
   });
 
+  it('the same bits every run: which thread takes which work item does not change a result', () => {
+    const x = tf.tensor2d(values(200 * 300, 11, false), [200, 300]);
+    const w = tf.tensor2d(values(260 * 300, 12, false), [260, 300]);
+    const b = tf.tensor1d(values(260, 13, false));
+    const first = tf.tidy(() => linearRowMajor(x, w, b, 'gelu')!.dataSync());
+    for (let i = 0; i < 5; i++) expect(tf.tidy(() => linearRowMajor(x, w, b, 'gelu')!.dataSync())).toEqual(first);
+    tf.dispose([x, w, b]);
+  });
+
   it('kernelMatMul: q·kᵀ and probs·v layouts', () => {
     const a = tf.tensor2d(values(9 * 64, 5, false), [9, 64]);
     const kt = tf.tensor2d(values(64 * 11, 6, false), [64, 11]);
