@@ -39,7 +39,8 @@ export interface FastOptions {
   readonly groupTokens?: number;
   /**
    * Tokens per chunk of the projections and the feed-forward block (default 256): XNNPACK re-reads
-   * the activations it packs once per 4 weight rows, so they should stay cache-sized.
+   * the activations it packs once per 4 weight rows, so they should stay cache-sized. When the FMA
+   * kernel runs, the projections are not chunked and the feed-forward default is 1,024 tokens.
    */
   readonly chunkTokens?: number;
 }

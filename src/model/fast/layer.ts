@@ -64,6 +64,13 @@ function feedForwardRowMajor(
 }
 
 /**
+ * Token rows per chunk after the attention when the FMA kernel runs: it blocks its operands for the
+ * cache itself, so chunks only bound the [n, I] temporaries (16 MB at 1,024 rows) and cost a copy in
+ * and a concat out each.
+ */
+const KERNEL_CHUNK_TOKENS = 1024;
+
+/**
  * `encoder.layer.<i>` as `encoderLayer` (../layer.ts) computes it, with two changes of layout: the feed-forward
  * block is feature-major (see `feedForward`), and unless a hook wants `attention.output.hook_out` or
  * `intermediate.hook_out`, everything after the attention runs on chunks of `chunkTokens` token rows
@@ -91,7 +98,7 @@ export function fastLayer(
     };
     out = tf.reshape(feedForward(tf.reshape(a, [N, H]) as tf.Tensor2D, p, c, onIntermediate), [B, T, H]) as tf.Tensor3D;
   } else {
-    const chunk = Math.max(1, opts.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
+    const chunk = Math.max(1, opts.chunkTokens ?? (kernelActive() ? KERNEL_CHUNK_TOKENS : DEFAULT_CHUNK_TOKENS));
     const ctx2 = tf.reshape(context, [N, H]) as tf.Tensor2D;
     const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
     const pieces: tf.Tensor2D[] = [];
