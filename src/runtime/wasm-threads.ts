@@ -27,7 +27,7 @@ import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { installRowGather } from './heap-ops.js';
+import { installHeapCopyKernels } from './heap-ops.js';
 
 const require = createRequire(import.meta.url);
 
@@ -122,7 +122,7 @@ async function createThreadedModule(threads: number): Promise<EmscriptenModule> 
  */
 export async function prepareWasmBackend(threads: number): Promise<void> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  installRowGather(); // tf.gather of rows as heap copies (see heap-ops.ts)
+  installHeapCopyKernels(); // tf.gather and tf.slice as copies inside the heap (see heap-ops.ts)
   if (tf.findBackend('wasm') !== null) {
     status.actual = wasm.getThreadsCount();
     return;

@@ -105,7 +105,8 @@ export function fastLayer(
     for (let r0 = 0; r0 < N; r0 += chunk) {
       const n = Math.min(chunk, N - r0);
       pieces.push(tf.tidy(() => {
-        const a = addAndNorm(sliceRows(ctx2, r0, n), sliceRows(x2, r0, n), p.attention.output, eps) as unknown as tf.Tensor2D;
+        const rows = (t: tf.Tensor2D) => (n === N ? t : sliceRows(t, r0, n)); // one chunk: no copy
+        const a = addAndNorm(rows(ctx2), rows(x2), p.attention.output, eps) as unknown as tf.Tensor2D;
         return feedForward(a, p, c);
       }));
     }
