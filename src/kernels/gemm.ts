@@ -151,7 +151,7 @@ function gemmOnHeap(ctx: Context, g: GemmArgs): void {
     w[5] = g.c + 4 * n0 * (g.cT ? g.ldc : 1); w[6] = g.ldc; w[7] = g.cT ? 1 : 0;
     w[8] = g.bias && !g.cT ? g.bias + 4 * n0 : g.bias; // bias runs along C's stored columns
     w[9] = g.M; w[10] = n; w[11] = g.K; w[12] = ctx.pack; w[13] = group;
-    w[14] = 0; w[16] = 0; // barrier count, abort (the generation word just keeps counting)
+    w[14] = 0; w[15] = 0; w[16] = 0; // next panel to pack, panels packed, abort
     w[17] = g.gelu ? 1 : 0;
     w[18] = 0; // op: GEMM
     w[19] = 0; // no scale

@@ -6,9 +6,9 @@
 ;; when given, runs along C's stored columns: bias[n] for cT = 0, bias[m] for cT = 1.
 ;;
 ;; One call of `run(job, tid, nth)` per thread, on the same job, from every thread at once:
-;;   1. pack: the threads split B's column panels between them and copy each into the pack buffer as
-;;      8 floats per k ([K, 8], zero-padded past N), the layout the micro-kernel reads in order;
-;;   2. barrier;
+;;   1. pack: the threads take B's column panels from an atomic counter and copy each into the pack
+;;      buffer as 8 floats per k ([K, 8], zero-padded past N), the layout the micro-kernel reads in order;
+;;   2. wait until every panel is packed;
 ;;   3. compute: for each group of panels that fits in L2, every tile of A runs against every panel
 ;;      of the group; the threads take chunks of 4 row tiles from an atomic counter (offset 80).
 ;; The micro-kernel holds a 4×8 tile of C in 8 f32x4 accumulators and per k broadcasts one A value
@@ -17,7 +17,7 @@
 ;;
 ;; The job is a struct in the heap, written by the caller (kernels/gemm.ts); offsets in bytes:
 ;;   0 a   4 lda   8 b   12 ldb   16 bT   20 c   24 ldc   28 cT   32 bias (0: none)
-;;   36 M  40 N    44 K  48 pack  52 panels per group   56 barrier count   60 barrier generation
+;;   36 M  40 N    44 K  48 pack  52 panels per group   56 next panel to pack   60 panels packed
 ;;   64 abort (set by a thread that failed, so the others do not wait for it)   80 next work item (0 at the start)
 ;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
 ;;   72 op: 0 this GEMM; 1 LayerNorm, 2 softmax and 3 attention use the fields their functions list
@@ -391,48 +391,49 @@
           (br_if $r (i32.lt_u (local.get $r) (i32.const 4)))))))
 
 
-  ;; Every thread waits here until all `nth` have arrived (or one of them aborted the job).
-  (func $barrier (param $job i32) (param $nth i32)
-    (local $gen i32) (local $spin i32)
-    (local.set $gen (i32.atomic.load offset=60 (local.get $job)))
-    (if (i32.eq (i32.add (i32.atomic.rmw.add offset=56 (local.get $job) (i32.const 1)) (i32.const 1)) (local.get $nth))
-      (then
-        (i32.atomic.store offset=56 (local.get $job) (i32.const 0))
-        (drop (i32.atomic.rmw.add offset=60 (local.get $job) (i32.const 1)))
-        (drop (memory.atomic.notify offset=60 (local.get $job) (i32.const -1))))
-      (else
-        ;; Spin briefly (the other thread is normally microseconds away), then sleep in 1 ms waits.
-        (block $out
-          (loop $wait
-            (br_if $out (i32.ne (i32.atomic.load offset=60 (local.get $job)) (local.get $gen)))
-            (br_if $out (i32.atomic.load offset=64 (local.get $job)))
-            (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
-            (if (i32.gt_u (local.get $spin) (i32.const 20000))
-              (then (drop (memory.atomic.wait32 offset=60 (local.get $job) (local.get $gen) (i64.const 1000000)))))
-            ;; ~60 s of 1 ms waits: a thread is gone; abort the job rather than hang (the caller reports it)
-            (if (i32.gt_u (local.get $spin) (i32.const 80000))
-              (then (i32.atomic.store offset=64 (local.get $job) (i32.const 1))))
-            (br $wait))))))
+  ;; Waits until all NP panels are packed (the count at offset 60), or the job was aborted. It waits for
+  ;; the packing, not for the other threads: one that starts late finds the panels packed and joins in.
+  (func $await_packing (param $job i32) (param $NP i32)
+    (local $done i32) (local $spin i32)
+    (block $out
+      (loop $wait
+        (local.set $done (i32.atomic.load offset=60 (local.get $job)))
+        (br_if $out (i32.ge_u (local.get $done) (local.get $NP)))
+        (br_if $out (i32.atomic.load offset=64 (local.get $job)))
+        ;; spin briefly (the last panel is normally microseconds away), then sleep in 1 ms waits
+        (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
+        (if (i32.gt_u (local.get $spin) (i32.const 20000))
+          (then (drop (memory.atomic.wait32 offset=60 (local.get $job) (local.get $done) (i64.const 1000000)))))
+        ;; ~60 s of 1 ms waits: a thread is gone; abort the job rather than hang (the caller reports it)
+        (if (i32.gt_u (local.get $spin) (i32.const 80000))
+          (then (i32.atomic.store offset=64 (local.get $job) (i32.const 1))))
+        (br $wait))))
 
-  ;; Thread `tid` of `nth`: its share of the packing, the barrier, then its share of A's row tiles.
+  ;; Thread `tid` of `nth`: panels to pack, then work items, both from counters (see the top).
   (func $gemm (param $job i32) (param $tid i32) (param $nth i32)
-    (local $NP i32) (local $MT i32) (local $p i32) (local $pEnd i32) (local $g0 i32) (local $gEnd i32)
+    (local $NP i32) (local $MT i32) (local $p i32) (local $g0 i32) (local $gEnd i32)
     (local $mt i32) (local $mtEnd i32) (local $G i32) (local $nch i32) (local $items i32) (local $item i32)
     (local.set $NP (i32.shr_u (i32.add (i32.load offset=40 (local.get $job)) (i32.const 7)) (i32.const 3)))
     (local.set $MT (i32.shr_u (i32.add (i32.load offset=36 (local.get $job)) (i32.const 3)) (i32.const 2)))
     (local.set $G (i32.load offset=52 (local.get $job)))
-    ;; 1. packing: panels [NP·tid/nth, NP·(tid+1)/nth)
-    (local.set $p (i32.div_u (i32.mul (local.get $NP) (local.get $tid)) (local.get $nth)))
-    (local.set $pEnd (i32.div_u (i32.mul (local.get $NP) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
-    (if (i32.load offset=84 (local.get $job)) (then (local.set $pEnd (local.get $p)))) ;; B is packed already
-    (block $packed
-      (loop $pack
-        (br_if $packed (i32.ge_u (local.get $p) (local.get $pEnd)))
-        (call $pack_panel (local.get $job) (local.get $p))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $pack)))
-    ;; 2.
-    (call $barrier (local.get $job) (local.get $nth))
+    ;; 1. packing, unless B is packed already: panels taken from the counter at offset 56; offset 60
+    ;; counts the packed ones (the last to finish one wakes any thread asleep in $await_packing)
+    (if (i32.eqz (i32.load offset=84 (local.get $job)))
+      (then
+        (block $packed
+          (loop $pack
+            (if (i32.gt_u (local.get $nth) (i32.const 1))
+              (then (local.set $p (i32.atomic.rmw.add offset=56 (local.get $job) (i32.const 1)))))
+            (br_if $packed (i32.ge_u (local.get $p) (local.get $NP)))
+            (call $pack_panel (local.get $job) (local.get $p))
+            (if (i32.gt_u (local.get $nth) (i32.const 1))
+              (then
+                (if (i32.eq (i32.add (i32.atomic.rmw.add offset=60 (local.get $job) (i32.const 1)) (i32.const 1)) (local.get $NP))
+                  (then (drop (memory.atomic.notify offset=60 (local.get $job) (i32.const -1))))))
+              (else (local.set $p (i32.add (local.get $p) (i32.const 1)))))
+            (br $pack)))
+        ;; 2. every panel packed
+        (if (i32.gt_u (local.get $nth) (i32.const 1)) (then (call $await_packing (local.get $job) (local.get $NP))))))
     ;; 3. work items (panel group, chunk of 4 row tiles), group by group: taken from the counter at
     ;; offset 80 (0 at the start) by whichever thread is free, so a thread the machine slows down does
     ;; fewer of them instead of holding the others up at the end. (One thread: in order, no atomics.)

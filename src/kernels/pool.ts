@@ -5,7 +5,7 @@
  * A job is handed over through a small SharedArrayBuffer `ctl` (no postMessage per call, which
  * would cost a trip through the event loop): the main thread writes the job's address, bumps the
  * sequence number and wakes the workers with Atomics.notify; every thread runs `run(job, tid, nth)`
- * (which has its own barrier between packing and computing); the main thread then Atomics.waits for
+ * (which waits for its packing to finish before computing); the main thread then Atomics.waits for
  * each worker's "done" word. Workers are unref'd (they never keep the process alive) and stop on
  * `close()`.
  */
@@ -111,7 +111,7 @@ export class KernelPool {
     try {
       this.run(job, 0, nth);
     } catch (e) {
-      Atomics.store(new Int32Array(this.memory.buffer), (job + 64) >>> 2, 1); // abort the barrier for the workers
+      Atomics.store(new Int32Array(this.memory.buffer), (job + 64) >>> 2, 1); // abort the job: no worker waits for this thread's panels
       mine = e;
     }
     for (let tid = 1; tid < nth; tid++) {
@@ -132,9 +132,9 @@ export class KernelPool {
     }
     if (mine) throw mine;
     if (Atomics.load(new Int32Array(this.memory.buffer), (job + 64) >>> 2)) {
-      // set by a thread that failed or gave up waiting at the barrier: the output is incomplete
+      // set by a thread that failed or gave up waiting for the packing: the output is incomplete
       const failed = [...Array(nth - 1).keys()].map((i) => i + 1).filter((tid) => Atomics.load(c, FAILED + tid));
-      if (failed.length === 0) throw new Error('GEMM kernel: a thread did not reach the barrier within ~60 s; the job was aborted');
+      if (failed.length === 0) throw new Error('GEMM kernel: the packing did not finish within ~60 s (a thread stopped); the job was aborted');
     }
     for (let tid = 1; tid < nth; tid++) {
       if (Atomics.exchange(c, FAILED + tid, 0)) {
