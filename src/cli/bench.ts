@@ -182,7 +182,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       // One untimed pass on a small batch so the first shape does not pay for kernel set-up.
       await m3.encode({ inputIds: [[0, 5, 6, 7, 2]] });
       say('');
-      say(`${'shape'.padEnd(8)} ${'median s'.padStart(9)} ${'tok/s'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'peak RSS MB'.padStart(12)}${torch ? ` | ${'torch s'.padStart(8)} ${'tok/s'.padStart(8)} ${'RSS MB'.padStart(7)} | ${'ratio'.padStart(5)}` : ''}`);
+      say(`${'shape'.padEnd(8)} ${'median s'.padStart(9)} ${'tok/s'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'peak RSS MB'.padStart(12)}${torch ? ` | ${'torch s'.padStart(8)} ${'tok/s'.padStart(8)} ${'RSS MB'.padStart(7)} | ${'ratio'.padStart(5)} ${'rep pairs'.padStart(11)}` : ''}`);
       for (const shape of shapes) {
         const big = shape.rows * shape.tokens >= 4096;
         const reps = repsFlag ?? (big ? 1 : 3);
@@ -217,16 +217,20 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
         const r = mergeRuns(mine, shape.rows * shape.tokens);
         const t = theirs.length ? mergeTorchRuns(theirs, shape.rows * shape.tokens) : null;
         const ratio = t ? r.tokens_per_s / t.tokens_per_s : undefined;
-        say(`${shape.label.padEnd(8)} ${fmt(r.median_s, 3).padStart(9)} ${fmt(r.tokens_per_s).padStart(8)} ${fmt(r.gflops).padStart(8)} ${fmt(r.peak_rss_mb, 0).padStart(12)}${t ? ` | ${fmt(t.median_s, 3).padStart(8)} ${fmt(t.tokens_per_s).padStart(8)} ${fmt(t.peak_rss_mb, 0).padStart(7)} | ${fmt(ratio!, 2).padStart(5)}` : ''}`);
+        // each rep of this project against the PyTorch rep right after it: the spread the machine allowed
+        const pairs = t && t.runs_s.length === r.runs_s.length ? r.runs_s.map((s, i) => t.runs_s[i]! / s).sort((a, b) => a - b) : [];
+        const spread = pairs.length > 1 ? `${fmt(pairs[0]!, 2)}–${fmt(pairs[pairs.length - 1]!, 2)}` : '';
+        say(`${shape.label.padEnd(8)} ${fmt(r.median_s, 3).padStart(9)} ${fmt(r.tokens_per_s).padStart(8)} ${fmt(r.gflops).padStart(8)} ${fmt(r.peak_rss_mb, 0).padStart(12)}${t ? ` | ${fmt(t.median_s, 3).padStart(8)} ${fmt(t.tokens_per_s).padStart(8)} ${fmt(t.peak_rss_mb, 0).padStart(7)} | ${fmt(ratio!, 2).padStart(5)} ${spread.padStart(11)}` : ''}`);
         emit({
           shape: r.shape, tokens_per_s: r.tokens_per_s, median_s: r.median_s, gflops: r.gflops, peak_rss_mb: r.peak_rss_mb,
           engine, forward, threads: threadsUsed, runs_s: r.runs_s,
-          ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio } : {}),
+          ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio, ...(pairs.length ? { ratio_pairs: pairs } : {}) } : {}),
         });
       }
       const idle = idlePercentSince(ticks);
       if (idle !== null) {
         say(`\nmachine: ${fmt(idle, 0)}% idle over the timed runs (load average ${loadavg().map((x) => fmt(x, 1)).join(' ')}): ratios from one run are what to compare`);
+        if (torch) say('(ratio: of the medians; rep pairs: lowest–highest ratio of one rep to the PyTorch rep after it)');
         emit({ event: 'machine', idle_percent: idle, loadavg: loadavg() });
       }
       const h = heapStats();

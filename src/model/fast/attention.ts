@@ -48,6 +48,12 @@ export interface FastOptions {
 const DEFAULT_SCORE_BUDGET = 64 * 1024 * 1024;
 const DEFAULT_GROUP_TOKENS = 128;
 export const DEFAULT_CHUNK_TOKENS = 256;
+/**
+ * Token rows per feed-forward chunk when the FMA kernel runs: it blocks its operands for the cache
+ * itself, so chunks only bound the [n, I] temporaries (16 MB at 1,024 rows) and cost a copy in and a
+ * concat out each.
+ */
+export const KERNEL_CHUNK_TOKENS = 1024;
 
 /** Query rows per block so that one head's scores and probabilities (2 · rows · T float32) fit the budget. */
 export function queryBlockRows(T: number, opts: FastOptions = {}): number {

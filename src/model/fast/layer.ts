@@ -13,7 +13,7 @@ import { kernelActive } from '../../kernels/index.js';
 import { gelu } from '../ops.js';
 import { addAndNorm, layerNorm, linear, linearGelu } from './ops.js';
 import type { LayerParams } from '../params.js';
-import { DEFAULT_CHUNK_TOKENS, fastSelfAttention, type FastOptions } from './attention.js';
+import { DEFAULT_CHUNK_TOKENS, fastSelfAttention, KERNEL_CHUNK_TOKENS, type FastOptions } from './attention.js';
 
 /**
  * The feed-forward block on token rows a [n, H]: LN(W₂·gelu(W₁·aᵀ + b₁) + b₂ + a), with the
@@ -62,13 +62,6 @@ function feedForwardRowMajor(
     return layerNorm(y, p.output.LayerNorm, c.layer_norm_eps, a) as tf.Tensor2D; // LN(y + a)
   });
 }
-
-/**
- * Token rows per chunk after the attention when the FMA kernel runs: it blocks its operands for the
- * cache itself, so chunks only bound the [n, I] temporaries (16 MB at 1,024 rows) and cost a copy in
- * and a concat out each.
- */
-const KERNEL_CHUNK_TOKENS = 1024;
 
 /**
  * `encoder.layer.<i>` as `encoderLayer` (../layer.ts) computes it, with two changes of layout: the feed-forward

@@ -6,7 +6,8 @@
 import type { XLMRobertaConfig } from '../../config.js';
 import { layerName } from '../../hooks/names.js';
 import type { HookRunner } from '../../hooks/runner.js';
-import { attentionGroups, DEFAULT_CHUNK_TOKENS, queryBlockRows, type FastOptions } from './attention.js';
+import { kernelActive } from '../../kernels/index.js';
+import { attentionGroups, DEFAULT_CHUNK_TOKENS, KERNEL_CHUNK_TOKENS, queryBlockRows, type FastOptions } from './attention.js';
 
 const blocks = (n: number, bytes: number): number[] => new Array<number>(n).fill(bytes);
 
@@ -17,9 +18,9 @@ export function embeddingsPeakBlocks(B: number, T: number, c: XLMRobertaConfig):
 
 /**
  * One fast layer (fast/layer.ts) on a [B, T] batch. Chunked (no hook inside the layer): the input,
- * the transposed input chunks and XNNPACK's packed copies of them, the context pieces and the output
- * (a few [B·T, H]), one block of one head's scores and probabilities, and one chunk's feed-forward
- * temporaries. Whole (hooks inside it): the tensors a layer's tidy keeps, with the [B·T, I]
+ * the transposed input chunks and XNNPACK's packed copies of them (with the kernel: q, k, v and the
+ * attention job's scratch), the context pieces and the output (a few [B·T, H]), one block of one
+ * head's scores and probabilities, and one chunk's feed-forward temporaries. Whole (hooks inside it): the tensors a layer's tidy keeps, with the [B·T, I]
  * intermediate and GELU output.
  */
 export function layerPeakBlocks(B: number, T: number, c: XLMRobertaConfig, opts: FastOptions = {}, whole = false): number[] {
@@ -28,8 +29,11 @@ export function layerPeakBlocks(B: number, T: number, c: XLMRobertaConfig, opts:
   const n = queryBlockRows(W, opts);
   const scores = blocks(2, 4 * n * W);
   if (whole) return [...blocks(3, 4 * N * c.intermediate_size), ...blocks(10, 4 * N * c.hidden_size), ...scores];
-  const chunk = Math.min(N, Math.max(1, opts.chunkTokens ?? DEFAULT_CHUNK_TOKENS));
-  return [...blocks(6, 4 * N * c.hidden_size), ...scores, ...blocks(3, 4 * chunk * c.intermediate_size)];
+  const kernel = kernelActive();
+  const chunk = Math.min(N, Math.max(1, opts.chunkTokens ?? (kernel ? KERNEL_CHUNK_TOKENS : DEFAULT_CHUNK_TOKENS)));
+  // With the kernel, q, k, v and the context are whole [B·T, H] tensors, plus the job's scratch (a
+  // few MB; one more block covers it)
+  return [...blocks(kernel ? 7 : 6, 4 * N * c.hidden_size), ...scores, ...blocks(3, 4 * chunk * c.intermediate_size)];
 }
 
 /**
