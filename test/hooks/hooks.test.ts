@@ -69,6 +69,26 @@ describe('hooks on sharp-m3', () => {
     cache.dispose();
   });
 
+  it('watching q, k, v, scores or probabilities changes no output bit; a hook that replaces them does', async () => {
+    const plain = await m3.encode(ids('zh_bge', 'readme_q1'), { returnDense: true, returnSparse: true, returnColbert: true });
+    const sites = ['hook_q', 'hook_k', 'hook_v', 'hook_scores', 'hook_probs'] as const;
+    for (const site of sites) {
+      const name = `encoder.layer.0.attention.self.${site}` as ActivationName;
+      const { output, cache } = await m3.runWithCache(ids('zh_bge', 'readme_q1'), { names: [name] });
+      for (const b of [0, 1]) {
+        expect(maxAbsDiff(output.denseVecs![b]!, plain.denseVecs![b]!), `${site}: dense ${b}`).toBe(0);
+        expect(maxAbsDiff(output.colbertVecs![b]!.data, plain.colbertVecs![b]!.data), `${site}: colbert ${b}`).toBe(0);
+        expect(sparseMaxAbsDiff(output.lexicalWeights![b]!, plain.lexicalWeights![b]!), `${site}: sparse ${b}`).toBe(0);
+      }
+      cache.dispose();
+    }
+    // a replacement equal in value but not the same tensor takes the path that uses what the hook returned
+    const copy = await m3.runWithHooks(ids('zh_bge', 'readme_q1'), { 'encoder.layer.0.attention.self.hook_probs': (p) => tf.clone(p) });
+    expect(maxAbsDiff(copy.denseVecs![0]!, plain.denseVecs![0]!)).toBeLessThan(1e-5);
+    const sharper = await m3.runWithHooks(ids('zh_bge', 'readme_q1'), { 'encoder.layer.0.attention.self.hook_scores': (s) => tf.mul(s, 3) });
+    expect(maxAbsDiff(sharper.denseVecs![0]!, plain.denseVecs![0]!)).toBeGreaterThan(1e-3);
+  });
+
   it('activation patching: another input\'s last layer output carries its dense vector over', async () => {
     // readme_q1 and repeat_the have the same length (10 tokens), so their activations are interchangeable.
     const name: ActivationName = `encoder.layer.${last}.hook_out`;

@@ -190,7 +190,8 @@ function headsTokenMajor(tT: tf.Tensor2D, heads: number, scale?: number): tf.Ten
  *
  * When a hook or the cache wants q, k, v, scores or probabilities of this layer, `attentionHooked`
  * runs (whole-batch projections, so the hook tensors exist); otherwise `attentionFast`, which only
- * holds one unit of rows at a time.
+ * holds one unit of rows at a time. On the kernel, hooks that only watch leave the context exactly
+ * as `attentionFast` computes it; a hook that returns a tensor of its own changes it.
  */
 export function fastSelfAttention(
   x: tf.Tensor3D,
@@ -301,32 +302,32 @@ function attentionHooked(
   const scale = 1 / Math.sqrt(d);
 
   return tf.tidy(() => {
-    const xT = tf.transpose(tf.reshape(x, [N, H])) as tf.Tensor2D; // [H, N]
+    // With the FMA kernel (src/kernels) the projections are the plain path's, token-major [N, H]: the same rounding.
+    const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
+    const rowMajor = kernelActive() ? [p.query, p.key, p.value].map((l) => linearRowMajor(x2, l.weight, l.bias) as tf.Tensor2D) : null;
+    let replaced = false; // did a hook return a tensor of its own?
     /** A projection [H, N] = [heads, d, B, T] through its hook point ([B, heads, T, d]), when someone listens. */
     const hooked = (site: 'attention.self.hook_q' | 'attention.self.hook_k' | 'attention.self.hook_v', tT: tf.Tensor2D): tf.Tensor2D => {
       if (!hooks.wants(at(site))) return tT;
       const stacked = tf.transpose(tf.reshape(tT, [heads, d, B, T]), [2, 0, 3, 1]) as tf.Tensor4D;
       const out = hooks.point(at(site), stacked);
-      return out === stacked ? tT : (tf.reshape(tf.transpose(out, [1, 3, 0, 2]), [H, N]) as tf.Tensor2D);
+      if (out === stacked) return tT;
+      replaced = true;
+      return tf.reshape(tf.transpose(out, [1, 3, 0, 2]), [H, N]) as tf.Tensor2D;
     };
-    // With the FMA kernel (src/kernels) the projections are the plain path's linear(), transposed: the same rounding.
-    const project = (l: Linear): tf.Tensor2D => (kernelActive()
-      ? tf.tidy(() => tf.transpose(linearRowMajor(tf.reshape(x, [N, H]) as tf.Tensor2D, l.weight, l.bias)!) as tf.Tensor2D)
-      : projectT(l, xT));
-    const qT = hooked('attention.self.hook_q', project(p.query));
-    const kT = hooked('attention.self.hook_k', project(p.key));
-    const vT = hooked('attention.self.hook_v', project(p.value));
-    xT.dispose();
+    const xT = rowMajor ? null : (tf.transpose(x2) as tf.Tensor2D); // [H, N]
+    const project = (l: Linear, j: number): tf.Tensor2D => (rowMajor ? (tf.transpose(rowMajor[j]!) as tf.Tensor2D) : projectT(l, xT!));
+    const qT = hooked('attention.self.hook_q', project(p.query, 0));
+    const kT = hooked('attention.self.hook_k', project(p.key, 1));
+    const vT = hooked('attention.self.hook_v', project(p.value, 2));
     const q = headsTokenMajor(qT, heads, scale); // [heads·N, d]
     const v = headsTokenMajor(vT, heads); // [heads·N, d]
 
     const kb = keyBias.dataSync() as Float32Array; // [B·T] host copy (tiny)
     const rowBiases = Array.from({ length: B }, (_, b) => groupBias(kb, { first: b, count: 1 }, T) as tf.Tensor1D | null);
-    const groups = attentionGroups(B, T, opts);
-    const biases = groups.map((g) => (g.count === 1 ? rowBiases[g.first]! : groupBias(kb, g, T)));
 
     // Heads a hook watches: whole [T, T] scores per batch row, stacked into [B, nh, T, T] for the hooks.
-    const watched = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
+    let watchedProbs: tf.Tensor2D | null = null; // [B·nh·T, T]
     if (h1 > h0) {
       const nh = h1 - h0;
       ensureHeap(new Array<number>(3).fill(4 * B * nh * T * T), `materialising attention scores and probabilities of layer ${i} (${B}×${nh} heads × ${T}²)`,
@@ -337,19 +338,31 @@ function attentionHooked(
           pieces.push(tf.tidy(() => matMulBias(sliceRows(q, h * N + b * T, T), cols(sliceRows(kT, h * d, d), b * T, T), rowBiases[b]!)));
         }
       }
-      let scores = tf.reshape(tf.concat(pieces, 0), [B, nh, T, T]);
+      const scores0 = tf.reshape(tf.concat(pieces, 0), [B, nh, T, T]);
       tf.dispose(pieces);
-      scores = hooks.point(at('attention.self.hook_scores'), scores);
-      const probs = hooks.point(at('attention.self.hook_probs'), softmax(scores)); // over keys
-      const p2 = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
-      for (let h = h0; h < h1; h++) {
-        watched.set(h, tf.tidy(() => {
-          const ctx = [];
-          for (let b = 0; b < B; b++) ctx.push(matMulBias(sliceRows(p2, (b * nh + h - h0) * T, T), sliceRows(v, h * N + b * T, T), null));
-          return tf.concat(ctx, 0) as tf.Tensor2D;
-        }));
-      }
+      const scores = hooks.point(at('attention.self.hook_scores'), scores0);
+      const probs0 = softmax(scores); // over keys
+      const probs = hooks.point(at('attention.self.hook_probs'), probs0);
+      if (scores !== scores0 || probs !== probs0) replaced = true;
+      watchedProbs = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
     }
+
+    // Hooks that only watched: the context is the plain path's (the kernel's attention job), so that
+    // watching a layer does not change a single bit of what comes after it.
+    if (rowMajor && !replaced) {
+      const out = kernelAttention(rowMajor[0]!, rowMajor[1]!, rowMajor[2]!, keyBias, B, heads, scale); // [N, H]
+      if (out) return tf.reshape(out, [B, T, H]) as tf.Tensor3D;
+    }
+    const watched = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
+    for (let h = h0; watchedProbs && h < h1; h++) {
+      watched.set(h, tf.tidy(() => {
+        const ctx = [];
+        for (let b = 0; b < B; b++) ctx.push(matMulBias(sliceRows(watchedProbs!, (b * (h1 - h0) + h - h0) * T, T), sliceRows(v, h * N + b * T, T), null));
+        return tf.concat(ctx, 0) as tf.Tensor2D;
+      }));
+    }
+    const groups = attentionGroups(B, T, opts);
+    const biases = groups.map((g) => (g.count === 1 ? rowBiases[g.first]! : groupBias(kb, g, T)));
 
     // Every other head: per group of rows, blocks of query rows; scores and probabilities die with their block.
     const perHead: tf.Tensor[] = [];
