@@ -20,15 +20,17 @@ export function sliceRows<T extends tf.Tensor>(t: T, from: number, n: number): T
   const [rows, ...inner] = t.shape;
   if (from < 0 || n < 0 || from + n > rows!) throw new RangeError(`sliceRows: rows [${from}, ${from + n}) of a tensor with ${rows} rows`);
   if (from === 0 && n === rows) return tf.clone(t);
+  const begin = [from, ...inner.map(() => 0)];
+  const size = [n, ...inner];
+  // the heap copy directly, also where the Slice kernel was not replaced (a backend set up elsewhere)
   const b = activeWasmBackend();
-  if (!b || !b.dataIdMap.has(t.dataId) || (t.dtype !== 'float32' && t.dtype !== 'int32')) {
-    return tf.slice(t, [from, ...inner.map(() => 0)], [n, ...inner]) as T;
-  }
-  const rowBytes = 4 * inner.reduce((a, x) => a * x, 1);
-  const info = b.makeOutput([n, ...inner], t.dtype);
-  const src = (b.getMemoryOffset(t.dataId) >>> 0) + from * rowBytes; // >>> 0: offsets past 2 GiB come back negative
-  heapU8(b).copyWithin(b.getMemoryOffset(info.dataId) >>> 0, src, src + n * rowBytes);
-  return tf.engine().makeTensorFromTensorInfo(info, b) as T;
+  const info = b && sliceKernel({ inputs: { x: t }, backend: b, attrs: { begin, size } });
+  return (info ? tf.engine().makeTensorFromTensorInfo(info, b!) : tf.slice(t, begin, size)) as T;
+}
+
+/** True when `x` is a float32 or int32 tensor in the heap of wasm backend `b`: what the copies below handle. */
+function onHeap(x: tf.TensorInfo, b: WasmBackend): boolean {
+  return (x.dtype === 'float32' || x.dtype === 'int32') && !!b.dataIdMap?.has(x.dataId) && typeof b.makeOutput === 'function';
 }
 
 /**
@@ -40,9 +42,8 @@ function gatherRowsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknow
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const { axis, batchDims } = (args.attrs ?? {}) as { axis?: number; batchDims?: number };
   const b = args.backend as WasmBackend;
-  if ((batchDims ?? 0) !== 0 || x.shape.length < 1 || indices.dtype !== 'int32') return null;
-  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || tf.util.parseAxisParam(axis ?? 0, x.shape)[0] !== 0) return null;
-  if (!b.dataIdMap?.has(x.dataId) || typeof b.makeOutput !== 'function') return null;
+  if ((batchDims ?? 0) !== 0 || x.shape.length < 1 || indices.dtype !== 'int32' || !onHeap(x, b)) return null;
+  if (tf.util.parseAxisParam(axis ?? 0, x.shape)[0] !== 0) return null;
   const [rows, ...inner] = x.shape as [number, ...number[]];
   const ids = b.readSync(indices.dataId) as Int32Array;
   for (const id of ids) {
@@ -67,7 +68,7 @@ function sliceKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { begin, size } = (args.attrs ?? {}) as { begin: number | number[]; size: number | number[] };
   const b = args.backend as WasmBackend;
-  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || !b.dataIdMap?.has(x.dataId) || typeof b.makeOutput !== 'function') return null;
+  if (!onHeap(x, b)) return null;
   const [from, n] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [number[], number[]];
   const out = b.makeOutput(n, x.dtype);
   if (n.some((v) => v === 0)) return out;
@@ -99,6 +100,17 @@ function sliceKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   return out;
 }
 
+type HeapKernel = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | null;
+
+/** Registers `fast` under the wasm backend's kernel `name`, falling back to the original where it returns null. */
+function overrideWasmKernel(name: string, fast: HeapKernel): void {
+  const original = tf.getKernel(name, 'wasm');
+  if (!original) return;
+  tf.unregisterKernel(name, 'wasm');
+  const kernelFunc = (args: Parameters<HeapKernel>[0]) => fast(args) ?? original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  tf.registerKernel({ ...original, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+}
+
 let installed = false;
 
 /**
@@ -107,20 +119,8 @@ let installed = false;
  * tfjs-backend-wasm registered its kernels.
  */
 export function installHeapCopyKernels(): void {
-  if (installed) return;
-  const original = tf.getKernel('GatherV2', 'wasm');
-  if (!original) return;
+  if (installed || !tf.getKernel('GatherV2', 'wasm')) return;
   installed = true;
-  tf.unregisterKernel('GatherV2', 'wasm');
-  tf.registerKernel({
-    ...original,
-    kernelFunc: ((args: Parameters<typeof gatherRowsKernel>[0]) => gatherRowsKernel(args) ?? original.kernelFunc(args as Parameters<tf.KernelFunc>[0])) as unknown as tf.KernelFunc,
-  });
-  const slice = tf.getKernel('Slice', 'wasm');
-  if (!slice) return;
-  tf.unregisterKernel('Slice', 'wasm');
-  tf.registerKernel({
-    ...slice,
-    kernelFunc: ((args: Parameters<typeof sliceKernel>[0]) => sliceKernel(args) ?? slice.kernelFunc(args as Parameters<tf.KernelFunc>[0])) as unknown as tf.KernelFunc,
-  });
+  overrideWasmKernel('GatherV2', gatherRowsKernel);
+  overrideWasmKernel('Slice', sliceKernel);
 }

@@ -320,6 +320,16 @@ function attentionHooked(
     const qT = hooked('attention.self.hook_q', project(p.query, 0));
     const kT = hooked('attention.self.hook_k', project(p.key, 1));
     const vT = hooked('attention.self.hook_v', project(p.value, 2));
+    // Hooks that only watched: the context is the plain path's (the kernel's attention job), so that
+    // watching a layer does not change a single bit of what comes after it.
+    const kernelContext = (): tf.Tensor3D | null => {
+      const out = rowMajor && !replaced ? kernelAttention(rowMajor[0]!, rowMajor[1]!, rowMajor[2]!, keyBias, B, heads, scale) : null; // [N, H]
+      return out && (tf.reshape(out, [B, T, H]) as tf.Tensor3D);
+    };
+    if (h1 <= h0) { // no scores or probabilities to make
+      const context = kernelContext();
+      if (context) return context;
+    }
     const q = headsTokenMajor(qT, heads, scale); // [heads·N, d]
     const v = headsTokenMajor(vT, heads); // [heads·N, d]
 
@@ -347,11 +357,9 @@ function attentionHooked(
       watchedProbs = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
     }
 
-    // Hooks that only watched: the context is the plain path's (the kernel's attention job), so that
-    // watching a layer does not change a single bit of what comes after it.
-    if (rowMajor && !replaced) {
-      const out = kernelAttention(rowMajor[0]!, rowMajor[1]!, rowMajor[2]!, keyBias, B, heads, scale); // [N, H]
-      if (out) return tf.reshape(out, [B, T, H]) as tf.Tensor3D;
+    if (h1 > h0) {
+      const context = kernelContext();
+      if (context) return context;
     }
     const watched = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
     for (let h = h0; watchedProbs && h < h1; h++) {

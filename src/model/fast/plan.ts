@@ -20,8 +20,8 @@ export function embeddingsPeakBlocks(B: number, T: number, c: XLMRobertaConfig):
  * One fast layer (fast/layer.ts) on a [B, T] batch. Chunked (no hook inside the layer): the input,
  * the transposed input chunks and XNNPACK's packed copies of them (with the kernel: q, k, v and the
  * attention job's scratch), the context pieces and the output (a few [B·T, H]), one block of one
- * head's scores and probabilities, and one chunk's feed-forward temporaries. Whole (hooks inside it): the tensors a layer's tidy keeps, with the [B·T, I]
- * intermediate and GELU output.
+ * head's scores and probabilities, and one chunk's feed-forward temporaries. Whole (hooks inside
+ * it): the tensors a layer's tidy keeps, with the [B·T, I] intermediate and GELU output.
  */
 export function layerPeakBlocks(B: number, T: number, c: XLMRobertaConfig, opts: FastOptions = {}, whole = false): number[] {
   const N = B * T;
