@@ -23,8 +23,8 @@ const PACK_BYTES = 4 << 20;
 export const SMALL_JOB = 1 << 19;
 /** Panels of packed B one row tile of A meets in a row: about what stays in L2 alongside A's rows. */
 const GROUP_BYTES = 512 << 10;
-/** The job struct (see gemm.wat): 128 bytes of fields + one 128-byte scratch tile per thread (≤ 8). */
-const JOB_BYTES = 128 + 8 * 128;
+/** The job struct (see gemm.wat): 128 bytes of fields, then per thread (≤ 8) a 128-byte scratch tile and a 128-byte table of constants. */
+const JOB_BYTES = 128 + 8 * 128 + 8 * 128;
 
 /** The Emscripten module behind the wasm backend, as far as the kernel uses it. */
 interface WasmModuleParts {

@@ -24,54 +24,88 @@
 ;;   76 scale (f32; 0 bits: none): the product is multiplied by it before the bias is added
 ;;   84 packed: nonzero when B is in the pack buffer already (the packing step is skipped)
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
+;;   1152 + 128·tid: the thread's table of constants for $exp4 and $gelu4 (written by `run`).
 (module
   (import "env" "memory" (memory 1 65536 shared))
+
+;; The constants of $exp4 and $gelu4, one f32 each in a per-thread table (see $set_constants):
+  ;; read as v128.load32_splat from memory they cost one load each, where f32x4.splat of a literal is
+  ;; three instructions (V8 builds it in a register every time the function runs).
+  (global $consts (mut i32) (i32.const 0))
+
+  ;; Writes the table for this thread at `at` (the job's bytes 1152 + 128·tid) and points $consts at it.
+  (func $set_constants (param $at i32)
+    (f32.store offset=0 (local.get $at) (f32.const -87.3))         ;; exp: below this, e^y = 0
+    (f32.store offset=4 (local.get $at) (f32.const 88.3))          ;; exp: clamp from above
+    (f32.store offset=8 (local.get $at) (f32.const 1.44269504089)) ;; exp: log2(e)
+    (f32.store offset=12 (local.get $at) (f32.const 12582912))     ;; exp: 1.5·2²³, rounds n to nearest
+    (f32.store offset=16 (local.get $at) (f32.const 0.693359375))  ;; exp: ln 2, high part (exact in 9 bits)
+    (f32.store offset=20 (local.get $at) (f32.const -2.12194440e-4)) ;; exp: ln 2, low part
+    (f32.store offset=24 (local.get $at) (f32.const 1.9875691500e-4)) ;; exp: Cephes' polynomial, highest first
+    (f32.store offset=28 (local.get $at) (f32.const 1.3981999507e-3))
+    (f32.store offset=32 (local.get $at) (f32.const 8.3334519073e-3))
+    (f32.store offset=36 (local.get $at) (f32.const 4.1665795894e-2))
+    (f32.store offset=40 (local.get $at) (f32.const 1.6666665459e-1))
+    (f32.store offset=44 (local.get $at) (f32.const 5.0000001201e-1))
+    (f32.store offset=48 (local.get $at) (f32.const 1))            ;; also 2^0's bits, 0x3f800000
+    (f32.store offset=52 (local.get $at) (f32.const 0.70710678118)) ;; GELU: 1/√2
+    (f32.store offset=56 (local.get $at) (f32.const 0.3275911))    ;; GELU: A&S 7.1.26 p, then a5 … a1
+    (f32.store offset=60 (local.get $at) (f32.const 1.061405429))
+    (f32.store offset=64 (local.get $at) (f32.const -1.453152027))
+    (f32.store offset=68 (local.get $at) (f32.const 1.421413741))
+    (f32.store offset=72 (local.get $at) (f32.const -0.284496736))
+    (f32.store offset=76 (local.get $at) (f32.const 0.254829592))
+    (f32.store offset=80 (local.get $at) (f32.const 0.5))
+    (global.set $consts (local.get $at)))
 
   ;; e^y on four lanes, within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so r is exact),
   ;; e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is clamped to [−87.3, 88.3], and
   ;; below −87.3 (where e^y is subnormal) the result is 0, so e^−∞ = 0 exactly (masked keys); NaN stays
   ;; NaN. n is rounded to nearest (ties to even) by adding 1.5·2²³: the sum's low mantissa bits are n, so
   ;; its bits shifted left by 23 are n's exponent field. pmin/pmax (one instruction each on x64, unlike
-  ;; min/max) are enough here: the NaN case is carried by the polynomial.
+  ;; min/max) are enough here: the NaN case is carried by the polynomial. Constants: $consts.
   (func $exp4 (param $y v128) (result v128)
-    (local $n v128) (local $t v128) (local $r v128) (local $p v128) (local $drop v128)
-    (local.set $drop (f32x4.lt (local.get $y) (f32x4.splat (f32.const -87.3))))
-    (local.set $y (f32x4.pmax (f32x4.pmin (local.get $y) (f32x4.splat (f32.const 88.3))) (f32x4.splat (f32.const -87.3))))
-    (local.set $t (f32x4.add (f32x4.mul (local.get $y) (f32x4.splat (f32.const 1.44269504089))) (f32x4.splat (f32.const 12582912))))
-    (local.set $n (f32x4.sub (local.get $t) (f32x4.splat (f32.const 12582912))))
-    (local.set $r (f32x4.sub (local.get $y) (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375)))))
-    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (f32x4.splat (f32.const -2.12194440e-4)))))
-    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.3981999507e-3))))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 8.3334519073e-3))))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 4.1665795894e-2))))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.6666665459e-1))))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local $c i32) (local $n v128) (local $t v128) (local $r v128) (local $p v128) (local $drop v128)
+    (local.set $c (global.get $consts))
+    (local.set $drop (f32x4.lt (local.get $y) (v128.load32_splat offset=0 (local.get $c))))
+    (local.set $y (f32x4.pmax (f32x4.pmin (local.get $y) (v128.load32_splat offset=4 (local.get $c))) (v128.load32_splat offset=0 (local.get $c))))
+    (local.set $t (f32x4.relaxed_madd (local.get $y) (v128.load32_splat offset=8 (local.get $c)) (v128.load32_splat offset=12 (local.get $c))))
+    (local.set $n (f32x4.sub (local.get $t) (v128.load32_splat offset=12 (local.get $c))))
+    (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=16 (local.get $c)) (local.get $y)))
+    (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=20 (local.get $c)) (local.get $r)))
+    (local.set $p (v128.load32_splat offset=24 (local.get $c)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=28 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=32 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=36 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=40 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=44 (local.get $c))))
     ;; e^r = p·r² + r + 1
-    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
-      (f32x4.splat (f32.const 1))))
-    ;; times 2^n: n's bits (the low bits of t) << 23, plus 127 << 23, are 2^n as a float
+    (local.set $p (f32x4.add (f32x4.relaxed_madd (local.get $p) (f32x4.mul (local.get $r) (local.get $r)) (local.get $r))
+      (v128.load32_splat offset=48 (local.get $c))))
+    ;; times 2^n: n's bits (the low bits of t) << 23, plus 127 << 23 (the bits of 1.0), are 2^n as a float
     (v128.andnot (f32x4.mul (local.get $p)
-      (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (i32x4.splat (i32.const 0x3f800000)))) (local.get $drop)))
+      (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (v128.load32_splat offset=48 (local.get $c)))) (local.get $drop)))
 
   ;; Exact GELU, x·Φ(x), on four lanes: with z = |x|/√2, erfc(z) ≈ t·(a1 + t·(a2 + … a5·t))·e^(−z²),
   ;; t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7), and h = erfc(z)/2 = Φ(−|x|):
-  ;; x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0.
+  ;; x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0. Constants: $consts.
   (func $gelu4 (param $x v128) (result v128)
-    (local $z v128) (local $t v128) (local $q v128) (local $h v128)
-    (local.set $z (f32x4.mul (f32x4.abs (local.get $x)) (f32x4.splat (f32.const 0.70710678118))))
-    (local.set $t (f32x4.div (f32x4.splat (f32.const 1))
-      (f32x4.add (f32x4.splat (f32.const 1)) (f32x4.mul (local.get $z) (f32x4.splat (f32.const 0.3275911))))))
-    (local.set $q (f32x4.splat (f32.const 1.061405429)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -1.453152027))))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 1.421413741))))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -0.284496736))))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 0.254829592))))
-    (local.set $h (f32x4.mul (f32x4.mul (f32x4.splat (f32.const 0.5)) (f32x4.mul (local.get $q) (local.get $t)))
+    (local $c i32) (local $z v128) (local $t v128) (local $q v128) (local $h v128) (local $one v128)
+    (local.set $c (global.get $consts))
+    (local.set $one (v128.load32_splat offset=48 (local.get $c)))
+    (local.set $z (f32x4.mul (f32x4.abs (local.get $x)) (v128.load32_splat offset=52 (local.get $c))))
+    (local.set $t (f32x4.div (local.get $one)
+      (f32x4.relaxed_madd (local.get $z) (v128.load32_splat offset=56 (local.get $c)) (local.get $one))))
+    (local.set $q (v128.load32_splat offset=60 (local.get $c)))
+    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=64 (local.get $c))))
+    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=68 (local.get $c))))
+    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=72 (local.get $c))))
+    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=76 (local.get $c))))
+    (local.set $h (f32x4.mul (f32x4.mul (v128.load32_splat offset=80 (local.get $c)) (f32x4.mul (local.get $q) (local.get $t)))
       (call $exp4 (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))))
     (f32x4.mul (local.get $x)
-      (v128.bitselect (f32x4.sub (f32x4.splat (f32.const 1)) (local.get $h)) (local.get $h)
-        (f32x4.ge (local.get $x) (f32x4.splat (f32.const 0))))))
+      (v128.bitselect (f32x4.sub (local.get $one) (local.get $h)) (local.get $h)
+        (f32x4.ge (local.get $x) (v128.const i32x4 0 0 0 0)))))
 
   ;; What the store applies after the bias: 0 nothing, 1 GELU.
   (func $epilogue (param $act i32) (param $v v128) (result v128)
@@ -711,6 +745,7 @@
 
   ;; Thread `tid` of `nth` of a job: its op (offset 72) is 0 GEMM, 1 LayerNorm, 2 softmax, 3 attention.
   (func (export "run") (param $job i32) (param $tid i32) (param $nth i32)
+    (call $set_constants (i32.add (i32.add (local.get $job) (i32.const 1152)) (i32.shl (local.get $tid) (i32.const 7))))
     (block $unknown
       (block $attention
         (block $softmax
