@@ -86,35 +86,10 @@
     (v128.andnot (f32x4.mul (local.get $p)
       (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (v128.load32_splat offset=48 (local.get $c)))) (local.get $drop)))
 
-  ;; Exact GELU, x·Φ(x), on four lanes: with z = |x|/√2, erfc(z) ≈ t·(a1 + t·(a2 + … a5·t))·e^(−z²),
-  ;; t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7), and h = erfc(z)/2 = Φ(−|x|):
-  ;; x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0. Constants: $consts.
-  (func $gelu4 (param $x v128) (result v128)
-    (local $c i32) (local $z v128) (local $t v128) (local $q v128) (local $h v128) (local $one v128)
-    (local.set $c (global.get $consts))
-    (local.set $one (v128.load32_splat offset=48 (local.get $c)))
-    (local.set $z (f32x4.mul (f32x4.abs (local.get $x)) (v128.load32_splat offset=52 (local.get $c))))
-    (local.set $t (f32x4.div (local.get $one)
-      (f32x4.relaxed_madd (local.get $z) (v128.load32_splat offset=56 (local.get $c)) (local.get $one))))
-    (local.set $q (v128.load32_splat offset=60 (local.get $c)))
-    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=64 (local.get $c))))
-    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=68 (local.get $c))))
-    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=72 (local.get $c))))
-    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=76 (local.get $c))))
-    (local.set $h (f32x4.mul (f32x4.mul (v128.load32_splat offset=80 (local.get $c)) (f32x4.mul (local.get $q) (local.get $t)))
-      (call $exp4 (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))))
-    (f32x4.mul (local.get $x)
-      (v128.bitselect (f32x4.sub (local.get $one) (local.get $h)) (local.get $h)
-        (f32x4.ge (local.get $x) (v128.const i32x4 0 0 0 0)))))
-
-  ;; What the store applies after the bias: 0 nothing, 1 GELU.
-  (func $epilogue (param $act i32) (param $v v128) (result v128)
-    (if (result v128) (local.get $act) (then (call $gelu4 (local.get $v))) (else (local.get $v))))
-
   ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`, through the
-  ;; activation `act` (see $epilogue), at dst + i·stride.
+  ;; at dst + i·stride.
   (func $store4x4 (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
-                  (param $dst i32) (param $stride i32) (param $bias v128) (param $act i32)
+                  (param $dst i32) (param $stride i32) (param $bias v128)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     ;; t0 = r0[0] r1[0] r0[1] r1[1]; t1 = r0[2] r1[2] r0[3] r1[3]; t2, t3 likewise from r2, r3
     (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
@@ -122,17 +97,13 @@
     (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
     (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
     ;; column i = r0[i] r1[i] r2[i] r3[i]
-    (v128.store (local.get $dst) (call $epilogue (local.get $act)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))))
+    (v128.store (local.get $dst) (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2))))
     (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
-    (v128.store (local.get $dst) (call $epilogue (local.get $act)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))))
+    (v128.store (local.get $dst) (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2))))
     (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
-    (v128.store (local.get $dst) (call $epilogue (local.get $act)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))))
+    (v128.store (local.get $dst) (f32x4.add (local.get $bias) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3))))
     (local.set $dst (i32.add (local.get $dst) (local.get $stride)))
-    (v128.store (local.get $dst) (call $epilogue (local.get $act)
-      (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))))
+    (v128.store (local.get $dst) (f32x4.add (local.get $bias) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))))
 
   ;; Packs column panel p of B: dst[k·8 + j] = B[k, 8p + j] for k < K, j < 8 (0 past N).
   (func $pack_panel (param $job i32) (param $p i32)
@@ -185,13 +156,13 @@
                   (v128.load (i32.add (local.get $src) (local.get $ldb4)))
                   (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 1))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 3))))
-                  (local.get $dst) (i32.const 32) (local.get $zero) (i32.const 0))
+                  (local.get $dst) (i32.const 32) (local.get $zero))
                 (call $store4x4
                   (v128.load (i32.add (local.get $src) (i32.shl (local.get $ldb4) (i32.const 2))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 5))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 6))))
                   (v128.load (i32.add (local.get $src) (i32.mul (local.get $ldb4) (i32.const 7))))
-                  (i32.add (local.get $dst) (i32.const 16)) (i32.const 32) (local.get $zero) (i32.const 0))
+                  (i32.add (local.get $dst) (i32.const 16)) (i32.const 32) (local.get $zero))
                 (local.set $src (i32.add (local.get $src) (i32.const 16)))
                 (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
                 (local.set $k (i32.add (local.get $k) (i32.const 4)))
@@ -317,38 +288,72 @@
     (v128.store offset=112 (local.get $tile) (local.get $c31))
     (call $store_tile (local.get $job) (local.get $tile) (local.get $m) (local.get $p)))
 
-;; GELU over a whole scratch tile in place, after adding the bias: b0, b1 to the two halves of each row
-  ;; (cT = 0, bias along columns), or bias[m + r] to row r when rowBias is not 0 (cT = 1). One loop
-  ;; with few live values, so the calls to $gelu4 cost little (in $store4x4 each call spilled its
-  ;; whole 4×4 block).
+;; Exact GELU, x·Φ(x), of four lanes, stored at `at`: with z = |x|/√2, erfc(z) ≈
+  ;; t·(a1 + t·(a2 + … a5·t))·e^(−z²), t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7),
+  ;; and h = erfc(z)/2 = Φ(−|x|): x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0. e^(−z²) is $exp4's
+  ;; computation written out (no call) and each constant is loaded where it is used: this costs
+  ;; about half of calling $exp4 from here, and of two such chains interleaved in one function
+  ;; (TurboFan hoisted their constant loads and spilled them).
+  (func $gelu4 (param $at i32) (param $x v128)
+    (local $c i32) (local $z v128) (local $t v128) (local $q v128) (local $y v128) (local $n v128) (local $r v128) (local $p v128) (local $h v128) (local $drop v128)
+    (local.set $c (global.get $consts))
+    (local.set $z (f32x4.mul (f32x4.abs (local.get $x)) (v128.load32_splat offset=52 (local.get $c))))
+    (local.set $t (f32x4.div (v128.load32_splat offset=48 (local.get $c)) (f32x4.relaxed_madd (local.get $z) (v128.load32_splat offset=56 (local.get $c)) (v128.load32_splat offset=48 (local.get $c)))))
+    (local.set $q (f32x4.relaxed_madd (v128.load32_splat offset=60 (local.get $c)) (local.get $t) (v128.load32_splat offset=64 (local.get $c))))
+    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=68 (local.get $c))))
+    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=72 (local.get $c))))
+    (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=76 (local.get $c))))
+    ;; q·t/2
+    (local.set $q (f32x4.mul (v128.load32_splat offset=80 (local.get $c)) (f32x4.mul (local.get $q) (local.get $t))))
+    ;; e^y for y = −z², as in $exp4
+    (local.set $y (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))
+    (local.set $drop (f32x4.lt (local.get $y) (v128.load32_splat offset=0 (local.get $c))))
+    (local.set $y (f32x4.pmax (f32x4.pmin (local.get $y) (v128.load32_splat offset=4 (local.get $c))) (v128.load32_splat offset=0 (local.get $c))))
+    (local.set $t (f32x4.relaxed_madd (local.get $y) (v128.load32_splat offset=8 (local.get $c)) (v128.load32_splat offset=12 (local.get $c))))
+    (local.set $n (f32x4.sub (local.get $t) (v128.load32_splat offset=12 (local.get $c))))
+    (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=16 (local.get $c)) (local.get $y)))
+    (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=20 (local.get $c)) (local.get $r)))
+    (local.set $p (f32x4.relaxed_madd (v128.load32_splat offset=24 (local.get $c)) (local.get $r) (v128.load32_splat offset=28 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=32 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=36 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=40 (local.get $c))))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=44 (local.get $c))))
+    (local.set $p (f32x4.add (f32x4.relaxed_madd (local.get $p) (f32x4.mul (local.get $r) (local.get $r)) (local.get $r)) (v128.load32_splat offset=48 (local.get $c))))
+    ;; h = (1/2)·q·t·e^y; then x·(1 − h) or x·h
+    (local.set $h (f32x4.mul (local.get $q) (v128.andnot (f32x4.mul (local.get $p) (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (v128.load32_splat offset=48 (local.get $c)))) (local.get $drop))))
+    (v128.store (local.get $at) (f32x4.mul (local.get $x) (v128.bitselect (f32x4.sub (v128.load32_splat offset=48 (local.get $c)) (local.get $h)) (local.get $h) (f32x4.ge (local.get $x) (v128.const i32x4 0 0 0 0))))))
+
+
+  ;; GELU over a whole scratch tile in place, after adding the bias: b0, b1 to the two halves of each row
+  ;; (cT = 0, bias along columns), or bias[m + r] to row r when rowBias is not 0 (cT = 1).
   (func $gelu_tile (param $tile i32) (param $b0 v128) (param $b1 v128) (param $rowBias i32)
     (local $r i32) (local $rb v128)
     (loop $row
       (if (local.get $rowBias)
         (then (local.set $rb (v128.load32_splat (i32.add (local.get $rowBias) (i32.shl (local.get $r) (i32.const 2)))))))
-      (v128.store (local.get $tile) (call $gelu4 (f32x4.add (f32x4.add (v128.load (local.get $tile)) (local.get $b0)) (local.get $rb))))
-      (v128.store offset=16 (local.get $tile) (call $gelu4 (f32x4.add (f32x4.add (v128.load offset=16 (local.get $tile)) (local.get $b1)) (local.get $rb))))
+      (call $gelu4 (local.get $tile) (f32x4.add (f32x4.add (v128.load (local.get $tile)) (local.get $b0)) (local.get $rb)))
+      (call $gelu4 (i32.add (local.get $tile) (i32.const 16)) (f32x4.add (f32x4.add (v128.load offset=16 (local.get $tile)) (local.get $b1)) (local.get $rb)))
       (local.set $tile (i32.add (local.get $tile) (i32.const 32)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br_if $row (i32.lt_u (local.get $r) (i32.const 4)))))
 
   ;; Stores the 4×8 tile [r][j] at `tile` as C's rows m … m+3, columns 8p … 8p+7, plus the bias,
-  ;; through the activation; an edge tile (past M or N) float by float.
+  ;; through the activation (GELU: see $gelu_tile); an edge tile (past M or N) float by float.
   (func $store_tile (param $job i32) (param $tile i32) (param $m i32) (param $p i32)
-    (local $M i32) (local $N i32) (local $n0 i32) (local $c i32) (local $ldc4 i32) (local $bias i32) (local $act i32)
-    (local $s v128) (local $b0 v128) (local $b1 v128) (local $r i32) (local $j i32) (local $v f32)
+    (local $M i32) (local $N i32) (local $n0 i32) (local $c i32) (local $ldc4 i32) (local $bias i32) (local $whole i32)
+    (local $s v128) (local $b0 v128) (local $b1 v128) (local $r i32) (local $j i32) (local $v f32) (local $s4 i32)
     (local.set $M (i32.load offset=36 (local.get $job)))
     (local.set $N (i32.load offset=40 (local.get $job)))
     (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
     (local.set $c (i32.load offset=20 (local.get $job)))
     (local.set $ldc4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2)))
     (local.set $bias (i32.load offset=32 (local.get $job)))
-    (local.set $act (i32.load offset=68 (local.get $job)))
-    (if (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
-                 (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N)))
+    (local.set $whole (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
+                               (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))))
+    ;; GELU: bias and GELU in place on the tile first, which is then stored as a plain one
+    (if (i32.load offset=68 (local.get $job))
       (then
-        ;; a whole tile with GELU: bias and GELU in place first, then stored as a plain tile
-        (if (local.get $act)
+        (if (local.get $whole)
           (then
             (if (i32.load offset=28 (local.get $job))
               (then (call $gelu_tile (local.get $tile) (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)
@@ -358,9 +363,31 @@
                   (then
                     (local.set $b0 (v128.load (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2)))))
                     (local.set $b1 (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $n0) (i32.const 2)))))))
-                (call $gelu_tile (local.get $tile) (local.get $b0) (local.get $b1) (i32.const 0))))
-            (local.set $bias (i32.const 0))
-            (local.set $act (i32.const 0))))
+                (call $gelu_tile (local.get $tile) (local.get $b0) (local.get $b1) (i32.const 0)))))
+          (else
+            ;; an edge tile: the bias onto its valid values only (bias[m + r] for cT = 1, bias[n0 + j]
+            ;; for cT = 0: no read past the bias), then GELU over all of it (the rest is never stored)
+            (if (local.get $bias)
+              (then
+                (local.set $r (i32.const 0))
+                (loop $br
+                  (local.set $j (i32.const 0))
+                  (loop $bj
+                    (if (i32.and (i32.lt_u (i32.add (local.get $m) (local.get $r)) (local.get $M))
+                                 (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N)))
+                      (then
+                        (local.set $v (f32.load (local.tee $s4 (i32.add (local.get $tile) (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2))))))
+                        (f32.store (local.get $s4) (f32.add (local.get $v) (f32.load (i32.add (local.get $bias)
+                          (i32.shl (select (i32.add (local.get $m) (local.get $r)) (i32.add (local.get $n0) (local.get $j)) (i32.load offset=28 (local.get $job)))
+                            (i32.const 2))))))))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br_if $bj (i32.lt_u (local.get $j) (i32.const 8))))
+                  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                  (br_if $br (i32.lt_u (local.get $r) (i32.const 4))))))
+            (call $gelu_tile (local.get $tile) (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0) (i32.const 0))))
+        (local.set $bias (i32.const 0))))
+    (if (local.get $whole)
+      (then
         (if (i32.load offset=28 (local.get $job))
           (then
             ;; C is stored [N, M]: columns n0 … n0+7 of the tile become rows, as two 4×4 transposes.
@@ -369,9 +396,9 @@
               (else (v128.const i32x4 0 0 0 0))))
             (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $n0) (local.get $ldc4)) (i32.shl (local.get $m) (i32.const 2)))))
             (call $store4x4 (v128.load offset=0 (local.get $tile)) (v128.load offset=32 (local.get $tile)) (v128.load offset=64 (local.get $tile)) (v128.load offset=96 (local.get $tile))
-              (local.get $c) (local.get $ldc4) (local.get $s) (local.get $act))
+              (local.get $c) (local.get $ldc4) (local.get $s))
             (call $store4x4 (v128.load offset=16 (local.get $tile)) (v128.load offset=48 (local.get $tile)) (v128.load offset=80 (local.get $tile)) (v128.load offset=112 (local.get $tile))
-              (i32.add (local.get $c) (i32.shl (local.get $ldc4) (i32.const 2))) (local.get $ldc4) (local.get $s) (local.get $act)))
+              (i32.add (local.get $c) (i32.shl (local.get $ldc4) (i32.const 2))) (local.get $ldc4) (local.get $s)))
           (else
             ;; C is stored [M, N]: each row of the tile is two vectors, plus bias[n0 … n0+7].
             (if (local.get $bias)
@@ -382,17 +409,17 @@
                 (local.set $b0 (v128.const i32x4 0 0 0 0))
                 (local.set $b1 (v128.const i32x4 0 0 0 0))))
             (local.set $c (i32.add (local.get $c) (i32.add (i32.mul (local.get $m) (local.get $ldc4)) (i32.shl (local.get $n0) (i32.const 2)))))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=0 (local.get $tile)) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=16 (local.get $tile)) (local.get $b1))))
+            (v128.store (local.get $c) (f32x4.add (v128.load offset=0 (local.get $tile)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $tile)) (local.get $b1)))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=32 (local.get $tile)) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=48 (local.get $tile)) (local.get $b1))))
+            (v128.store (local.get $c) (f32x4.add (v128.load offset=32 (local.get $tile)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=48 (local.get $tile)) (local.get $b1)))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=64 (local.get $tile)) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=80 (local.get $tile)) (local.get $b1))))
+            (v128.store (local.get $c) (f32x4.add (v128.load offset=64 (local.get $tile)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=80 (local.get $tile)) (local.get $b1)))
             (local.set $c (i32.add (local.get $c) (local.get $ldc4)))
-            (v128.store (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=96 (local.get $tile)) (local.get $b0))))
-            (v128.store offset=16 (local.get $c) (call $epilogue (local.get $act) (f32x4.add (v128.load offset=112 (local.get $tile)) (local.get $b1)))))))
+            (v128.store (local.get $c) (f32x4.add (v128.load offset=96 (local.get $tile)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=112 (local.get $tile)) (local.get $b1))))))
       (else
         ;; An edge tile: only the valid part, float by float.
         (local.set $r (i32.const 0))
@@ -411,14 +438,14 @@
                         (f32.store (i32.add (local.get $c) (i32.add
                           (i32.mul (i32.add (local.get $n0) (local.get $j)) (local.get $ldc4))
                           (i32.shl (i32.add (local.get $m) (local.get $r)) (i32.const 2))))
-                          (f32x4.extract_lane 0 (call $epilogue (local.get $act) (f32x4.splat (local.get $v))))))
+                          (local.get $v)))
                       (else
                         (if (local.get $bias) (then (local.set $v (f32.add (local.get $v)
                           (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))))))
                         (f32.store (i32.add (local.get $c) (i32.add
                           (i32.mul (i32.add (local.get $m) (local.get $r)) (local.get $ldc4))
                           (i32.shl (i32.add (local.get $n0) (local.get $j)) (i32.const 2))))
-                          (f32x4.extract_lane 0 (call $epilogue (local.get $act) (f32x4.splat (local.get $v)))))))))
+                          (local.get $v))))))
                 (local.set $j (i32.add (local.get $j) (i32.const 1)))
                 (br_if $j (i32.lt_u (local.get $j) (i32.const 8))))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
