@@ -24,11 +24,11 @@
 ;;   76 scale (f32; 0 bits: none): the product is multiplied by it before the bias is added
 ;;   84 packed: nonzero when B is in the pack buffer already (the packing step is skipped)
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
-;;   1152 + 128·tid: the thread's table of constants for $exp4 and $gelu4 (written by `run`).
+;;   1152 + 128·tid: the thread's table of constants for e^x and GELU (written by `run`).
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
-;; The constants of $exp4 and $gelu4, one f32 each in a per-thread table (see $set_constants):
+  ;; The constants of e^x (in $softmax and $gelu4) and GELU, one f32 each in a per-thread table (see $set_constants):
   ;; read as v128.load32_splat from memory they cost one load each, where f32x4.splat of a literal is
   ;; three instructions (V8 builds it in a register every time the function runs).
   (global $consts (mut i32) (i32.const 0))
@@ -57,34 +57,6 @@
     (f32.store offset=76 (local.get $at) (f32.const 0.254829592))
     (f32.store offset=80 (local.get $at) (f32.const 0.5))
     (global.set $consts (local.get $at)))
-
-  ;; e^y on four lanes, within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so r is exact),
-  ;; e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is clamped to [−87.3, 88.3], and
-  ;; below −87.3 (where e^y is subnormal) the result is 0, so e^−∞ = 0 exactly (masked keys); NaN stays
-  ;; NaN. n is rounded to nearest (ties to even) by adding 1.5·2²³: the sum's low mantissa bits are n, so
-  ;; its bits shifted left by 23 are n's exponent field. pmin/pmax (one instruction each on x64, unlike
-  ;; min/max) are enough here: the NaN case is carried by the polynomial. Constants: $consts.
-  (func $exp4 (param $y v128) (result v128)
-    (local $c i32) (local $n v128) (local $t v128) (local $r v128) (local $p v128) (local $drop v128)
-    (local.set $c (global.get $consts))
-    (local.set $drop (f32x4.lt (local.get $y) (v128.load32_splat offset=0 (local.get $c))))
-    (local.set $y (f32x4.pmax (f32x4.pmin (local.get $y) (v128.load32_splat offset=4 (local.get $c))) (v128.load32_splat offset=0 (local.get $c))))
-    (local.set $t (f32x4.relaxed_madd (local.get $y) (v128.load32_splat offset=8 (local.get $c)) (v128.load32_splat offset=12 (local.get $c))))
-    (local.set $n (f32x4.sub (local.get $t) (v128.load32_splat offset=12 (local.get $c))))
-    (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=16 (local.get $c)) (local.get $y)))
-    (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=20 (local.get $c)) (local.get $r)))
-    (local.set $p (v128.load32_splat offset=24 (local.get $c)))
-    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=28 (local.get $c))))
-    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=32 (local.get $c))))
-    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=36 (local.get $c))))
-    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=40 (local.get $c))))
-    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=44 (local.get $c))))
-    ;; e^r = p·r² + r + 1
-    (local.set $p (f32x4.add (f32x4.relaxed_madd (local.get $p) (f32x4.mul (local.get $r) (local.get $r)) (local.get $r))
-      (v128.load32_splat offset=48 (local.get $c))))
-    ;; times 2^n: n's bits (the low bits of t) << 23, plus 127 << 23 (the bits of 1.0), are 2^n as a float
-    (v128.andnot (f32x4.mul (local.get $p)
-      (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (v128.load32_splat offset=48 (local.get $c)))) (local.get $drop)))
 
   ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`, through the
   ;; at dst + i·stride.
@@ -288,12 +260,12 @@
     (v128.store offset=112 (local.get $tile) (local.get $c31))
     (call $store_tile (local.get $job) (local.get $tile) (local.get $m) (local.get $p)))
 
-;; Exact GELU, x·Φ(x), of four lanes, stored at `at`: with z = |x|/√2, erfc(z) ≈
+  ;; Exact GELU, x·Φ(x), of four lanes, stored at `at`: with z = |x|/√2, erfc(z) ≈
   ;; t·(a1 + t·(a2 + … a5·t))·e^(−z²), t = 1/(1 + p·z) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7),
-  ;; and h = erfc(z)/2 = Φ(−|x|): x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0. e^(−z²) is $exp4's
-  ;; computation written out (no call) and each constant is loaded where it is used: this costs
-  ;; about half of calling $exp4 from here, and of two such chains interleaved in one function
-  ;; (TurboFan hoisted their constant loads and spilled them).
+  ;; and h = erfc(z)/2 = Φ(−|x|): x·Φ(x) = x·(1 − h) for x ≥ 0, x·h for x < 0. e^(−z²) is the
+  ;; softmax's e^y (see $softmax) written out here, each constant loaded where it is used: a call
+  ;; to a shared e^y function per vector cost twice as much, and so did two such chains interleaved
+  ;; in one function (TurboFan hoisted their constant loads and spilled them).
   (func $gelu4 (param $at i32) (param $x v128)
     (local $c i32) (local $z v128) (local $t v128) (local $q v128) (local $y v128) (local $n v128) (local $r v128) (local $p v128) (local $h v128) (local $drop v128)
     (local.set $c (global.get $consts))
@@ -305,7 +277,7 @@
     (local.set $q (f32x4.relaxed_madd (local.get $q) (local.get $t) (v128.load32_splat offset=76 (local.get $c))))
     ;; q·t/2
     (local.set $q (f32x4.mul (v128.load32_splat offset=80 (local.get $c)) (f32x4.mul (local.get $q) (local.get $t))))
-    ;; e^y for y = −z², as in $exp4
+    ;; e^y for y = −z², as in $softmax
     (local.set $y (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))
     (local.set $drop (f32x4.lt (local.get $y) (v128.load32_splat offset=0 (local.get $c))))
     (local.set $y (f32x4.pmax (f32x4.pmin (local.get $y) (v128.load32_splat offset=4 (local.get $c))) (v128.load32_splat offset=0 (local.get $c))))
@@ -595,9 +567,25 @@
 
   ;; y = softmax(x) per row: max, e^(x − max) stored with their sum, then times 1/sum. A row's last
   ;; cols mod 4 values go one lane at a time.
+  ;; The last `bytes` (4, 8 or 12) of a row as one vector, the lanes past it −∞.
+  (func $load_tail (param $at i32) (param $bytes i32) (result v128)
+    (local $v v128)
+    (local.set $v (f32x4.replace_lane 0 (f32x4.splat (f32.const -inf)) (f32.load (local.get $at))))
+    (if (i32.gt_u (local.get $bytes) (i32.const 4)) (then (local.set $v (f32x4.replace_lane 1 (local.get $v) (f32.load offset=4 (local.get $at))))))
+    (if (i32.gt_u (local.get $bytes) (i32.const 8)) (then (local.set $v (f32x4.replace_lane 2 (local.get $v) (f32.load offset=8 (local.get $at))))))
+    (local.get $v))
+
+  ;; Stores the first `bytes` (4, 8 or 12) of v at `at`.
+  (func $store_tail (param $at i32) (param $bytes i32) (param $v v128)
+    (f32.store (local.get $at) (f32x4.extract_lane 0 (local.get $v)))
+    (if (i32.gt_u (local.get $bytes) (i32.const 4)) (then (f32.store offset=4 (local.get $at) (f32x4.extract_lane 1 (local.get $v)))))
+    (if (i32.gt_u (local.get $bytes) (i32.const 8)) (then (f32.store offset=8 (local.get $at) (f32x4.extract_lane 2 (local.get $v))))))
+
   (func $softmax (param $job i32) (param $tid i32) (param $nth i32)
     (local $rows i32) (local $cols i32) (local $vec4 i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
-    (local $px i32) (local $py i32) (local $mx v128) (local $sum v128) (local $e v128) (local $m f32) (local $t f32)
+    (local $px i32) (local $py i32) (local $mx v128) (local $sum v128) (local $e v128) (local $m f32) (local $t0 f32)
+    (local $c i32) (local $whole i32) (local $y v128) (local $drop v128) (local $t v128) (local $n v128) (local $r v128) (local $p v128)
+    (local.set $c (global.get $consts))
     (local.set $rows (i32.load offset=4 (local.get $job)))
     (local.set $cols (i32.load offset=12 (local.get $job)))
     (local.set $cols4 (i32.shl (local.get $cols) (i32.const 2)))
@@ -626,26 +614,47 @@
           (local.set $i (i32.add (local.get $i) (i32.const 4)))
           (br $l1t)))
         (local.set $mx (f32x4.splat (local.get $m)))
-        ;; e^(x − max) and their sum
+        ;; e^(x − max) and their sum, four values at a time; the last 1–3 of a row as one vector
+        ;; padded with −∞ (e^−∞ = 0). e^y within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two
+        ;; parts, so r is exact), e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is
+        ;; clamped to [−87.3, 88.3], and below −87.3 (where e^y is subnormal) the result is 0, so
+        ;; e^−∞ = 0 exactly (masked keys); NaN stays NaN. n is rounded to nearest (ties to even) by
+        ;; adding 1.5·2²³: the sum's low mantissa bits are n, so its bits shifted left by 23 are n's
+        ;; exponent field. pmin/pmax (one instruction each on x64, unlike min/max) are enough here: the
+        ;; NaN case is carried by the polynomial. Written out in the loop (a call per vector cost ~2×).
         (local.set $sum (v128.const i32x4 0 0 0 0))
         (local.set $i (i32.const 0))
         (block $v2 (loop $l2
-          (br_if $v2 (i32.ge_u (local.get $i) (local.get $vec4)))
-          (local.set $e (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $px) (local.get $i))) (local.get $mx))))
-          (v128.store (i32.add (local.get $py) (local.get $i)) (local.get $e))
+          (br_if $v2 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (local.set $whole (i32.le_u (i32.add (local.get $i) (i32.const 16)) (local.get $cols4)))
+          (local.set $y (f32x4.sub
+            (if (result v128) (local.get $whole)
+              (then (v128.load (i32.add (local.get $px) (local.get $i))))
+              (else (call $load_tail (i32.add (local.get $px) (local.get $i)) (i32.sub (local.get $cols4) (local.get $i)))))
+            (local.get $mx)))
+          (local.set $drop (f32x4.lt (local.get $y) (v128.load32_splat offset=0 (local.get $c))))
+          (local.set $y (f32x4.pmax (f32x4.pmin (local.get $y) (v128.load32_splat offset=4 (local.get $c))) (v128.load32_splat offset=0 (local.get $c))))
+          (local.set $t (f32x4.relaxed_madd (local.get $y) (v128.load32_splat offset=8 (local.get $c)) (v128.load32_splat offset=12 (local.get $c))))
+          (local.set $n (f32x4.sub (local.get $t) (v128.load32_splat offset=12 (local.get $c))))
+          (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=16 (local.get $c)) (local.get $y)))
+          (local.set $r (f32x4.relaxed_nmadd (local.get $n) (v128.load32_splat offset=20 (local.get $c)) (local.get $r)))
+          (local.set $p (f32x4.relaxed_madd (v128.load32_splat offset=24 (local.get $c)) (local.get $r) (v128.load32_splat offset=28 (local.get $c))))
+          (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=32 (local.get $c))))
+          (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=36 (local.get $c))))
+          (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=40 (local.get $c))))
+          (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.load32_splat offset=44 (local.get $c))))
+          ;; e^r = p·r² + r + 1; times 2^n: n's bits (the low bits of t) << 23, plus 127 << 23 (the bits of 1.0)
+          (local.set $p (f32x4.add (f32x4.relaxed_madd (local.get $p) (f32x4.mul (local.get $r) (local.get $r)) (local.get $r)) (v128.load32_splat offset=48 (local.get $c))))
+          (local.set $e (v128.andnot (f32x4.mul (local.get $p) (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (v128.load32_splat offset=48 (local.get $c)))) (local.get $drop)))
+          (if (local.get $whole)
+            (then (v128.store (i32.add (local.get $py) (local.get $i)) (local.get $e)))
+            (else (call $store_tail (i32.add (local.get $py) (local.get $i)) (i32.sub (local.get $cols4) (local.get $i)) (local.get $e))))
           (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
           (local.set $i (i32.add (local.get $i) (i32.const 16)))
           (br $l2)))
-        (local.set $t (call $hsum (local.get $sum)))
-        (block $t2 (loop $l2t
-          (br_if $t2 (i32.ge_u (local.get $i) (local.get $cols4)))
-          (local.set $e (call $exp4 (f32x4.splat (f32.sub (f32.load (i32.add (local.get $px) (local.get $i))) (local.get $m)))))
-          (f32.store (i32.add (local.get $py) (local.get $i)) (f32x4.extract_lane 0 (local.get $e)))
-          (local.set $t (f32.add (local.get $t) (f32x4.extract_lane 0 (local.get $e))))
-          (local.set $i (i32.add (local.get $i) (i32.const 4)))
-          (br $l2t)))
+        (local.set $t0 (call $hsum (local.get $sum)))
         ;; normalise
-        (local.set $sum (f32x4.splat (f32.div (f32.const 1) (local.get $t))))
+        (local.set $sum (f32x4.splat (f32.div (f32.const 1) (local.get $t0))))
         (local.set $i (i32.const 0))
         (block $v3 (loop $l3
           (br_if $v3 (i32.ge_u (local.get $i) (local.get $vec4)))
