@@ -129,9 +129,17 @@ interface GemmArgs {
   M: number; N: number; K: number; gelu: boolean;
 }
 
-/** Runs C = A·B (+ bias) on heap addresses, B's columns chunk by chunk so the pack buffer stays small. */
-function gemmOnHeap(ctx: Context, g: GemmArgs): void {
-  const chunk = Math.max(8, Math.floor(PACK_BYTES / (4 * g.K) / 8) * 8); // columns of B per chunk
+/** Columns of B packed at a time for an inner size K. */
+function packChunk(K: number): number {
+  return Math.max(8, Math.floor(PACK_BYTES / (4 * K) / 8) * 8);
+}
+
+/**
+ * Runs C = A·B (+ bias) on heap addresses, B's columns chunk by chunk so the pack buffer stays small.
+ * `packed`: the previous call packed this same B whole (one chunk), so the pack buffer holds it already.
+ */
+function gemmOnHeap(ctx: Context, g: GemmArgs, packed = false): void {
+  const chunk = packChunk(g.K); // columns of B per chunk
   const packBytes = 4 * g.K * 8 * Math.ceil(Math.min(chunk, g.N) / 8);
   if (packBytes > ctx.packBytes) {
     if (ctx.pack) ctx.backend.wasm._free(ctx.pack);
@@ -156,7 +164,7 @@ function gemmOnHeap(ctx: Context, g: GemmArgs): void {
     w[18] = 0; // op: GEMM
     w[19] = 0; // no scale
     w[20] = 0; // work-item counter
-    w[21] = 0; // B is not packed yet
+    w[21] = packed && g.N <= chunk ? 1 : 0; // B is in the pack buffer already, or not yet
     ctx.pool.exec(ctx.job, g.M * n * g.K < SMALL_JOB ? 1 : undefined);
   }
 }
@@ -202,6 +210,65 @@ function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
 }
 
 tf.registerKernel({ kernelName: GEMM_KERNEL, backendName: 'wasm', kernelFunc: gemmKernel as unknown as tf.KernelFunc });
+
+export const LINEARS_KERNEL = 'BgeM3Linears';
+
+/**
+ * Several Linears of the same x (inputs x, w0, b0, w1, b1, …; attribute `count`): [N, out_i] each.
+ * The same as one `linearRowMajor` per Linear, bit for bit, but x is packed once for all of them
+ * when it fits the pack buffer whole (up to 1,024 tokens of 1,024 features).
+ */
+function linearsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const inputs = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const count = (args.attrs as unknown as { count: number }).count;
+  const backend = args.backend as Backend;
+  const x = inputs.x;
+  if (!x || x.dtype !== 'float32' || x.shape.length !== 2) throw new TypeError(`${LINEARS_KERNEL}: x must be a float32 [N, in] tensor, got ${x ? `${x.dtype} [${x.shape}]` : 'none'}`);
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`${LINEARS_KERNEL}: count must be a positive integer, got ${count}`);
+  const [N, K] = x.shape as [number, number];
+  const layers = Array.from({ length: count }, (_, i) => {
+    const w = inputs[`w${i}`];
+    const b = inputs[`b${i}`];
+    if (!w || w.dtype !== 'float32' || w.shape.length !== 2 || w.shape[1] !== K) {
+      throw new RangeError(`${LINEARS_KERNEL}: w${i} must be a float32 [out, ${K}] tensor (x is [${x.shape}]), got ${w ? `${w.dtype} [${w.shape}]` : 'none'}`);
+    }
+    if (b && (b.dtype !== 'float32' || b.shape.length !== 1 || b.shape[0] !== w.shape[0])) {
+      throw new RangeError(`${LINEARS_KERNEL}: b${i} must be a float32 [${w.shape[0]}] tensor, got ${b.dtype} [${b.shape}]`);
+    }
+    return { w, b, out: w.shape[0]! };
+  });
+  if (N === 0 || K === 0) { // nothing to pack: one at a time (empty, or the bias on every row)
+    return layers.map((l) => gemmKernel({ inputs: l.b ? { a: l.w, b: x, bias: l.b } : { a: l.w, b: x }, backend, attrs: { transposeB: true, transposeC: true } }));
+  }
+  const outs = layers.map((l) => backend.makeOutput([N, l.out], 'float32'));
+  const ctx = activeContext();
+  if (!ctx || ctx.backend !== backend) throw new Error(`${LINEARS_KERNEL}: the kernel cannot run here (${unavailable ?? 'another backend'})`);
+  const b = heapAddress(backend, x);
+  layers.forEach((l, i) => {
+    if (l.out === 0) return;
+    gemmOnHeap(ctx, {
+      a: heapAddress(backend, l.w), lda: K, b, ldb: K, bT: true,
+      c: heapAddress(backend, outs[i]!), ldc: l.out, cT: true, bias: l.b ? heapAddress(backend, l.b) : 0, M: l.out, N, K, gelu: false,
+    }, i > 0);
+  });
+  return outs;
+}
+
+tf.registerKernel({ kernelName: LINEARS_KERNEL, backendName: 'wasm', kernelFunc: linearsKernel as unknown as tf.KernelFunc });
+
+/**
+ * y_i = x·W_iᵀ + b_i for several Linears of the same x [N, in] (W_i as stored, [out_i, in]): [N, out_i]
+ * each, exactly as `linearRowMajor` computes them, with x packed once; null when the kernel cannot run.
+ */
+export function linearsRowMajor(x: tf.Tensor2D, linears: ReadonlyArray<{ weight: tf.Tensor2D; bias?: tf.Tensor1D }>): tf.Tensor2D[] | null {
+  if (!kernelActive()) return null;
+  const inputs: tf.NamedTensorMap = { x };
+  linears.forEach((l, i) => {
+    inputs[`w${i}`] = l.weight;
+    if (l.bias) inputs[`b${i}`] = l.bias;
+  });
+  return tf.engine().runKernel(LINEARS_KERNEL, inputs, { count: linears.length }) as unknown as tf.Tensor2D[];
+}
 
 /**
  * y = x·Wᵀ + b for x [N, in] and W as stored ([out, in]): [N, out] (with `activation` 'gelu':

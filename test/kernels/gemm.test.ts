@@ -1,7 +1,8 @@
 /**
  * The FMA GEMM kernel (src/kernels) against a float64 JS reference: odd shapes (M, N, K not
  * multiples of the 4×8 tile, 1×1, K = 1, K large enough that B is packed in several chunks), every
- * layout (B as [K, N] or [N, K], C as [M, N] or [N, M]), with and without bias; the Linear entry point;
+ * layout (B as [K, N] or [N, K], C as [M, N] or [N, M]), with and without bias; the Linear entry points
+ * (one Linear, and several of one x with x packed once);
  * switching the kernel off; bad input; memory. Max errors are printed.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend.js';
-import { GEMM_KERNEL, kernelMatMul, kernelStatus, linearRowMajor, setKernelEnabled } from '../../src/kernels/index.js';
+import { GEMM_KERNEL, LINEARS_KERNEL, kernelMatMul, kernelStatus, linearRowMajor, linearsRowMajor, setKernelEnabled } from '../../src/kernels/index.js';
 import { linear } from '../../src/model/ops.js';
 import { heapStats } from '../../src/runtime/heap-guard.js';
 import { ErrorLog } from '../helpers/reference.js';
@@ -212,6 +213,27 @@ describe('GEMM kernel against a float64 reference', () => {
     tf.dispose([x, w, b]);
   });
 
+  it('linearsRowMajor: several Linears of one x (packed once when it fits) give linearRowMajor\'s bits', () => {
+    // 70 x 256 fits the pack buffer whole (x packed once, read by all three); 300 x 4096 does not (each packs its own chunks)
+    for (const [N, inDim, outs] of [[70, 256, [300, 13, 8]], [300, 4096, [40, 9]]] as const) {
+      const x = tf.tensor2d(values(N * inDim, N + inDim, false), [N, inDim]);
+      const layers = outs.map((out, i) => ({
+        weight: tf.tensor2d(values(out * inDim, out + i, false), [out, inDim]),
+        bias: i === 1 ? undefined : tf.tensor1d(values(out, out + 7 * i, false)), // the second without a bias
+      }));
+      // another x of the same shape packed just before: a pack buffer read when it should not be would show
+      const other = tf.tensor2d(values(N * inDim, 3, false), [N, inDim]);
+      tf.tidy(() => linearRowMajor(other, layers[0]!.weight, layers[0]!.bias));
+      const got = tf.tidy(() => linearsRowMajor(x, layers)!.map((y) => y.dataSync()));
+      layers.forEach((l, i) => {
+        const want = tf.tidy(() => linearRowMajor(x, l.weight, l.bias)!.dataSync());
+        expect(got[i]!.length, `${N}x${inDim} -> ${outs[i]}`).toBe(want.length);
+        expect(got[i], `${N}x${inDim} -> ${outs[i]}: layer ${i}`).toEqual(want);
+      });
+      tf.dispose([x, other, ...layers.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]))]);
+    }
+  });
+
   it('kernelMatMul: q·kᵀ and probs·v layouts', () => {
     const a = tf.tensor2d(values(9 * 64, 5, false), [9, 64]);
     const kt = tf.tensor2d(values(64 * 11, 6, false), [64, 11]);
@@ -235,6 +257,12 @@ describe('GEMM kernel: bad input and memory', () => {
     expect(() => run({ a, b: tf.zeros([5, 3]), bias: tf.zeros([4]) })).toThrow(/bias must be \[3\]/);
     expect(() => run({ a, b: tf.zeros([5, 3], 'int32') })).toThrow(/b must be float32/);
     expect(() => run({ a: tf.zeros([2, 2, 5]), b: tf.zeros([5, 3]) })).toThrow(/must be 2-D/);
+    const linears = (inputs: tf.NamedTensorMap, count: number) => tf.engine().runKernel(LINEARS_KERNEL, inputs, { count });
+    const x = tf.zeros([2, 5]);
+    expect(() => linears({ x, w0: a, w1: tf.zeros([3, 6]) }, 2)).toThrow(/w1 must be a float32 \[out, 5\]/);
+    expect(() => linears({ x, w0: a, b0: tf.zeros([3]) }, 1)).toThrow(/b0 must be a float32 \[4\]/);
+    expect(() => linears({ x, w0: a }, 2)).toThrow(/w1 must be/);
+    expect(() => linears({ x: tf.zeros([2, 5], 'int32'), w0: a }, 1)).toThrow(/x must be a float32/);
     const y = run({ a: tf.zeros([4, 0]), b: tf.zeros([0, 3]), bias: tf.tensor1d([1, 2, 3]) }) as tf.Tensor;
     expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]); // K = 0: the bias alone
   });
@@ -243,7 +271,7 @@ describe('GEMM kernel: bad input and memory', () => {
     const x = tf.tensor2d(values(200 * 256, 1, false), [200, 256]);
     const w = tf.tensor2d(values(300 * 256, 2, false), [300, 256]);
     const b = tf.tensor1d(values(300, 3, false));
-    const call = () => tf.tidy(() => { linearRowMajor(x, w, b); kernelMatMul(x, w, { transposeB: true }); });
+    const call = () => tf.tidy(() => { linearRowMajor(x, w, b); kernelMatMul(x, w, { transposeB: true }); linearsRowMajor(x, [{ weight: w, bias: b }, { weight: w }]); });
     for (let i = 0; i < 3; i++) call();
     const before = tf.memory().numTensors;
     const heap = heapStats()?.heapBytes;

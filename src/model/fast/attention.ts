@@ -19,7 +19,7 @@ import { layerName, type LayerSite } from '../../hooks/names.js';
 import type { HookRunner } from '../../hooks/runner.js';
 import { ensureHeap } from '../../runtime/heap-guard.js';
 import { sliceRows } from '../../runtime/heap-ops.js';
-import { kernelActive, kernelAttention, kernelMatMul, linearRowMajor } from '../../kernels/index.js';
+import { kernelActive, kernelAttention, kernelMatMul, linearRowMajor, linearsRowMajor } from '../../kernels/index.js';
 import { softmax } from './ops.js';
 import type { LayerParams, Linear } from '../params.js';
 
@@ -227,8 +227,8 @@ function attentionFast(
     if (kernelActive() && opts.blockSize === undefined && opts.groupTokens === undefined) {
       // The FMA kernel (src/kernels): token-major q, k, v [N, H] straight from the projections, and every
       // row and head in one job that reads the heads in place (no slices, transposes or concats).
-      const project = (l: Linear) => linearRowMajor(x2, l.weight, l.bias) as tf.Tensor2D; // [N, H]; not null: the kernel is active
-      const out = kernelAttention(project(p.query), project(p.key), project(p.value), keyBias, B, heads, scale); // [N, H]
+      const [q, k, v] = linearsRowMajor(x2, [p.query, p.key, p.value])!; // [N, H] each, x packed once; not null: the kernel is active
+      const out = kernelAttention(q!, k!, v!, keyBias, B, heads, scale); // [N, H]
       if (out) return tf.reshape(out, [B, T, H]) as tf.Tensor3D; // tidy disposes q, k, v
       // null: no heap room for the job's scratch; the path below holds less at a time
     }
@@ -304,7 +304,7 @@ function attentionHooked(
   return tf.tidy(() => {
     // With the FMA kernel (src/kernels) the projections are the plain path's, token-major [N, H]: the same rounding.
     const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
-    const rowMajor = kernelActive() ? [p.query, p.key, p.value].map((l) => linearRowMajor(x2, l.weight, l.bias) as tf.Tensor2D) : null;
+    const rowMajor = linearsRowMajor(x2, [p.query, p.key, p.value]); // null without the kernel
     let replaced = false; // did a hook return a tensor of its own?
     /** A projection [H, N] = [heads, d, B, T] through its hook point ([B, heads, T, d]), when someone listens. */
     const hooked = (site: 'attention.self.hook_q' | 'attention.self.hook_k' | 'attention.self.hook_v', tT: tf.Tensor2D): tf.Tensor2D => {
