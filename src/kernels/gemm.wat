@@ -28,7 +28,7 @@
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; The constants of e^x (in $softmax and $gelu4) and GELU, one f32 each in a per-thread table (see $set_constants):
+  ;; The constants of e^y (in $softmax and $gelu4) and of GELU, one f32 each in a per-thread table (see $set_constants):
   ;; read as v128.load32_splat from memory they cost one load each, where f32x4.splat of a literal is
   ;; three instructions (V8 builds it in a register every time the function runs).
   (global $consts (mut i32) (i32.const 0))
@@ -58,7 +58,7 @@
     (f32.store offset=80 (local.get $at) (f32.const 0.5))
     (global.set $consts (local.get $at)))
 
-  ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`, through the
+  ;; Transposes the 4×4 block whose rows are r0..r3 and stores its column i, plus `bias`,
   ;; at dst + i·stride.
   (func $store4x4 (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
                   (param $dst i32) (param $stride i32) (param $bias v128)
@@ -294,7 +294,6 @@
     ;; h = (1/2)·q·t·e^y; then x·(1 − h) or x·h
     (local.set $h (f32x4.mul (local.get $q) (v128.andnot (f32x4.mul (local.get $p) (i32x4.add (i32x4.shl (local.get $t) (i32.const 23)) (v128.load32_splat offset=48 (local.get $c)))) (local.get $drop))))
     (v128.store (local.get $at) (f32x4.mul (local.get $x) (v128.bitselect (f32x4.sub (v128.load32_splat offset=48 (local.get $c)) (local.get $h)) (local.get $h) (f32x4.ge (local.get $x) (v128.const i32x4 0 0 0 0))))))
-
 
   ;; GELU over a whole scratch tile in place, after adding the bias: b0, b1 to the two halves of each row
   ;; (cT = 0, bias along columns), or bias[m + r] to row r when rowBias is not 0 (cT = 1).
