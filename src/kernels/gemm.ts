@@ -240,16 +240,18 @@ function linearsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; 
   if (N === 0 || K === 0) { // nothing to pack: one at a time (empty, or the bias on every row)
     return layers.map((l) => gemmKernel({ inputs: l.b ? { a: l.w, b: x, bias: l.b } : { a: l.w, b: x }, backend, attrs: { transposeB: true, transposeC: true } }));
   }
-  const outs = layers.map((l) => backend.makeOutput([N, l.out], 'float32'));
   const ctx = activeContext();
   if (!ctx || ctx.backend !== backend) throw new Error(`${LINEARS_KERNEL}: the kernel cannot run here (${unavailable ?? 'another backend'})`);
+  const outs = layers.map((l) => backend.makeOutput([N, l.out], 'float32'));
   const b = heapAddress(backend, x);
+  let packed = false; // has an earlier Linear of this call packed x?
   layers.forEach((l, i) => {
-    if (l.out === 0) return;
+    if (l.out === 0) return; // an empty output: no GEMM, so nothing packed either
     gemmOnHeap(ctx, {
       a: heapAddress(backend, l.w), lda: K, b, ldb: K, bT: true,
       c: heapAddress(backend, outs[i]!), ldc: l.out, cT: true, bias: l.b ? heapAddress(backend, l.b) : 0, M: l.out, N, K, gelu: false,
-    }, i > 0);
+    }, packed);
+    packed = true;
   });
   return outs;
 }

@@ -215,7 +215,8 @@ describe('GEMM kernel against a float64 reference', () => {
 
   it('linearsRowMajor: several Linears of one x (packed once when it fits) give linearRowMajor\'s bits', () => {
     // 70 x 256 fits the pack buffer whole (x packed once, read by all three); 300 x 4096 does not (each packs its own chunks)
-    for (const [N, inDim, outs] of [[70, 256, [300, 13, 8]], [300, 4096, [40, 9]]] as const) {
+    // (a first Linear with no outputs runs no GEMM: the next one must pack x itself)
+    for (const [N, inDim, outs] of [[70, 256, [300, 13, 8]], [300, 4096, [40, 9]], [20, 64, [0, 12]]] as const) {
       const x = tf.tensor2d(values(N * inDim, N + inDim, false), [N, inDim]);
       const layers = outs.map((out, i) => ({
         weight: tf.tensor2d(values(out * inDim, out + i, false), [out, inDim]),
@@ -223,7 +224,8 @@ describe('GEMM kernel against a float64 reference', () => {
       }));
       // another x of the same shape packed just before: a pack buffer read when it should not be would show
       const other = tf.tensor2d(values(N * inDim, 3, false), [N, inDim]);
-      tf.tidy(() => linearRowMajor(other, layers[0]!.weight, layers[0]!.bias));
+      const last = layers[layers.length - 1]!;
+      tf.tidy(() => linearRowMajor(other, last.weight, last.bias));
       const got = tf.tidy(() => linearsRowMajor(x, layers)!.map((y) => y.dataSync()));
       layers.forEach((l, i) => {
         const want = tf.tidy(() => linearRowMajor(x, l.weight, l.bias)!.dataSync());
