@@ -55,19 +55,17 @@ Options:
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 
-/** One result from several timeShape calls of one rep each: median over all runs, highest peak RSS. */
-function mergeRuns(parts: ShapeResult[], tokens: number): ShapeResult {
+/**
+ * One result from several one-rep results of a shape (this project's or PyTorch's): the median over
+ * all reps, the highest peak RSS, and GFLOP/s (where given) at that median.
+ */
+function mergeRuns<R extends ShapeResult | TorchResult>(parts: R[], tokens: number): R {
+  const first = parts[0]!;
   const runs = parts.flatMap((p) => p.runs_s);
   const med = median(runs);
-  const flopPerS = parts[0]!.gflops * parts[0]!.median_s; // GFLOP of one forward
-  return { shape: parts[0]!.shape, median_s: med, tokens_per_s: tokens / med, gflops: flopPerS / med, peak_rss_mb: Math.max(...parts.map((p) => p.peak_rss_mb)), runs_s: runs };
-}
-
-/** The same for the PyTorch baseline's one-rep results. */
-function mergeTorchRuns(parts: TorchResult[], tokens: number): TorchResult {
-  const runs = parts.flatMap((p) => p.runs_s);
-  const med = median(runs);
-  return { ...parts[0]!, median_s: med, tokens_per_s: tokens / med, peak_rss_mb: Math.max(...parts.map((p) => p.peak_rss_mb)), runs_s: runs };
+  const merged = { ...first, median_s: med, tokens_per_s: tokens / med, peak_rss_mb: Math.max(...parts.map((p) => p.peak_rss_mb)), runs_s: runs };
+  if ('gflops' in merged) merged.gflops = ((first as ShapeResult).gflops * first.median_s) / med; // GFLOP of one forward / median
+  return merged;
 }
 
 /** Which matMul path runs, the FMA peak, and the forward's Linear shapes on the kernel and on XNNPACK. */
@@ -215,7 +213,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
         }
         if (failed) continue;
         const r = mergeRuns(mine, shape.rows * shape.tokens);
-        const t = theirs.length ? mergeTorchRuns(theirs, shape.rows * shape.tokens) : null;
+        const t = theirs.length ? mergeRuns(theirs, shape.rows * shape.tokens) : null;
         const ratio = t ? r.tokens_per_s / t.tokens_per_s : undefined;
         // each rep of this project against the PyTorch rep right after it: the spread the machine allowed
         const pairs = t && t.runs_s.length === r.runs_s.length ? r.runs_s.map((s, i) => t.runs_s[i]! / s).sort((a, b) => a - b) : [];

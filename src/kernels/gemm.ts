@@ -129,17 +129,12 @@ interface GemmArgs {
   M: number; N: number; K: number; gelu: boolean;
 }
 
-/** Columns of B packed at a time for an inner size K. */
-function packChunk(K: number): number {
-  return Math.max(8, Math.floor(PACK_BYTES / (4 * K) / 8) * 8);
-}
-
 /**
  * Runs C = A·B (+ bias) on heap addresses, B's columns chunk by chunk so the pack buffer stays small.
  * `packed`: the previous call packed this same B whole (one chunk), so the pack buffer holds it already.
  */
 function gemmOnHeap(ctx: Context, g: GemmArgs, packed = false): void {
-  const chunk = packChunk(g.K); // columns of B per chunk
+  const chunk = Math.max(8, Math.floor(PACK_BYTES / (4 * g.K) / 8) * 8); // columns of B per chunk
   const packBytes = 4 * g.K * 8 * Math.ceil(Math.min(chunk, g.N) / 8);
   if (packBytes > ctx.packBytes) {
     if (ctx.pack) ctx.backend.wasm._free(ctx.pack);

@@ -581,14 +581,13 @@
     (if (i32.gt_u (local.get $bytes) (i32.const 8)) (then (f32.store offset=8 (local.get $at) (f32x4.extract_lane 2 (local.get $v))))))
 
   (func $softmax (param $job i32) (param $tid i32) (param $nth i32)
-    (local $rows i32) (local $cols i32) (local $vec4 i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
+    (local $rows i32) (local $cols i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
     (local $px i32) (local $py i32) (local $mx v128) (local $sum v128) (local $e v128) (local $m f32) (local $t0 f32)
     (local $c i32) (local $whole i32) (local $y v128) (local $drop v128) (local $t v128) (local $n v128) (local $r v128) (local $p v128)
     (local.set $c (global.get $consts))
     (local.set $rows (i32.load offset=4 (local.get $job)))
     (local.set $cols (i32.load offset=12 (local.get $job)))
     (local.set $cols4 (i32.shl (local.get $cols) (i32.const 2)))
-    (local.set $vec4 (i32.shl (i32.and (local.get $cols) (i32.const -4)) (i32.const 2))) ;; bytes of whole vectors
     (local.set $row (i32.div_u (i32.mul (local.get $rows) (local.get $tid)) (local.get $nth)))
     (local.set $end (i32.div_u (i32.mul (local.get $rows) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
     (block $done
@@ -596,25 +595,23 @@
         (br_if $done (i32.ge_u (local.get $row) (local.get $end)))
         (local.set $px (i32.add (i32.load offset=0 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
         (local.set $py (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        ;; Every pass goes four values at a time; the last 1–3 of a row as one vector padded with −∞.
         ;; max (pmax is one instruction on x64, max eight; a NaN it skips still makes the row NaN
         ;; through e^(NaN − max) and the sum)
         (local.set $mx (f32x4.splat (f32.const -inf)))
         (local.set $i (i32.const 0))
         (block $v1 (loop $l1
-          (br_if $v1 (i32.ge_u (local.get $i) (local.get $vec4)))
-          (local.set $mx (f32x4.pmax (local.get $mx) (v128.load (i32.add (local.get $px) (local.get $i)))))
+          (br_if $v1 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (local.set $mx (f32x4.pmax (local.get $mx)
+            (if (result v128) (i32.le_u (i32.add (local.get $i) (i32.const 16)) (local.get $cols4))
+              (then (v128.load (i32.add (local.get $px) (local.get $i))))
+              (else (call $load_tail (i32.add (local.get $px) (local.get $i)) (i32.sub (local.get $cols4) (local.get $i)))))))
           (local.set $i (i32.add (local.get $i) (i32.const 16)))
           (br $l1)))
         (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
                                (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
-        (block $t1 (loop $l1t
-          (br_if $t1 (i32.ge_u (local.get $i) (local.get $cols4)))
-          (local.set $m (f32.max (local.get $m) (f32.load (i32.add (local.get $px) (local.get $i)))))
-          (local.set $i (i32.add (local.get $i) (i32.const 4)))
-          (br $l1t)))
         (local.set $mx (f32x4.splat (local.get $m)))
-        ;; e^(x − max) and their sum, four values at a time; the last 1–3 of a row as one vector
-        ;; padded with −∞ (e^−∞ = 0). e^y within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two
+        ;; e^(x − max) and their sum (the padding's e^−∞ = 0). e^y within ~2 ulp: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 in two
         ;; parts, so r is exact), e^r by Cephes' expf polynomial, 2^n built in the exponent bits. y is
         ;; clamped to [−87.3, 88.3], and below −87.3 (where e^y is subnormal) the result is 0, so
         ;; e^−∞ = 0 exactly (masked keys); NaN stays NaN. n is rounded to nearest (ties to even) by
@@ -656,16 +653,13 @@
         (local.set $sum (f32x4.splat (f32.div (f32.const 1) (local.get $t0))))
         (local.set $i (i32.const 0))
         (block $v3 (loop $l3
-          (br_if $v3 (i32.ge_u (local.get $i) (local.get $vec4)))
-          (v128.store (i32.add (local.get $py) (local.get $i)) (f32x4.mul (v128.load (i32.add (local.get $py) (local.get $i))) (local.get $sum)))
+          (br_if $v3 (i32.ge_u (local.get $i) (local.get $cols4)))
+          (if (i32.le_u (i32.add (local.get $i) (i32.const 16)) (local.get $cols4))
+            (then (v128.store (i32.add (local.get $py) (local.get $i)) (f32x4.mul (v128.load (i32.add (local.get $py) (local.get $i))) (local.get $sum))))
+            (else (call $store_tail (i32.add (local.get $py) (local.get $i)) (i32.sub (local.get $cols4) (local.get $i))
+              (f32x4.mul (call $load_tail (i32.add (local.get $py) (local.get $i)) (i32.sub (local.get $cols4) (local.get $i))) (local.get $sum)))))
           (local.set $i (i32.add (local.get $i) (i32.const 16)))
           (br $l3)))
-        (block $t3 (loop $l3t
-          (br_if $t3 (i32.ge_u (local.get $i) (local.get $cols4)))
-          (f32.store (i32.add (local.get $py) (local.get $i))
-            (f32.mul (f32.load (i32.add (local.get $py) (local.get $i))) (f32x4.extract_lane 0 (local.get $sum))))
-          (local.set $i (i32.add (local.get $i) (i32.const 4)))
-          (br $l3t)))
         (local.set $row (i32.add (local.get $row) (i32.const 1)))
         (br $rowl))))
 

@@ -19,7 +19,7 @@ import { layerName, type LayerSite } from '../../hooks/names.js';
 import type { HookRunner } from '../../hooks/runner.js';
 import { ensureHeap } from '../../runtime/heap-guard.js';
 import { sliceRows } from '../../runtime/heap-ops.js';
-import { kernelActive, kernelAttention, kernelMatMul, linearRowMajor, linearsRowMajor } from '../../kernels/index.js';
+import { kernelActive, kernelAttention, kernelMatMul, linearsRowMajor } from '../../kernels/index.js';
 import { softmax } from './ops.js';
 import type { LayerParams, Linear } from '../params.js';
 
@@ -53,7 +53,12 @@ export const DEFAULT_CHUNK_TOKENS = 256;
  * itself, so chunks only bound the [n, I] temporaries (16 MB at 1,024 rows) and cost a copy in and a
  * concat out each.
  */
-export const KERNEL_CHUNK_TOKENS = 1024;
+const KERNEL_CHUNK_TOKENS = 1024;
+
+/** Token rows per feed-forward chunk: `chunkTokens`, or the default of the path that runs. */
+export function feedForwardChunk(opts: FastOptions): number {
+  return Math.max(1, opts.chunkTokens ?? (kernelActive() ? KERNEL_CHUNK_TOKENS : DEFAULT_CHUNK_TOKENS));
+}
 
 /** Query rows per block so that one head's scores and probabilities (2 · rows · T float32) fit the budget. */
 export function queryBlockRows(T: number, opts: FastOptions = {}): number {
@@ -161,15 +166,15 @@ function projectRowMajor(
 ): { q: tf.Tensor2D; kT: tf.Tensor2D; v: tf.Tensor2D } {
   const [n, H] = x.shape;
   const d = H / heads;
-  const byHead = (l: Linear, s?: number): tf.Tensor2D => tf.tidy(() => {
-    const y = tf.reshape(linearRowMajor(x, l.weight, l.bias)!, [n, heads, d]);
-    const t = tf.reshape(tf.transpose(y, [1, 0, 2]), [heads * n, d]) as tf.Tensor2D; // [heads·n, d]
+  const [q, k, v] = linearsRowMajor(x, [p.query, p.key, p.value])!; // [n, H] each, x packed once
+  const byHead = (y: tf.Tensor2D, s?: number): tf.Tensor2D => tf.tidy(() => {
+    const t = tf.reshape(tf.transpose(tf.reshape(y, [n, heads, d]), [1, 0, 2]), [heads * n, d]) as tf.Tensor2D; // [heads·n, d]
+    y.dispose();
     return s === undefined ? t : (tf.mul(t, s) as tf.Tensor2D);
   });
-  const k = linearRowMajor(x, p.key.weight, p.key.bias)!; // [n, H]
-  const kT = tf.transpose(k) as tf.Tensor2D; // [H, n]
-  k.dispose();
-  return { q: byHead(p.query, scale), kT, v: byHead(p.value) };
+  const kT = tf.transpose(k!) as tf.Tensor2D; // [H, n]
+  k!.dispose();
+  return { q: byHead(q!, scale), kT, v: byHead(v!) };
 }
 
 /** tᵀ [H, n] (head h in rows h·d …) -> [heads·n, d]: head h's token-major [n, d] in rows h·n …, times `scale`. */
@@ -357,10 +362,10 @@ function attentionHooked(
       watchedProbs = tf.reshape(probs, [B * nh * T, T]) as tf.Tensor2D;
     }
 
-    if (h1 > h0) {
-      const context = kernelContext();
-      if (context) return context;
-    }
+    // with scores made and none of their hooks replacing them: the kernel's context (without scores this
+    // repeats the call above, which gave null: no heap room, or a replaced q, k or v)
+    const context = kernelContext();
+    if (context) return context;
     const watched = new Map<number, tf.Tensor2D>(); // head -> context [N, d]
     for (let h = h0; watchedProbs && h < h1; h++) {
       watched.set(h, tf.tidy(() => {

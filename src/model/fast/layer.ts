@@ -13,7 +13,7 @@ import { kernelActive } from '../../kernels/index.js';
 import { gelu } from '../ops.js';
 import { addAndNorm, layerNorm, linear, linearGelu } from './ops.js';
 import type { LayerParams } from '../params.js';
-import { DEFAULT_CHUNK_TOKENS, fastSelfAttention, KERNEL_CHUNK_TOKENS, type FastOptions } from './attention.js';
+import { fastSelfAttention, feedForwardChunk, type FastOptions } from './attention.js';
 
 /**
  * The feed-forward block on token rows a [n, H]: LN(W₂·gelu(W₁·aᵀ + b₁) + b₂ + a), with the
@@ -91,7 +91,7 @@ export function fastLayer(
     };
     out = tf.reshape(feedForward(tf.reshape(a, [N, H]) as tf.Tensor2D, p, c, onIntermediate), [B, T, H]) as tf.Tensor3D;
   } else {
-    const chunk = Math.max(1, opts.chunkTokens ?? (kernelActive() ? KERNEL_CHUNK_TOKENS : DEFAULT_CHUNK_TOKENS));
+    const chunk = feedForwardChunk(opts);
     const ctx2 = tf.reshape(context, [N, H]) as tf.Tensor2D;
     const x2 = tf.reshape(x, [N, H]) as tf.Tensor2D;
     const pieces: tf.Tensor2D[] = [];

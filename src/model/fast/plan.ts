@@ -7,7 +7,7 @@ import type { XLMRobertaConfig } from '../../config.js';
 import { layerName } from '../../hooks/names.js';
 import type { HookRunner } from '../../hooks/runner.js';
 import { kernelActive } from '../../kernels/index.js';
-import { attentionGroups, DEFAULT_CHUNK_TOKENS, KERNEL_CHUNK_TOKENS, queryBlockRows, type FastOptions } from './attention.js';
+import { attentionGroups, feedForwardChunk, queryBlockRows, type FastOptions } from './attention.js';
 
 const blocks = (n: number, bytes: number): number[] => new Array<number>(n).fill(bytes);
 
@@ -30,7 +30,7 @@ export function layerPeakBlocks(B: number, T: number, c: XLMRobertaConfig, opts:
   const scores = blocks(2, 4 * n * W);
   if (whole) return [...blocks(3, 4 * N * c.intermediate_size), ...blocks(10, 4 * N * c.hidden_size), ...scores];
   const kernel = kernelActive();
-  const chunk = Math.min(N, Math.max(1, opts.chunkTokens ?? (kernel ? KERNEL_CHUNK_TOKENS : DEFAULT_CHUNK_TOKENS)));
+  const chunk = Math.min(N, feedForwardChunk(opts));
   // With the kernel, q, k, v and the context are whole [B·T, H] tensors, plus the job's scratch (a
   // few MB; one more block covers it)
   return [...blocks(kernel ? 7 : 6, 4 * N * c.hidden_size), ...scores, ...blocks(3, 4 * chunk * c.intermediate_size)];
