@@ -23,7 +23,7 @@ import {
   type ColbertVecs, type LexicalWeights, type ScoreSet,
 } from './scores.js';
 import { M3Tokenizer } from './tokenizer.js';
-import { checkOutputsFinite, weightFile } from './weights/finite.js';
+import { assertHeadWeights, checkOutputsFinite, weightFile } from './weights/finite.js';
 import { openSnapshot } from './weights/snapshot.js';
 import { resolveModelDir } from './hub/cache.js';
 
@@ -153,6 +153,15 @@ export class BgeM3 {
       }
       checkVocabulary(tokenizer, snap.config, join(dir, 'config.json'));
       const params = await buildParams(snap.config, snap.colbertDim, snap);
+      try {
+        // The ReLU turns a NaN of the sparse head into a silent 0 that no output check sees: scan its
+        // H + 1 values now (non-finite or absurdly large ones are refused, naming the file).
+        const s = params.sparse_linear;
+        await assertHeadWeights(snap.files.sparse_linear, [['sparse_linear.weight', s.weight], ['sparse_linear.bias', s.bias]]);
+      } catch (e) {
+        disposeParams(params);
+        throw e;
+      }
       return new BgeM3(snap.config, tokenizer, params, snap.files);
     } finally {
       await snap.close();
@@ -251,6 +260,8 @@ export class BgeM3 {
         return {
           dense: want.dense ? denseHead(h, hooks) : undefined, // [B, H]
           sparse: want.sparse ? sparseHead(h, this.params.sparse_linear, hooks) : undefined, // [B, T]
+          // Σh: the sparse head's ReLU would turn a NaN hidden state into 0, so its input is checked too.
+          sparseInput: want.sparse ? tf.reshape(tf.sum(h), [1]) : undefined, // [1]
           colbert: want.colbert ? colbertHead(h, mask, this.params.colbert_linear, hooks) : undefined, // [B, T−1, C]
         };
       });
@@ -266,6 +277,7 @@ export class BgeM3 {
         result.dense = rows.map((_, b) => d.slice(b * H, (b + 1) * H));
       }
       if (heads.sparse) {
+        raw['sparse head input'] = (await heads.sparseInput!.data()) as Float32Array;
         const w = (raw.sparse = (await heads.sparse.data()) as Float32Array);
         const unused = unusedTokenIds(this.tokenizer);
         result.lexical = rows.map((r, b) => lexicalWeights(r, w.subarray(b * T, b * T + r.length), unused));
@@ -279,7 +291,7 @@ export class BgeM3 {
       await checkOutputsFinite(raw, this.params, (name) => weightFile(this.files, name));
       return result;
     } finally {
-      tf.dispose([heads.dense, heads.sparse, heads.colbert].filter((x): x is tf.Tensor2D | tf.Tensor3D => x !== undefined));
+      tf.dispose([heads.dense, heads.sparse, heads.sparseInput, heads.colbert].filter((x): x is tf.Tensor => x !== undefined));
     }
   }
 

@@ -13,13 +13,20 @@
  * relu, so only an `m3` head reproduces there as trained; `m3-log1p`'s log1p is applied by the lab.
  *
  * The folder is written under a temporary name beside the target and renamed when complete; an
- * existing folder is replaced only with `force`.
+ * existing folder is replaced only with `force`, and only when it is a head folder this module
+ * wrote (a valid `head.json` and none but the files above and `training.json`): anything else is
+ * refused untouched. The replacement is a swap (old folder renamed aside, new one renamed in, old
+ * one removed), so the target is never half-written.
+ *
+ * Values are checked both ways: a head with a non-finite or absurdly large weight
+ * (`MAX_HEAD_WEIGHT`) is neither saved nor loaded, naming the file and the tensor.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync, lstatSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { BgeM3 } from '../m3.js';
+import { headValuesFault, HeadWeightsError } from '../weights/finite.js';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { writeStateDict } from '../weights/torch-writer.js';
 import type { HeadConfig, TrainableHead } from './heads/head.js';
@@ -27,6 +34,38 @@ import { LinearTokenHead } from './heads/linear-token.js';
 import { SPLADE_TENSORS, SpladeHead } from './heads/splade.js';
 
 export const HEAD_CONFIG_FILE = 'head.json';
+/** The extra files `saveHead` may be given (`sparse train`'s report). */
+const EXTRA_FILES: readonly string[] = ['training.json'];
+/** Every file a head folder may hold. */
+export const HEAD_FOLDER_FILES: readonly string[] = [HEAD_CONFIG_FILE, 'sparse_linear.safetensors', 'sparse_linear.pt', 'splade.safetensors', ...EXTRA_FILES];
+
+/**
+ * Why `dir` may not be replaced by a new head (null: it may): it must be a folder holding a
+ * `head.json` of ours and no file `saveHead` does not write. Checked before any work by
+ * `sparse train --force`, and again by `saveHead` just before the swap.
+ */
+export async function notReplaceable(dir: string): Promise<string | null> {
+  const st = lstatSync(dir, { throwIfNoEntry: false });
+  if (!st) return null;
+  if (!st.isDirectory()) return `${dir} is not a head folder (it is ${st.isSymbolicLink() ? 'a symbolic link' : 'a file'})`;
+  const names = await readdir(dir);
+  const foreign = names.filter((n) => !HEAD_FOLDER_FILES.includes(n));
+  if (!names.includes(HEAD_CONFIG_FILE)) return `${dir} is not a head folder written by bge-m3 sparse train (no ${HEAD_CONFIG_FILE}${names.length > 0 ? `; it holds ${listed(names)}` : ''})`;
+  if (foreign.length > 0) return `${dir} holds files a head folder does not (${listed(foreign)})`;
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(await readFile(join(dir, HEAD_CONFIG_FILE), 'utf8'));
+  } catch {
+    cfg = undefined;
+  }
+  const c = cfg as Partial<HeadConfig> | undefined;
+  if (!c || typeof c !== 'object' || !['m3', 'm3-log1p', 'splade'].includes(c.head as string) || typeof c.hiddenSize !== 'number' || typeof c.vocabSize !== 'number') {
+    return `${join(dir, HEAD_CONFIG_FILE)} is not a head description written by bge-m3 sparse train`;
+  }
+  return null;
+}
+
+const listed = (names: readonly string[]): string => `${names.slice(0, 5).map((n) => JSON.stringify(n)).join(', ')}${names.length > 5 ? `, … ${names.length} entries` : ''}`;
 
 async function f32(t: tf.Tensor): Promise<Float32Array> {
   return Float32Array.from(await t.data());
@@ -37,31 +76,39 @@ export async function saveHead(
   head: TrainableHead, dir: string, opts: { force?: boolean; /** More small files to put in the folder (name -> text). */ files?: Record<string, string> } = {},
 ): Promise<void> {
   if (existsSync(dir) && !opts.force) throw new Error(`${dir} exists; pass force (--force) to replace it`);
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
+  for (const name of Object.keys(opts.files ?? {})) {
+    if (!EXTRA_FILES.includes(name)) throw new Error(`saveHead: bad extra file name ${JSON.stringify(name)} (allowed: ${EXTRA_FILES.join(', ')})`);
+  }
+  const named = head.namedTensors();
+  const host = new Map<string, Float32Array>();
+  for (const [name, t] of Object.entries(named)) host.set(name, await f32(t));
+  for (const [name, data] of host) {
+    const fault = headValuesFault(name, data);
+    if (fault) throw new HeadWeightsError(`${dir}: not written`, [fault]);
+  }
+  const refused = await notReplaceable(dir);
+  if (refused) throw new Error(`${refused}: refusing to replace it (nothing was deleted)`);
+  await mkdir(dirname(dir), { recursive: true });
+  const tmp = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tmp-`));
   try {
-    const named = head.namedTensors();
     if (head.config.head === 'splade') {
       await writeSafetensors(join(tmp, 'splade.safetensors'), SPLADE_TENSORS.map((name) => ({
-        name, dtype: 'F32' as const, shape: named[name]!.shape, bytes: async () => new Uint8Array((await f32(named[name]!)).buffer),
+        name, dtype: 'F32' as const, shape: named[name]!.shape, bytes: () => new Uint8Array(host.get(name)!.buffer),
       })), { metadata: { format: 'pt' } });
     } else {
-      const weight = { name: 'weight', shape: named['sparse_linear.weight']!.shape, data: await f32(named['sparse_linear.weight']!) };
-      const bias = { name: 'bias', shape: named['sparse_linear.bias']!.shape, data: await f32(named['sparse_linear.bias']!) };
+      const weight = { name: 'weight', shape: named['sparse_linear.weight']!.shape, data: host.get('sparse_linear.weight')! };
+      const bias = { name: 'bias', shape: named['sparse_linear.bias']!.shape, data: host.get('sparse_linear.bias')! };
       await writeSafetensors(join(tmp, 'sparse_linear.safetensors'), [weight, bias].map((t) => ({
         name: t.name, dtype: 'F32' as const, shape: t.shape, bytes: () => new Uint8Array(t.data.buffer),
       })), { metadata: { format: 'pt' } });
       await writeStateDict(join(tmp, 'sparse_linear.pt'), [weight, bias], { archive: 'sparse_linear' });
     }
     await writeFile(join(tmp, HEAD_CONFIG_FILE), `${JSON.stringify(head.config, null, 2)}\n`);
-    for (const [name, text] of Object.entries(opts.files ?? {})) {
-      if (!/^[\w.-]+$/.test(name) || name === HEAD_CONFIG_FILE) throw new Error(`saveHead: bad extra file name ${JSON.stringify(name)}`);
-      await writeFile(join(tmp, name), text);
-    }
+    for (const [name, text] of Object.entries(opts.files ?? {})) await writeFile(join(tmp, name), text);
     if (existsSync(dir)) {
-      const old = `${dir}.old-${process.pid}`;
-      await rename(dir, old);
+      // Swap: the old head is moved aside (checked again just now), the new one moved in, the old one removed.
+      const old = await mkdtemp(join(dirname(dir), `.${basename(dir)}.old-`));
+      await rename(dir, join(old, 'head'));
       await rename(tmp, dir);
       await rm(old, { recursive: true, force: true });
     } else {
@@ -105,6 +152,9 @@ export async function loadHead(dir: string, model: BgeM3): Promise<TrainableHead
   const read = async (name: string) => {
     if (!st.keys().includes(name)) throw new Error(`${file}: missing tensor '${name}'`);
     const t = await st.readFloat32(name);
+    // A NaN here would be hidden by the head's ReLU; a huge weight would give meaningless scores.
+    const fault = headValuesFault(name, t.data);
+    if (fault) throw new HeadWeightsError(file, [fault]);
     return tf.tensor(t.data, [...t.shape], 'float32');
   };
   const made: tf.Tensor[] = [];

@@ -122,3 +122,82 @@ export function weightFile(files: Readonly<Record<string, string>>, tensorName: 
   const head = tensorName.slice(0, tensorName.indexOf('.'));
   return files[head] ?? files.encoder ?? 'the checkpoint';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sparse heads: small enough to scan whole at load, and the place where a ReLU hides a NaN.
+
+/**
+ * The largest |value| a sparse head's weight may hold. BGE-M3's own `sparse_linear` weights are
+ * below 1 and the lab's heads start at most at 1 (splade's identity transform); Adam moves a weight
+ * by about the learning rate per step, so reaching 1e6 takes a million steps at lr 1. A head beyond
+ * it comes from a run that diverged: its token weights are ~1e6·|h|·H and a query·document score
+ * (a sum of products of two of them) loses all meaning long before float32 overflows to Infinity,
+ * where Infinity − Infinity gives NaN and the ReLU turns that NaN into a silent 0.
+ */
+export const MAX_HEAD_WEIGHT = 1e6;
+
+/** A head tensor's fault: its non-finite values, or else its values beyond `MAX_HEAD_WEIGHT`. */
+export interface HeadTensorFault {
+  readonly name: string;
+  readonly kind: 'non-finite' | 'too large';
+  readonly count: number;
+  /** Flat index and value of the first of them. */
+  readonly firstIndex: number;
+  readonly firstValue: number;
+}
+
+/** The fault of one tensor's values (a host array), or null when every value is finite and within ±`limit`. */
+export function headValuesFault(name: string, data: ArrayLike<number>, limit = MAX_HEAD_WEIGHT): HeadTensorFault | null {
+  let nonFinite = 0, large = 0, firstNonFinite = -1, firstLarge = -1;
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i]!;
+    if (x - x !== 0) {
+      if (nonFinite++ === 0) firstNonFinite = i;
+    } else if (x > limit || x < -limit) {
+      if (large++ === 0) firstLarge = i;
+    }
+  }
+  if (nonFinite > 0) return { name, kind: 'non-finite', count: nonFinite, firstIndex: firstNonFinite, firstValue: data[firstNonFinite]! };
+  if (large > 0) return { name, kind: 'too large', count: large, firstIndex: firstLarge, firstValue: data[firstLarge]! };
+  return null;
+}
+
+/** "tensor 'x' has 3 non-finite values (first: NaN at flat index 4)" and the like. */
+export function describeHeadFault(f: HeadTensorFault): string {
+  const what = f.kind === 'non-finite' ? 'non-finite values' : `values beyond ±${MAX_HEAD_WEIGHT.toExponential()}, far larger than any trained head's`;
+  return `tensor '${f.name}' has ${f.count} ${what} (first: ${f.firstValue} at flat index ${f.firstIndex})`;
+}
+
+/**
+ * The faults of a head's tensors (see `headValuesFault`), in the order given. One reduction per
+ * tensor on the backend (Σ|x| is NaN or Infinity when one element is, max|x| finds large ones; a
+ * NaN-swallowing max is covered by the sum), then a host scan of the suspicious ones only.
+ */
+export async function findHeadFaults(tensors: Iterable<[string, tf.Tensor]>, limit = MAX_HEAD_WEIGHT): Promise<HeadTensorFault[]> {
+  const faults: HeadTensorFault[] = [];
+  for (const [name, t] of tensors) {
+    if (t.size === 0) continue;
+    const probe = tf.tidy(() => { const a = tf.abs(t); return tf.stack([tf.sum(a), tf.max(a)]); });
+    const [sum, max] = await probe.data();
+    probe.dispose();
+    if (Number.isFinite(sum) && Number.isFinite(max) && max! <= limit) continue;
+    const f = headValuesFault(name, (await t.data()) as Float32Array, limit);
+    if (f) faults.push(f);
+  }
+  return faults;
+}
+
+/** A sparse head whose weights are non-finite or absurdly large: naming the file and the tensor. */
+export class HeadWeightsError extends Error {
+  constructor(readonly source: string, readonly faults: readonly HeadTensorFault[]) {
+    const more = faults.length > 1 ? ` (and ${faults.slice(1).map((f) => `'${f.name}'`).join(', ')})` : '';
+    super(`${source}: ${describeHeadFault(faults[0]!)}${more}; this sparse head is unusable (corrupt, or saved after training diverged)`);
+    this.name = 'HeadWeightsError';
+  }
+}
+
+/** Throws HeadWeightsError naming `source` when a head tensor is non-finite or beyond ±`MAX_HEAD_WEIGHT`. */
+export async function assertHeadWeights(source: string, tensors: Iterable<[string, tf.Tensor]>): Promise<void> {
+  const faults = await findHeadFaults(tensors);
+  if (faults.length > 0) throw new HeadWeightsError(source, faults);
+}
