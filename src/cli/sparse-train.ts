@@ -4,16 +4,17 @@
  * same query's score <= 0 lines when the qrels have them, else a query meets only in-batch
  * negatives (random corpus documents would be easy negatives that add little to those).
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { documentText, readBeir } from '../lab/beir.js';
 import { TRAINABLE_HEAD_NAMES } from '../lab/heads/registry.js';
-import { saveHead } from '../lab/head-io.js';
+import { notReplaceable, saveHead } from '../lab/head-io.js';
 import type { HiddenSource } from '../lab/hidden-source.js';
 import { memoryHiddenSource } from '../lab/hidden-source.js';
 import { modelFingerprint, openHiddenCache, type HiddenCache } from '../lab/hidden-cache.js';
-import { trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
+import { CheckpointError, TrainingDivergedError, trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
 import { BgeM3 } from '../m3.js';
 import { colbertScore, denseScore } from '../scores.js';
 import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
@@ -39,8 +40,10 @@ from the model's dense or ColBERT scores. Adam; the batch order is fixed by --se
   --top-k K           splade: weights kept per text at inference
   --cache DIR         hidden states from 'bge-m3 sparse cache': DIR/queries and DIR/corpus (written
                       with --side queries / corpus, same model and layer); default: computed in memory
-  --resume            continue from the checkpoint in OUT.train/ (written after every epoch)
-  --force             replace an existing OUT
+  --resume            continue from the checkpoint in OUT.train/ (written after every epoch); one made
+                      with other settings (model, data, --lr, --batch-size, --seed, …) is refused
+  --force             replace an existing OUT, if it is a head folder written by this command
+A run that diverges (a non-finite loss or head) stops with exit 1 and writes no head.
 Writes the head folder OUT (head.json, the weights, training.json with the loss curve) and prints
 one JSON line {"out", "head", "examples", "resumedAfter", "curve"}.
 `;
@@ -52,6 +55,37 @@ function numberFlag(value: string | undefined, flag: string, opts: { positive?: 
     throw new CliError(`--${flag} must be a ${opts.positive ? 'positive' : 'non-negative'} number, got '${value}'`, true);
   }
   return x;
+}
+
+/** The flag (or input) behind each setting a checkpoint records (trainHead's `RunSettings` and this command's own). */
+const SETTING_FLAGS: Record<string, string> = {
+  head: '--head/--layer/--top-k (the head)', startWeights: '--head (its starting weights)', examples: 'the training pairs (--beir qrels, --split)',
+  batchSize: '--batch-size', learningRate: '--lr', seed: '--seed', temperature: '--temperature', flopsQuery: '--flops-query',
+  flopsDocument: '--flops-document', hardNegatives: '--hard-negatives', teacherWeight: '--distill-weight',
+  model: '--model (its weights)', texts: 'the texts (--beir corpus.jsonl, queries.jsonl)', maxLength: '--max-length', distill: '--distill',
+};
+
+/** A checkpoint or divergence error in this command's words (flags instead of option names). */
+function trainingError(e: unknown, checkpointDir: string, out: string): unknown {
+  if (e instanceof CheckpointError && e.differences.length > 0) {
+    const diffs = e.differences.map((d) => `${SETTING_FLAGS[d.name] ?? d.name}: ${JSON.stringify(d.saved)} in the checkpoint, ${JSON.stringify(d.now)} now`);
+    return new CliError(`--resume: ${e.checkpoint} was made with other settings:\n  ${diffs.join('\n  ')}\n`
+      + 'Resume with the settings it was made with, or train afresh without --resume (which replaces the checkpoint).');
+  }
+  if (e instanceof CheckpointError) return new CliError(`--resume: ${e.message}`);
+  if (e instanceof TrainingDivergedError) {
+    const kept = e.epoch > 1 ? `; the checkpoint of epoch ${e.epoch - 1} in ${checkpointDir} is kept` : '';
+    return new CliError(`${TrainingDivergedError.what(e.epoch, e.step, e.steps, e.loss, e.lossAfter, e.fault)}.\n`
+      + `No head was written to ${out}${kept}. Try a lower --lr (it is ${e.learningRate}; the default is 1e-3), or a higher --temperature.`);
+  }
+  return e;
+}
+
+/** sha256 (hex, 32 digits) of the texts training reads, with their ids. */
+function textsDigest(texts: Iterable<[string, string]>): string {
+  const h = createHash('sha256');
+  for (const [id, text] of texts) h.update(`${JSON.stringify(id)}\u0000${JSON.stringify(text)}\n`);
+  return h.digest('hex').slice(0, 32);
 }
 
 /** Hidden states of queries ('q:' ids) and documents ('d:' ids) from one source each. */
@@ -98,6 +132,8 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     for (const f of ['model', 'beir', 'head', 'out'] as const) if (!values[f]) throw new CliError(`--${f} is required`, true);
     const out = values.out!;
     if (existsSync(out) && !values.force) throw new CliError(`${out} exists; pass --force to replace it`);
+    const refused = values.force ? await notReplaceable(out) : null;
+    if (refused) throw new CliError(`--force: ${refused}; refusing to replace it (nothing was deleted)`);
     const both = numberFlag(values['flops-weight'], 'flops-weight') ?? 0;
     const opts = {
       epochs: intFlag(values.epochs, 'epochs', 1) ?? 3,
@@ -177,8 +213,13 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
             format: 'train [{bar}] epoch {epoch}/{epochs} step {value}/{total} | loss {loss} | nnz/query {nq} nnz/doc {nd} | ETA {eta_formatted}',
           });
         }
+        const checkpointDir = join(dirname(out), `${basename(out)}.train`);
+        const settings = {
+          model: modelFingerprint(m3), maxLength, distill: values.distill ?? null,
+          texts: textsDigest([...qIds.map((id): [string, string] => [`q:${id}`, set.queries.get(id)!]), ...dIds.map((id): [string, string] => [`d:${id}`, documentText(set.corpus.get(id)!)])]),
+        };
         const result = await trainHead(head, examples, source, {
-          ...opts, teacher, checkpointDir: join(dirname(out), `${basename(out)}.train`), resume: !!values.resume,
+          ...opts, teacher, checkpointDir, resume: !!values.resume, settings,
           onStep: (s) => {
             if (!bar) return;
             if (s.step === 1) bar.start(s.steps, 0, { epoch: s.epoch, epochs: opts.epochs, loss: '-', nq: '-', nd: '-' });
@@ -188,7 +229,8 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
             bar?.stop();
             stderr.write(`epoch ${e.epoch}/${opts.epochs}: loss ${e.loss.toFixed(4)}, nnz/query ${e.nnzQuery.toFixed(1)}, nnz/doc ${e.nnzDocument.toFixed(1)}\n`);
           },
-        });
+        }).catch((e: unknown) => { throw trainingError(e, checkpointDir, out); });
+        if (values.resume && result.resumedAfter === 0) stderr.write(`warning: --resume: no checkpoint in ${checkpointDir}; trained from the start\n`);
         const report = { out, head: head.config, examples: examples.length, resumedAfter: result.resumedAfter, options: { ...opts, distill: values.distill ?? null }, curve: result.curve };
         await saveHead(head, out, { force: !!values.force, files: { 'training.json': `${JSON.stringify(report, null, 2)}\n` } });
         stdout.write(`${JSON.stringify({ out, head: head.config.head, examples: examples.length, resumedAfter: result.resumedAfter, curve: result.curve })}\n`);
