@@ -28,6 +28,8 @@ export { createHead, createTrainableHead, HEAD_NAMES, TRAINABLE_HEAD_NAMES, type
 export type { SparseHead, TrainableHead, Side } from './lab/heads/head.js';
 export { sparseLens, formatLensTable, lensHtml, type SparseLens } from './lab/lens.js';
 export { trainHead, type TrainExample, type TrainOptions, type TrainResult, type EpochStats, type StepStats, type TeacherScores } from './lab/train.js';
+export { TrainingDivergedError, CheckpointError, type RunSettings } from './lab/train.js';
+export { HeadWeightsError, MAX_HEAD_WEIGHT } from './weights/finite.js';
 export { memoryHiddenSource, type HiddenSource, type HiddenRecord } from './lab/hidden-source.js';
 export { evaluateBeir, weighTexts, EVAL_MODES, type EvalMode, type EvalOptions, type EvalResult } from './lab/evaluate.js';
 export { readBeir, documentText, type BeirSet, type BeirDoc } from './lab/beir.js';

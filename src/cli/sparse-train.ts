@@ -14,7 +14,7 @@ import { notReplaceable, saveHead } from '../lab/head-io.js';
 import type { HiddenSource } from '../lab/hidden-source.js';
 import { memoryHiddenSource } from '../lab/hidden-source.js';
 import { modelFingerprint, openHiddenCache, type HiddenCache } from '../lab/hidden-cache.js';
-import { CheckpointError, TrainingDivergedError, trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
+import { CheckpointError, latestCheckpoint, TrainingDivergedError, trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
 import { BgeM3 } from '../m3.js';
 import { colbertScore, denseScore } from '../scores.js';
 import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
@@ -42,7 +42,8 @@ from the model's dense or ColBERT scores. Adam; the batch order is fixed by --se
                       with --side queries / corpus, same model and layer); default: computed in memory
   --resume            continue from the checkpoint in OUT.train/ (written after every epoch); one made
                       with other settings (model, data, --lr, --batch-size, --seed, …) is refused
-  --force             replace an existing OUT, if it is a head folder written by this command
+  --force             replace an existing OUT, if it is a head folder written by this command, and
+                      start over when OUT.train/ holds a checkpoint (refused without --resume or --force)
 A run that diverges (a non-finite loss or head) stops with exit 1 and writes no head.
 Writes the head folder OUT (head.json, the weights, training.json with the loss curve) and prints
 one JSON line {"out", "head", "examples", "resumedAfter", "curve"}.
@@ -134,6 +135,13 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     if (existsSync(out) && !values.force) throw new CliError(`${out} exists; pass --force to replace it`);
     const refused = values.force ? await notReplaceable(out) : null;
     if (refused) throw new CliError(`--force: ${refused}; refusing to replace it (nothing was deleted)`);
+    // A fresh run replaces OUT.train's checkpoint after its first epoch: only when asked to.
+    const checkpointDir = join(dirname(out), `${basename(out)}.train`);
+    const checkpoint = await latestCheckpoint(checkpointDir);
+    if (checkpoint && !values.resume && !values.force) {
+      throw new CliError(`${checkpoint.path} holds the checkpoint of an earlier run (after epoch ${checkpoint.epoch}): pass --resume to continue it, or --force to start over (which replaces it)`);
+    }
+    if (!checkpoint && values.resume) stderr.write(`warning: --resume: no checkpoint in ${checkpointDir}; training from the start\n`);
     const both = numberFlag(values['flops-weight'], 'flops-weight') ?? 0;
     const opts = {
       epochs: intFlag(values.epochs, 'epochs', 1) ?? 3,
@@ -213,7 +221,6 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
             format: 'train [{bar}] epoch {epoch}/{epochs} step {value}/{total} | loss {loss} | nnz/query {nq} nnz/doc {nd} | ETA {eta_formatted}',
           });
         }
-        const checkpointDir = join(dirname(out), `${basename(out)}.train`);
         const settings = {
           model: modelFingerprint(m3), maxLength, distill: values.distill ?? null,
           texts: textsDigest([...qIds.map((id): [string, string] => [`q:${id}`, set.queries.get(id)!]), ...dIds.map((id): [string, string] => [`d:${id}`, documentText(set.corpus.get(id)!)])]),
@@ -230,7 +237,6 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
             stderr.write(`epoch ${e.epoch}/${opts.epochs}: loss ${e.loss.toFixed(4)}, nnz/query ${e.nnzQuery.toFixed(1)}, nnz/doc ${e.nnzDocument.toFixed(1)}\n`);
           },
         }).catch((e: unknown) => { throw trainingError(e, checkpointDir, out); });
-        if (values.resume && result.resumedAfter === 0) stderr.write(`warning: --resume: no checkpoint in ${checkpointDir}; trained from the start\n`);
         const report = { out, head: head.config, examples: examples.length, resumedAfter: result.resumedAfter, options: { ...opts, distill: values.distill ?? null }, curve: result.curve };
         await saveHead(head, out, { force: !!values.force, files: { 'training.json': `${JSON.stringify(report, null, 2)}\n` } });
         stdout.write(`${JSON.stringify({ out, head: head.config.head, examples: examples.length, resumedAfter: result.resumedAfter, curve: result.curve })}\n`);

@@ -350,6 +350,15 @@ async function saveCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Op
   }
 }
 
+/** The latest `epoch-NNNN` folder in `dir` (by number) and the epoch its name says; null when there is none. */
+export async function latestCheckpoint(dir: string): Promise<{ path: string; epoch: number } | null> {
+  if (!existsSync(dir)) return null;
+  const epochs = (await readdir(dir)).map((n) => EPOCH_DIR.exec(n)).filter((m): m is RegExpExecArray => m !== null);
+  if (epochs.length === 0) return null;
+  const latest = epochs.reduce((a, b) => (Number(b[1]) > Number(a[1]) ? b : a));
+  return { path: join(dir, latest[0]), epoch: Number(latest[1]) };
+}
+
 /** How `loadCheckpoint` tells a checkpoint of this run. */
 interface Expected {
   readonly settings: RunSettings;
@@ -388,12 +397,9 @@ const same = (a: readonly number[], b: readonly number[]) => a.length === b.leng
  * run (`expected`) and is whole; null when there is none. Nothing is changed when it is refused.
  */
 async function loadCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Optimizer, expected: Expected): Promise<{ epoch: number; curve: EpochStats[] } | null> {
-  if (!existsSync(dir)) return null;
-  const epochs = (await readdir(dir)).map((n) => EPOCH_DIR.exec(n)).filter((m): m is RegExpExecArray => m !== null);
-  if (epochs.length === 0) return null;
-  const latest = epochs.reduce((a, b) => (Number(b[1]) > Number(a[1]) ? b : a));
-  const at = join(dir, latest[0]);
-  const folderEpoch = Number(latest[1]);
+  const latest = await latestCheckpoint(dir);
+  if (!latest) return null;
+  const { path: at, epoch: folderEpoch } = latest;
 
   // state.json: this run's settings, an epoch its folder name and the run's length agree with, a whole curve.
   const stateFile = join(at, 'state.json');

@@ -137,6 +137,11 @@ describe('sparse train: divergence, --force, --resume checks (tiny-m3)', () => {
     await rm(out, { recursive: true });
     const pristine = join(tmp, 'pristine');
     await cp(ckDir, pristine, { recursive: true });
+    // Without --resume or --force, a new run would replace the checkpoint after its first epoch: refused.
+    let r = await train([...base(), '--out', out, '--epochs', '3']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/resumed\.train\/epoch-0002 holds the checkpoint of an earlier run \(after epoch 2\): pass --resume to continue it, or --force/);
+    expect(readdirSync(ckDir)).toEqual(['epoch-0002']);
     const resume = (args: string[]) => train([...args, '--out', out, '--epochs', '3', '--resume']);
     const swap = (flag: string, value: string) => base().map((x, i, a) => (a[i - 1] === flag ? value : x));
 
@@ -169,7 +174,7 @@ describe('sparse train: divergence, --force, --resume checks (tiny-m3)', () => {
       writeFileSync(state, JSON.stringify(s));
     };
     edit((s) => { s.epoch = 1e9; });
-    let r = await resume(base());
+    r = await resume(base());
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/state\.json: "epoch" is 1000000000, its folder says 2: the checkpoint is corrupt/);
     edit((s) => { s.epoch = 1.5; });
@@ -196,6 +201,11 @@ describe('sparse train: divergence, --force, --resume checks (tiny-m3)', () => {
     expect(r.err).toMatch(/head\.safetensors: tensor 'var\.\d' has 1 non-finite values \(first: NaN at flat index \d+\): the checkpoint is corrupt/);
     expect(r.err).not.toMatch(/learning rate|--lr/);
     await rm(ckDir, { recursive: true });
+
+    // Absurd epoch counts are refused (Adam's step count is saved as a float32).
+    r = await train([...base(), '--out', out, '--resume', '--epochs', '100000000']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/epochs × steps per epoch must stay below 2\^24/);
 
     // The untouched checkpoint resumes to the unbroken run's numbers.
     await cp(pristine, ckDir, { recursive: true });
