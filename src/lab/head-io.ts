@@ -34,6 +34,8 @@ import { LinearTokenHead } from './heads/linear-token.js';
 import { SPLADE_TENSORS, SpladeHead } from './heads/splade.js';
 
 export const HEAD_CONFIG_FILE = 'head.json';
+/** The heads a folder can hold (`head.json`'s "head"). */
+const HEAD_KINDS: readonly unknown[] = ['m3', 'm3-log1p', 'splade'];
 /** The extra files `saveHead` may be given (`sparse train`'s report). */
 const EXTRA_FILES: readonly string[] = ['training.json'];
 /** Every file a head folder may hold. */
@@ -59,7 +61,7 @@ export async function notReplaceable(dir: string): Promise<string | null> {
     cfg = undefined;
   }
   const c = cfg as Partial<HeadConfig> | undefined;
-  if (!c || typeof c !== 'object' || !['m3', 'm3-log1p', 'splade'].includes(c.head as string) || typeof c.hiddenSize !== 'number' || typeof c.vocabSize !== 'number') {
+  if (!c || typeof c !== 'object' || !HEAD_KINDS.includes(c.head) || typeof c.hiddenSize !== 'number' || typeof c.vocabSize !== 'number') {
     return `${join(dir, HEAD_CONFIG_FILE)} is not a head description written by bge-m3 sparse train`;
   }
   return null;
@@ -109,7 +111,13 @@ export async function saveHead(
       // Swap: the old head is moved aside (checked again just now), the new one moved in, the old one removed.
       const old = await mkdtemp(join(dirname(dir), `.${basename(dir)}.old-`));
       await rename(dir, join(old, 'head'));
-      await rename(tmp, dir);
+      try {
+        await rename(tmp, dir);
+      } catch (e) {
+        await rename(join(old, 'head'), dir); // put the old head back
+        await rm(old, { recursive: true, force: true });
+        throw e;
+      }
       await rm(old, { recursive: true, force: true });
     } else {
       await rename(tmp, dir);
@@ -132,7 +140,7 @@ export async function readHeadConfig(dir: string, model: BgeM3): Promise<HeadCon
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${file}: expected a JSON object`);
   const c = raw as Record<string, unknown>;
-  if (c.head !== 'm3' && c.head !== 'm3-log1p' && c.head !== 'splade') throw new Error(`${file}: "head" must be one of m3, m3-log1p, splade, got ${JSON.stringify(c.head)}`);
+  if (!HEAD_KINDS.includes(c.head)) throw new Error(`${file}: "head" must be one of ${HEAD_KINDS.join(', ')}, got ${JSON.stringify(c.head)}`);
   const L = model.config.num_hidden_layers;
   if (c.layer !== undefined && (!Number.isInteger(c.layer) || (c.layer as number) < 0 || (c.layer as number) > L)) {
     throw new Error(`${file}: "layer" must be an integer in [0, ${L}], got ${JSON.stringify(c.layer)}`);
