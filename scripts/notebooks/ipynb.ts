@@ -77,10 +77,15 @@ export function keyText(nb: Notebook): string {
   ].map((l) => `${l}\n`).join('')).join('');
 }
 
-/** Moves each cell's printed key lines into its metadata; a stdout output left empty goes. */
+/**
+ * Moves each cell's printed key lines into its metadata, in place of what was there (an executed
+ * copy carries the committed notebook's metadata, stale by construction); a stdout output left
+ * empty goes.
+ */
 export function moveKeysToMetadata(nb: Notebook): Notebook {
   for (const c of codeCells(nb)) {
-    const keys = [...metadataKeys(c)];
+    delete c.metadata[KEYS_METADATA];
+    const keys: string[] = [];
     const outputs: Output[] = [];
     for (const o of c.outputs ?? []) {
       if (o.output_type === 'stream' && o.name === 'stdout') {
@@ -197,8 +202,10 @@ export function firstOutputText(nb: Notebook): string {
 }
 
 /**
- * The executed notebook as a reader sees it: key lines moved into cell metadata, and the code cells
- * numbered in the order they ran (top to bottom, once) where the kernel gave no execution count.
+ * An executed notebook (fresh from nbconvert) as a reader would see it committed: its printed key
+ * lines moved into cell metadata, replacing the stale ones copied from the committed notebook, and
+ * the code cells numbered in the order they ran (top to bottom, once) where the kernel gave no
+ * execution count.
  */
 export function asRead(nb: Notebook): Notebook {
   moveKeysToMetadata(nb);

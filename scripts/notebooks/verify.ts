@@ -21,6 +21,10 @@ export function readerProblems(committed: Notebook): string[] {
   return problems.map((p) => `committed: ${p}`);
 }
 
+/**
+ * Everything wrong with a fresh run (an executed copy, its key lines printed) compared with the
+ * committed notebook (its key lines in metadata).
+ */
 export function checkNotebooks(committed: Notebook, freshRun: Notebook): string[] {
   // the fresh run as it would be committed: key lines in metadata, execution counts
   const fresh = asRead(JSON.parse(JSON.stringify(freshRun)) as Notebook);
