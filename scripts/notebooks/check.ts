@@ -85,7 +85,7 @@ function main(): number {
       } else {
         problems = checkRun(committedFile, run.out!);
       }
-      const keys = run.out ? parseKeys(keyText(readNotebook(run.out))).length : 0;
+      const keys = run.out ? parseKeys(keyText(asRead(readNotebook(run.out)))).length : 0;
       console.log(`${problems.length === 0 ? 'ok  ' : 'FAIL'} ${name}  ${run.seconds.toFixed(1)} s  ${keys} key numbers${values.update && problems.length === 0 ? '  (outputs written)' : ''}`);
       for (const p of problems) console.log(`     ${p.replace(/\n/g, '\n     ')}`);
       if (problems.length > 0) failed++;
