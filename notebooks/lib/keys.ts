@@ -1,6 +1,11 @@
 /**
- * Key numbers: the values a notebook prints on a line of their own, starting with '◆', so that
- * `npm run notebooks:check` can re-run the notebook and compare them with the committed outputs.
+ * Key numbers: the values `npm run notebooks:check` re-computes and compares with the committed
+ * notebook. They are plumbing, not lesson: a reader never sees them.
+ *
+ * Under the check (BGE_M3_NOTEBOOK_KEYS=1 in the kernel's environment) `key()` prints a line of its own
+ * starting with '◆'; anywhere else it prints nothing. When the check writes an executed notebook
+ * (`--update`), it moves each cell's '◆' lines out of the visible output into the cell's metadata
+ * (`metadata.bge_m3_keys`, the same lines), where the next run's are compared with them.
  *
  *   ◆ <name> = <value>  (± <tolerance>)     a number, compared within the tolerance written here
  *   ◆ <name> = <text>  (exact)              a string, compared as it is
@@ -10,6 +15,10 @@
  */
 
 export const KEY_MARK = '◆';
+/** The environment variable that makes `key()` print (set by scripts/notebooks/kernel.ts). */
+export const KEYS_ENV = 'BGE_M3_NOTEBOOK_KEYS';
+/** The cell metadata field the committed key lines live in. */
+export const KEYS_METADATA = 'bge_m3_keys';
 
 export type KeyValue = { name: string; value: number; tolerance: number } | { name: string; text: string };
 
@@ -26,9 +35,18 @@ export function formatKey(name: string, value: number | string, tolerance?: numb
   return `${KEY_MARK} ${name} = ${value === 0 ? '0' : small ? value.toExponential(5) : value.toPrecision(6)}  (± ${Number(tolerance.toPrecision(3))})`;
 }
 
-/** Prints a key number (see the top of this file). */
+/** Records a key number (see the top of this file); the value is checked even when nothing prints. */
 export function key(name: string, value: number | string, tolerance?: number): void {
-  console.log(formatKey(name, value, tolerance));
+  const line = formatKey(name, value, tolerance);
+  if (process.env[KEYS_ENV] === '1') console.log(line);
+}
+
+/** A stdout text split into its key lines and the rest (what a reader sees). */
+export function splitKeyLines(text: string): { keys: string[]; rest: string } {
+  const keys: string[] = [];
+  const rest: string[] = [];
+  for (const line of text.split('\n')) (line.startsWith(KEY_MARK) ? keys : rest).push(line);
+  return { keys, rest: rest.join('\n') };
 }
 
 const LINE = new RegExp(`^${KEY_MARK} (.+?) = (.*)  \\((exact|± (\\S+))\\)$`);

@@ -1,40 +1,29 @@
 /** Tables and charts for the notebooks: Markdown tables, and Vega-Lite charts rendered in Node. */
 import { Resvg } from '@resvg/resvg-js';
 import * as tslab from 'tslab';
+import { checkChartData } from './chart-data';
+import { markdownTable } from './markdown';
 
 // tslab runs cells in a vm context where `import()` is not available, and vega / vega-lite are ES
 // modules with top-level await (so `require` cannot load them): a small CommonJS file imports them.
 const { importEsm } = require('./esm.cjs') as { importEsm: (specifier: string) => Promise<any> };
 
-/** A value as Markdown table text: numbers to 4 significant digits, text in a code span. */
-function cell(v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : v.toPrecision(4);
-  const s = String(v).replace(/\|/g, '\\|').replace(/\n/g, '⏎');
-  return s === '' ? '' : s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``;
-}
-
-/** Shows rows as a Markdown table; `text` columns are shown as plain text instead of code. */
+/**
+ * Shows rows as a Markdown table (headers and cells escaped, see lib/markdown.ts); `text` columns are
+ * shown as plain text instead of code.
+ */
 export function table(rows: Array<Record<string, unknown>>, opts: { text?: string[] } = {}): void {
-  if (rows.length === 0) {
-    tslab.display.markdown('*(no rows)*');
-    return;
-  }
-  const cols = Object.keys(rows[0]!);
-  const plain = new Set(opts.text ?? []);
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  tslab.display.markdown([
-    line(cols),
-    line(cols.map(() => '---')),
-    ...rows.map((r) => line(cols.map((c) => (plain.has(c) ? String(r[c]).replace(/\|/g, '\\|') : cell(r[c]))))),
-  ].join('\n'));
+  tslab.display.markdown(markdownTable(rows, opts));
 }
 
 /**
  * Renders a Vega-Lite spec and shows it as a PNG. Vega draws SVG in Node without a canvas; the SVG is
  * then rasterised with resvg, because notebook viewers sanitise inline SVG (nbconvert's HTML export
- * empties it) while every viewer shows a PNG.
+ * empties it) while every viewer shows a PNG. A spec that would draw nothing (no data, no finite
+ * value, a log scale over values ≤ 0) is refused with an error naming the chart and field.
  */
 export async function chart(spec: Record<string, unknown>): Promise<void> {
+  checkChartData(spec);
   const vl = await importEsm('vega-lite');
   const vega = await importEsm('vega');
   const full = { background: 'white', config: { font: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', view: { stroke: '#ccc' } }, ...spec };
@@ -44,21 +33,39 @@ export async function chart(spec: Record<string, unknown>): Promise<void> {
   tslab.display.png(new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng());
 }
 
-/** A heatmap of a matrix (rows × columns) with labels; labels must be unique (prefix positions). */
+/**
+ * A heatmap of a matrix (rows × columns) with labels; labels must be unique (prefix positions).
+ * `marks` are [row, column] cells to ring (e.g. each row's argmax); `cell` is the side of a cell in
+ * pixels (default 22, shrunk so the picture stays within 520 pixels).
+ */
 export async function heatmap(
   m: ArrayLike<number>[], rows: string[], cols: string[],
-  opts: { title: string; x: string; y: string; color?: string; scheme?: string; domainMid?: number },
+  opts: { title: string; x: string; y: string; color?: string; scheme?: string; domainMid?: number; marks?: Array<[number, number]>; cell?: number },
 ): Promise<void> {
+  if (m.length !== rows.length) throw new Error(`heatmap "${opts.title}": ${m.length} rows of data, ${rows.length} row labels`);
+  m.forEach((r, i) => {
+    if (r.length !== cols.length) throw new Error(`heatmap "${opts.title}": row ${i} has ${r.length} values, ${cols.length} column labels`);
+  });
   const values = m.flatMap((r, i) => Array.from(r, (v, j) => ({ row: rows[i], col: cols[j], v })));
-  await chart({
-    title: opts.title, data: { values }, mark: 'rect', width: Math.min(520, 22 * cols.length), height: Math.min(520, 22 * rows.length),
+  const side = opts.cell ?? 22;
+  const x = { field: 'col', type: 'ordinal', sort: cols, title: opts.x, axis: cols.length > 60 ? { labels: false, ticks: false } : { labelAngle: -60 } };
+  const y = { field: 'row', type: 'ordinal', sort: rows, title: opts.y, axis: rows.length > 60 ? { labels: false, ticks: false } : {} };
+  const rect = {
+    mark: 'rect',
     encoding: {
-      x: { field: 'col', type: 'ordinal', sort: cols, title: opts.x, axis: cols.length > 60 ? { labels: false, ticks: false } : {} },
-      y: { field: 'row', type: 'ordinal', sort: rows, title: opts.y, axis: rows.length > 60 ? { labels: false, ticks: false } : {} },
+      x, y,
       color: { field: 'v', type: 'quantitative', title: opts.color ?? 'value',
         scale: opts.domainMid === undefined ? { scheme: opts.scheme ?? 'viridis' } : { scheme: opts.scheme ?? 'redblue', domainMid: opts.domainMid, reverse: true } },
       tooltip: [{ field: 'row' }, { field: 'col' }, { field: 'v', format: '.4f' }],
     },
+  };
+  const marked = (opts.marks ?? []).map(([i, j]) => ({ row: rows[i], col: cols[j] }));
+  await chart({
+    title: opts.title, data: { values },
+    width: Math.min(520, side * cols.length), height: Math.min(520, side * rows.length),
+    ...(marked.length === 0 ? rect : {
+      layer: [rect, { data: { values: marked }, mark: { type: 'square', filled: false, color: 'white', strokeWidth: 2, size: side * side * 0.6 }, encoding: { x, y } }],
+    }),
   });
 }
 

@@ -2,8 +2,12 @@
  * Executes every notebook top to bottom with Jupyter's own machinery (Debian's jupyter-nbconvert and
  * nbclient, our tslab kernel) into a temporary copy, and checks it:
  *   - no error output and no stderr text in any cell;
- *   - every code cell of the committed notebook has outputs (they are committed to be read on a page);
- *   - the key numbers ('◆' lines, see notebooks/lib/keys.ts) equal the committed ones within their tolerance;
+ *   - the committed notebook reads as a reader sees it (verify.ts, readerProblems): outputs and execution
+ *     counts on every code cell, no code line over 100 columns, no key line in sight, every Markdown
+ *     table's rows as wide as its header, every picture with marks in its plot area, no repeated
+ *     section number;
+ *   - the key numbers (cell metadata, see notebooks/lib/keys.ts) equal the committed ones within their
+ *     tolerance;
  *   - at least one picture, and a first output that names the weights.
  *
  *   npx tsx scripts/notebooks/check.ts [--update] [NAME.ipynb ...]
@@ -17,9 +21,9 @@ import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseKeys } from '../../notebooks/lib/keys.js';
-import { forCommit, problemsOf, readNotebook, stdoutOf } from './ipynb.js';
-import { checkRun } from './verify.js';
+import { KEYS_ENV, parseKeys } from '../../notebooks/lib/keys.js';
+import { asRead, forCommit, keyText, problemsOf, readNotebook } from './ipynb.js';
+import { checkRun, readerProblems } from './verify.js';
 import { KERNEL_NAME, NOTEBOOK_DIR, installKernelSpec, jupyterEnv, requireCommand } from './kernel.js';
 
 /** Seconds a single cell may run before the check gives up (a hang is a failure, not a wait). */
@@ -34,7 +38,7 @@ function nbconvert(file: string, outDir: string, allowErrors: boolean) {
     // the kernel's start (Node, tslab's compiler) can pass Jupyter's default 60 s on a busy machine
     `--ExecutePreprocessor.startup_timeout=${CELL_TIMEOUT_S}`,
     '--output-dir', outDir, '--output', basename(file), file,
-  ], { cwd: NOTEBOOK_DIR, env: jupyterEnv({ BGE_M3_NOTEBOOK_WEIGHTS: 'fixture' }), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { cwd: NOTEBOOK_DIR, env: jupyterEnv({ BGE_M3_NOTEBOOK_WEIGHTS: 'fixture', [KEYS_ENV]: '1' }), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /**
@@ -72,7 +76,7 @@ function main(): number {
       if (run.failure !== undefined) {
         problems = [`execution failed:\n${run.failure}`];
       } else if (values.update) {
-        problems = problemsOf(readNotebook(run.out!));
+        problems = readerProblems(asRead(readNotebook(run.out!)));
         if (problems.length === 0) {
           const tmp = `${committedFile}.tmp`;
           writeFileSync(tmp, forCommit(readNotebook(run.out!)));
@@ -81,7 +85,7 @@ function main(): number {
       } else {
         problems = checkRun(committedFile, run.out!);
       }
-      const keys = run.out ? parseKeys(stdoutOf(readNotebook(run.out))).length : 0;
+      const keys = run.out ? parseKeys(keyText(asRead(readNotebook(run.out)))).length : 0;
       console.log(`${problems.length === 0 ? 'ok  ' : 'FAIL'} ${name}  ${run.seconds.toFixed(1)} s  ${keys} key numbers${values.update && problems.length === 0 ? '  (outputs written)' : ''}`);
       for (const p of problems) console.log(`     ${p.replace(/\n/g, '\n     ')}`);
       if (problems.length > 0) failed++;

@@ -1,6 +1,6 @@
 // The key-number format the notebooks print and the check compares: it must catch a changed number.
-import { describe, expect, it } from 'vitest';
-import { compareKeys, formatKey, parseKeys } from '../../notebooks/lib/keys.js';
+import { describe, expect, it, vi } from 'vitest';
+import { compareKeys, formatKey, key, KEYS_ENV, parseKeys, splitKeyLines } from '../../notebooks/lib/keys.js';
 
 describe('key numbers', () => {
   it('round-trip through a notebook stdout with other text around them', () => {
@@ -35,5 +35,24 @@ describe('key numbers', () => {
     expect(() => formatKey('a', 'two\nlines')).toThrow(/one line/);
     expect(() => parseKeys('◆ broken line')).toThrow(/malformed key line/);
     expect(() => parseKeys('◆ a = 1  (± x)')).toThrow(/malformed key line/);
+  });
+
+  it('print only under the check, where they are moved out of sight; a reader never sees them', () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const before = process.env[KEYS_ENV];
+    try {
+      delete process.env[KEYS_ENV];
+      key('a', 1, 0.1);
+      expect(log).not.toHaveBeenCalled();
+      expect(() => key('a', Number.NaN, 0.1)).toThrow(/not a finite number/); // checked even when silent
+      process.env[KEYS_ENV] = '1';
+      key('a', 1, 0.1);
+      expect(log).toHaveBeenCalledWith('◆ a = 1.00000  (± 0.1)');
+    } finally {
+      if (before === undefined) delete process.env[KEYS_ENV];
+      else process.env[KEYS_ENV] = before;
+      log.mockRestore();
+    }
+    expect(splitKeyLines(`text\n${formatKey('a', 1, 0.1)}\nmore\n`)).toEqual({ keys: ['◆ a = 1.00000  (± 0.1)'], rest: 'text\nmore\n' });
   });
 });
