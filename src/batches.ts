@@ -9,6 +9,9 @@ export interface BatchLimits {
   readonly maxTokensPerBatch: number;
 }
 
+/** encode's limits when none are given (FlagEmbedding's batch size; the lab's passes default to them too). */
+export const ENCODE_LIMITS: BatchLimits = { batchSize: 16, maxTokensPerBatch: 8192 };
+
 /** Text indices per batch, in run order. `lengths[i]` is text i's token count. */
 export function planBatches(lengths: readonly number[], limits: BatchLimits): number[][] {
   const order = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);

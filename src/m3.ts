@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import './tfjs-api.js'; // hooks get tensors with tfjs's chained methods; tf.grad works on them
 import { useBackend, type BackendName } from './backend.js';
-import { planBatches } from './batches.js';
+import { ENCODE_LIMITS, planBatches } from './batches.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
 import { checkFormulation, runEncoder, type Formulation } from './forward.js';
 import { colbertHead, colbertVecs } from './heads/colbert.js';
@@ -89,7 +89,7 @@ export interface ScoreOptions {
   weightsForDifferentModes?: readonly number[]; // [dense, sparse, colbert], default [1, 1, 1]
 }
 
-const DEFAULTS = { batchSize: 16, maxTokensPerBatch: 8192, maxLength: 8192 } as const;
+const DEFAULTS = { ...ENCODE_LIMITS, maxLength: 8192 } as const;
 
 /** Texts, or token ids already made (each `<s> … </s>`, as `tokenize` returns them). */
 export type Inputs = string[] | { readonly inputIds: readonly (readonly number[])[] };

@@ -2,11 +2,12 @@
  * Where training and evaluation read hidden states from: a text id -> its token ids and the hidden
  * state the head reads, [T, H] on the host. The on-disk cache (`openHiddenCache`) is one source;
  * `memoryHiddenSource` computes a small set once, in memory, with encode's own batching (so each
- * text's hidden states are the ones encode would see, bit for bit).
+ * text's hidden states are the ones encode would see, bit for bit). Given the same texts, layer
+ * and limits as a cache, it plans the same batches, so the two give the same states bit for bit.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../m3.js';
-import { planBatches, type BatchLimits } from '../batches.js';
+import { ENCODE_LIMITS, planBatches, type BatchLimits } from '../batches.js';
 import { hiddenStates } from './hidden.js';
 
 export interface HiddenRecord {
@@ -22,25 +23,32 @@ export interface HiddenSource {
 }
 
 /**
- * Runs every text once (longest first, encode's limits by default) and keeps `hidden_states[layer]`
- * per text on the host. Memory: Σ T·H floats; for corpora that outgrow it use the on-disk cache.
+ * Plans every text of `texts` as encode would (longest first, encode's limits by default), runs the
+ * batches and keeps `hidden_states[layer]` per text on the host. With `keep`, only the batches
+ * holding a text of `keep` run and only those texts are kept: the states are still the ones the
+ * whole set's batches give (a text's states depend on the batch it runs in), e.g. the documents
+ * training reads out of a whole corpus, as a cache of that corpus holds them. Memory: Σ T·H floats
+ * of the kept texts; for corpora that outgrow it use the on-disk cache.
  */
 export async function memoryHiddenSource(
   model: BgeM3, texts: ReadonlyMap<string, readonly number[]>, layer: number = model.config.num_hidden_layers,
-  limits: BatchLimits = { batchSize: 16, maxTokensPerBatch: 8192 },
+  limits: BatchLimits = ENCODE_LIMITS, keep?: ReadonlySet<string>,
 ): Promise<HiddenSource> {
   const H = model.config.hidden_size;
   const ids = [...texts.keys()];
+  if (keep) for (const id of keep) if (!texts.has(id)) throw new Error(`memoryHiddenSource: keep names '${id}', which is not among the texts`);
   const store = new Map<string, HiddenRecord>();
   for (const members of planBatches(ids.map((id) => texts.get(id)!.length), limits)) {
+    if (keep && !members.some((i) => keep.has(ids[i]!))) continue;
     const rows = members.map((i) => texts.get(ids[i]!)!);
     const h = await hiddenStates(model, rows, layer); // [B, T, H]
     const T = h.shape[1];
     const data = (await h.data()) as Float32Array;
     h.dispose();
     members.forEach((i, b) => {
+      if (keep && !keep.has(ids[i]!)) return;
       const n = rows[b]!.length;
-      store.set(ids[i]!, { id: ids[i]!, inputIds: rows[b]!, hidden: data.slice(b * T * H, (b * T + n) * H) });
+      store.set(ids[i]!, { id: ids[i]!, inputIds: rows[b]!, hidden: data.slice(b * T * H, (b * T + n) * H) }); // row b's real tokens, [n, H]
     });
   }
   return {

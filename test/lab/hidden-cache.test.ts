@@ -2,14 +2,17 @@
  * The hidden-state cache: states equal to encode's (through the m3 head, bit for bit), shards that
  * merge into exactly the single-pass files, F16 rounding, and refusals.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { BgeM3 } from '../../src/m3.js';
-import { mergeHiddenCaches, openHiddenCache, toFloat16Bits, writeHiddenCache, type CacheText } from '../../src/lab/hidden-cache.js';
+import { mergeHiddenCaches, openHiddenCache, toFloat16Bits, writeHiddenCache, type CacheText, type HiddenCache } from '../../src/lab/hidden-cache.js';
+import { openSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
+import { rng } from '../../src/lab/train.js';
 import { hiddenStates } from '../../src/lab/hidden.js';
+import { memoryHiddenSource } from '../../src/lab/hidden-source.js';
 import { createHead } from '../../src/lab/heads/registry.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 
@@ -24,6 +27,28 @@ const TEXTS: CacheText[] = [
   '北京是中国的首都', 'Москва — столица России.', 'short', 'a b c d e f g h i j k l m n o p',
 ].map((text, i) => ({ id: `t${i}`, text }));
 const LIMITS = { batchSize: 3, maxTokensPerBatch: 8192 };
+
+/** Files this process holds open under `dir` (Linux: /proc/self/fd). */
+function openFilesUnder(dir: string): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(join('/proc/self/fd', fd)).startsWith(dir)) n++;
+    } catch { /* closed meanwhile */ }
+  }
+  return n;
+}
+
+/** 40 texts: with `equal`, every one the same 5 words in another order (the same token count); else 1 to 14 words. */
+function manyTexts(equal: boolean): CacheText[] {
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'river', 'Paris', 'north', 'model', 'query', 'sparse', 'weight', 'token', 'layer', 'cache'];
+  const r = rng(equal ? 5 : 6);
+  return Array.from({ length: 40 }, (_, i) => {
+    const ws = equal ? words.slice(0, 5) : Array.from({ length: 1 + ((i * 7) % 14) }, () => words[Math.floor(r() * words.length)]!);
+    if (equal) for (let k = ws.length - 1; k > 0; k--) { const j = Math.floor(r() * (k + 1)); [ws[k], ws[j]] = [ws[j]!, ws[k]!]; }
+    return { id: `x${i}`, text: ws.join(' ') };
+  });
+}
 
 /** Files of a cache directory and their bytes. */
 function files(dir: string): Map<string, Buffer> {
@@ -141,5 +166,141 @@ describe('hidden-state cache (sharp-m3)', () => {
     expect(toFloat16Bits(1 + 2 ** -11)).toBe(0x3c00); // halfway between 1 and 1 + 2^-10: even
     expect(toFloat16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
     expect(toFloat16Bits(NaN) & 0x7c00).toBe(0x7c00);
+  });
+
+  for (const equal of [true, false]) {
+    it(`overlapping get()s over a cache of many parts return every text's own states (${equal ? 'equal' : 'unequal'} lengths); open files stay bounded and are all closed`, async () => {
+      const texts = manyTexts(equal);
+      const dir = join(root, `many-${equal}`);
+      const res = await writeHiddenCache(m3, texts, dir, LIMITS);
+      expect(res.batches).toBe(14); // 40 texts, 3 per batch
+      const lengths = new Set(m3.tokenize(texts.map((t) => t.text)).map((r) => r.length));
+      expect(lengths.size === 1).toBe(equal);
+      // The truth: each planned batch through the encoder, row by row.
+      const cache = await openHiddenCache(dir, { maxOpenFiles: 2 });
+      const truth = new Map<string, Float32Array>();
+      for (const members of cache.manifest.plan) {
+        const ids = m3.tokenize(members.map((i) => texts[i]!.text));
+        const h = await hiddenStates(m3, ids, 2);
+        const data = (await h.data()) as Float32Array;
+        const T = h.shape[1];
+        h.dispose();
+        members.forEach((i, b) => truth.set(texts[i]!.id, data.slice(b * T * 32, (b * T + ids[b]!.length) * 32)));
+      }
+      // Every id twice, in a shuffled order, all at once: many parts read at once through 2 open files.
+      const r = rng(9);
+      const order = [...texts, ...texts].map((t) => t.id).sort(() => r() - 0.5);
+      let most = 0;
+      const got = await Promise.all(order.map(async (id) => {
+        const x = await cache.get(id);
+        most = Math.max(most, openFilesUnder(dir));
+        return x;
+      }));
+      let wrong = 0;
+      got.forEach((x, k) => {
+        expect(x.id).toBe(order[k]);
+        if (x.hidden.length !== truth.get(order[k]!)!.length || x.hidden.some((v, j) => v !== truth.get(order[k]!)![j])) wrong++;
+      });
+      console.log(`${order.length} overlapping reads of ${res.batches} parts: ${wrong} wrong, at most ${most} files open (bound 2)`);
+      expect(wrong).toBe(0);
+      expect(most).toBeLessThanOrEqual(2);
+      // close() waits for reads under way, then nothing stays open, and later reads are refused.
+      const late = cache.get(texts[0]!.id);
+      await cache.close();
+      await expect(late).resolves.toMatchObject({ id: texts[0]!.id });
+      expect(openFilesUnder(dir)).toBe(0);
+      await expect(cache.get(texts[1]!.id)).rejects.toThrow(/the cache is closed/);
+    });
+  }
+
+  it('refuses a part of another layer, dtype or cache, or with another tensor shape, naming the part and the field, and leaks no file', async () => {
+    const texts = manyTexts(false);
+    const base = join(root, 'parts-base');
+    await writeHiddenCache(m3, texts, base, LIMITS);
+    const part = 'part-000004.safetensors';
+    const variant = async (name: string, opts: object) => {
+      const d = join(root, name);
+      await writeHiddenCache(m3, texts, d, { ...LIMITS, ...opts });
+      return join(d, part);
+    };
+    const swapped = async (from: string) => {
+      const d = join(root, `swapped-${readdirSync(root).length}`);
+      cpSync(base, d, { recursive: true });
+      copyFileSync(from, join(d, part));
+      return d;
+    };
+    const refusedAt = async (d: string, msg: RegExp) => {
+      const c = await openHiddenCache(d, { maxOpenFiles: 3 });
+      const id = c.ids()[c.manifest.plan[4]![0]!]!;
+      await expect(c.get(id)).rejects.toThrow(msg);
+      await expect(c.get(id)).rejects.toThrow(msg); // tried again, refused again
+      expect(openFilesUnder(d)).toBe(0);
+      await c.close();
+    };
+    await refusedAt(await swapped(await variant('many-l1', { layer: 1 })), /part-000004\.safetensors: layer is 1 in this part, 2 in the cache's manifest/);
+    await refusedAt(await swapped(await variant('many-f16', { float16: true })), /part-000004\.safetensors: dtype is "F16" in this part, "F32" in the cache's manifest/);
+    // Another corpus with the same plan (one text changed, its length kept): only the manifest digest tells.
+    const other = texts.map((t, i) => (i === 5 ? { ...t, text: t.text.split(' ').reverse().join(' ') } : t));
+    expect(other[5]!.text).not.toBe(texts[5]!.text);
+    const od = join(root, 'many-other');
+    await writeHiddenCache(m3, other, od, LIMITS);
+    await refusedAt(await swapped(join(od, part)), /part-000004\.safetensors: manifest is "[0-9a-f]+" in this part, the cache's manifest digest is "[0-9a-f]+" \(a part of another cache/);
+    // The right metadata, a tensor of another shape.
+    const f = await openSafetensors(join(base, part));
+    const tensors = await Promise.all(f.keys().map(async (k) => {
+      const raw = await f.readRaw(k);
+      const cut = k === 'hidden.1' ? { shape: [raw.shape[0]!, 16], bytes: raw.bytes.slice(0, raw.shape[0]! * 16 * 4) } : { shape: raw.shape, bytes: raw.bytes };
+      return { name: k, dtype: raw.dtype, shape: cut.shape, bytes: () => cut.bytes };
+    }));
+    const meta = { ...f.metadata };
+    await f.close();
+    const bent = join(root, 'bent.safetensors');
+    await writeSafetensors(bent, tensors, { metadata: meta });
+    await refusedAt(await swapped(bent), /part-000004\.safetensors: tensor 'hidden\.1' is F32 \[\d+,16\], the manifest asks for F32 \[\d+, 32\]/);
+
+    // A resume redoes a foreign part; a merge refuses one.
+    const d = await swapped(join(root, 'many-l1', part));
+    const r = await writeHiddenCache(m3, texts, d, { ...LIMITS, resume: true });
+    expect(r).toMatchObject({ written: 1, kept: 13 });
+    expect(files(d)).toEqual(files(base));
+    const shard = join(root, 'many-shard');
+    await writeHiddenCache(m3, texts, shard, { ...LIMITS, shard: { index: 0, count: 2 } });
+    copyFileSync(join(root, 'many-f16', part), join(shard, part));
+    await expect(mergeHiddenCaches([shard], join(root, 'many-merged'))).rejects.toThrow(/merge: .*many-shard[/\\]part-000004\.safetensors: dtype is "F16" in this part/);
+    expect(existsSync(join(root, 'many-merged', part))).toBe(false);
+  });
+
+  it('refuses a cache of format version 1, saying to rebuild it, and a damaged manifest naming the field', async () => {
+    const d = join(root, 'v1');
+    cpSync(join(root, 'full'), d, { recursive: true });
+    const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify({ ...m, version: 1 }));
+    await expect(openHiddenCache(d)).rejects.toThrow(/manifest\.json: cache format version 1, this bge-m3-tfjs reads version 2 only; rebuild the cache/);
+    await expect(writeHiddenCache(m3, TEXTS, d, { ...LIMITS, resume: true })).rejects.toThrow(/cache format version 1.*rebuild/);
+    const { model: _model, ...noModel } = m;
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify(noModel));
+    await expect(openHiddenCache(d)).rejects.toThrow(/manifest\.json: "model" is missing/);
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify({ ...m, plan: m.plan.slice(1) }));
+    await expect(openHiddenCache(d)).rejects.toThrow(/manifest\.json: "plan" must hold every text index exactly once/);
+  });
+
+  it('memoryHiddenSource with `keep` gives the kept texts the states of the whole set\'s batches, as the cache holds them', async () => {
+    const texts = manyTexts(false);
+    const dir = join(root, 'memory-keep');
+    await writeHiddenCache(m3, texts, dir, LIMITS);
+    const cache = await openHiddenCache(dir);
+    const ids = m3.tokenize(texts.map((t) => t.text));
+    const keep = new Set(texts.filter((_, i) => i % 7 === 3).map((t) => t.id));
+    const before = tf.memory().numTensors;
+    const mem = await memoryHiddenSource(m3, new Map(texts.map((t, i) => [t.id, ids[i]!])), 2, LIMITS, keep);
+    expect(tf.memory().numTensors).toBe(before);
+    for (const id of keep) {
+      const [a, b] = [await mem.get(id), await cache.get(id)];
+      expect(a.inputIds).toEqual(b.inputIds);
+      expect(a.hidden).toEqual(b.hidden);
+    }
+    await cache.close();
+    await expect(mem.get(texts[0]!.id)).rejects.toThrow(/no hidden states for text id 'x0'/);
+    await expect(memoryHiddenSource(m3, new Map([['a', ids[0]!]]), 2, LIMITS, new Set(['b']))).rejects.toThrow(/keep names 'b'/);
   });
 });
