@@ -43,8 +43,12 @@ export async function memoryHiddenSource(
     const rows = members.map((i) => texts.get(ids[i]!)!);
     const h = await hiddenStates(model, rows, layer); // [B, T, H]
     const T = h.shape[1];
-    const data = (await h.data()) as Float32Array;
-    h.dispose();
+    let data: Float32Array;
+    try {
+      data = (await h.data()) as Float32Array;
+    } finally {
+      h.dispose();
+    }
     members.forEach((i, b) => {
       if (keep && !keep.has(ids[i]!)) return;
       const n = rows[b]!.length;
