@@ -2,8 +2,8 @@
  * `bge-m3 sparse cache`: the hidden-state pass of the sparse-head lab (see src/lab/hidden-cache.ts),
  * and `bge-m3 sparse cache merge` to combine shard directories.
  */
-import { documentText, readCorpus, readQueries } from '../lab/beir.js';
-import { mergeHiddenCaches, parseShard, writeHiddenCache, type CacheText } from '../lab/hidden-cache.js';
+import { readCorpus, readQueries } from '../lab/beir.js';
+import { corpusTexts, mergeHiddenCaches, parseShard, queryTexts, writeHiddenCache, type CacheText } from '../lab/hidden-cache.js';
 import { BgeM3 } from '../m3.js';
 import { backendFlag, CliError, intFlag, parseCli, readJsonl, runCommand, type CliIO } from './io.js';
 import { createProgress } from './progress.js';
@@ -42,9 +42,7 @@ async function texts(values: { beir?: string; side?: string; input?: string }): 
   if (values.beir !== undefined) {
     const side = values.side ?? 'corpus';
     if (side !== 'corpus' && side !== 'queries') throw new CliError(`--side must be corpus or queries, got '${side}'`, true);
-    return side === 'corpus'
-      ? [...(await readCorpus(values.beir))].map(([id, doc]) => ({ id, text: documentText(doc) }))
-      : [...(await readQueries(values.beir))].map(([id, text]) => ({ id, text }));
+    return side === 'corpus' ? corpusTexts(await readCorpus(values.beir)) : queryTexts(await readQueries(values.beir));
   }
   const records = await readJsonl(values.input!);
   return records.map((r, i) => {

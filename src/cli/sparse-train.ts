@@ -9,11 +9,12 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { documentText, readBeir } from '../lab/beir.js';
+import { ENCODE_LIMITS } from '../batches.js';
 import { TRAINABLE_HEAD_NAMES } from '../lab/heads/registry.js';
 import { notReplaceable, saveHead } from '../lab/head-io.js';
 import type { HiddenSource } from '../lab/hidden-source.js';
 import { memoryHiddenSource } from '../lab/hidden-source.js';
-import { modelFingerprint, openHiddenCache, type HiddenCache } from '../lab/hidden-cache.js';
+import { cacheMismatch, corpusTexts, modelFingerprint, openHiddenCache, queryTexts, type CacheText, type HiddenCache } from '../lab/hidden-cache.js';
 import { CheckpointError, latestCheckpoint, TrainingDivergedError, trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
 import { BgeM3 } from '../m3.js';
 import { colbertScore, denseScore } from '../scores.js';
@@ -101,16 +102,28 @@ function prefixed(queries: HiddenSource, docs: HiddenSource): HiddenSource {
   };
 }
 
-async function openCacheSide(dir: string, side: 'queries' | 'corpus', model: BgeM3, layer: number): Promise<HiddenCache> {
+/**
+ * Opens DIR/queries or DIR/corpus and checks it is the cache this run would compute in memory: the
+ * same model, layer, ids and texts (the whole side of the BEIR set), encode's limits and --max-length.
+ */
+async function openCacheSide(
+  dir: string, side: 'queries' | 'corpus', texts: CacheText[], run: { m3: BgeM3; model: string; beir: string; layer: number; maxLength?: number },
+  warn: (w: string) => void,
+): Promise<HiddenCache> {
   const at = join(dir, side);
-  if (!existsSync(at)) throw new CliError(`--cache ${dir}: no '${side}' cache in it (write it with: bge-m3 sparse cache --beir … --side ${side} --out ${at})`);
+  const rebuild = [
+    'bge-m3 sparse cache --model', run.model, '--beir', run.beir, '--side', side,
+    ...(run.layer !== run.m3.config.num_hidden_layers ? ['--layer', String(run.layer)] : []),
+    ...(run.maxLength !== undefined ? ['--max-length', String(run.maxLength)] : []), '--out', at,
+  ].join(' ');
+  if (!existsSync(at)) throw new CliError(`--cache ${dir}: no '${side}' cache in it (write it with: ${rebuild})`);
   const cache = await openHiddenCache(at);
-  const fault = cache.manifest.model.fingerprint !== modelFingerprint(model) ? 'was written by another model'
-    : cache.layer !== layer ? `holds hidden_states[${cache.layer}], the head reads hidden_states[${layer}]` : undefined;
+  const fault = cacheMismatch(cache.manifest, run.m3, texts, { layer: run.layer, maxLength: run.maxLength }, join(run.beir, `${side}.jsonl`));
   if (fault) {
     await cache.close();
-    throw new CliError(`--cache ${at} ${fault}`);
+    throw new CliError(`--cache ${at} is not the cache of this run: ${fault}. Rebuild it (into a new directory): ${rebuild}`);
   }
+  if (cache.dtype === 'F16') warn(`--cache ${at} holds F16 hidden states (rounded to half precision): training will not equal training in memory bit for bit`);
   return cache;
 }
 
@@ -158,7 +171,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const distillWeight = numberFlag(values['distill-weight'], 'distill-weight') ?? 1;
     const layerFlag = intFlag(values.layer, 'layer', 0);
     const topK = intFlag(values['top-k'], 'top-k', 1);
-    const maxLength = intFlag(values['max-length'], 'max-length', 2) ?? 8192;
+    const maxLengthFlag = intFlag(values['max-length'], 'max-length', 2);
     const isName = TRAINABLE_HEAD_NAMES.includes(values.head!);
     if (!isName && (layerFlag !== undefined || topK !== undefined)) throw new CliError('--layer and --top-k set up a new head; a saved head folder keeps its own in head.json', true);
     if (topK !== undefined && values.head !== 'splade') throw new CliError('--top-k applies to the splade head only', true);
@@ -174,6 +187,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     if (examples.length === 0) throw new CliError(`${values.beir}: qrels/${values.split ?? 'train'}.tsv has no judgment with score > 0 on a document of the corpus: nothing to train on`);
 
     const m3 = await BgeM3.load(values.model!, { backend: backendFlag(values.backend), onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    const maxLength = maxLengthFlag ?? m3.defaultMaxLength;
     const caches: HiddenCache[] = [];
     let bar: cliProgress.SingleBar | undefined;
     try {
@@ -182,22 +196,23 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       const head = await neuralHead(values.head!, m3, { layer: layerFlag, topK });
       try {
         const layer = head.layer ?? L;
-        // Only the texts training reads.
+        // The texts training reads; hidden states are those of the whole side's batches (as a cache holds them).
         const qIds = [...new Set(examples.map((e) => e.queryId.slice(2)))];
         const dIds = [...new Set(examples.flatMap((e) => [e.positiveId, ...(e.negativeIds ?? [])]).map((d) => d.slice(2)))];
+        const sides = { queries: queryTexts(set.queries), corpus: corpusTexts(set.corpus) };
         let source: HiddenSource;
         if (values.cache !== undefined) {
-          caches.push(await openCacheSide(values.cache, 'queries', m3, layer), await openCacheSide(values.cache, 'corpus', m3, layer));
+          const want = { m3, model: values.model!, beir: values.beir!, layer, maxLength: maxLengthFlag };
+          const warn = (w: string) => stderr.write(`warning: ${w}\n`);
+          caches.push(await openCacheSide(values.cache, 'queries', sides.queries, want, warn));
+          caches.push(await openCacheSide(values.cache, 'corpus', sides.corpus, want, warn));
           source = prefixed(caches[0]!, caches[1]!);
         } else {
-          const tok = (texts: string[]) => m3.tokenize(texts, maxLength);
-          const qTok = tok(qIds.map((q) => set.queries.get(q)!));
-          const dTok = tok(dIds.map((d) => documentText(set.corpus.get(d)!)));
-          const [qs, ds] = [
-            await memoryHiddenSource(m3, new Map(qIds.map((q, i) => [q, qTok[i]!])), layer),
-            await memoryHiddenSource(m3, new Map(dIds.map((d, i) => [d, dTok[i]!])), layer),
-          ];
-          source = prefixed(qs, ds);
+          const memory = (texts: CacheText[], keep: string[]) => {
+            const ids = m3.tokenize(texts.map((t) => t.text), maxLength);
+            return memoryHiddenSource(m3, new Map(texts.map((t, i) => [t.id, ids[i]!])), layer, ENCODE_LIMITS, new Set(keep));
+          };
+          source = prefixed(await memory(sides.queries, qIds), await memory(sides.corpus, dIds));
         }
         let teacher: { scores: TeacherScores; weight: number } | undefined;
         if (values.distill !== undefined) {

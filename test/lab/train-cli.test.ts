@@ -101,7 +101,7 @@ describe('bge-m3 sparse train (tiny-m3)', () => {
     }
     const e = sink();
     expect(await run([...base(), '--out', join(tmp, 'x'), '--layer', '1', '--cache', cache], { stdout: sink().stream, stderr: e.stream })).toBe(1);
-    expect(e.text).toMatch(/queries holds hidden_states\[2\], the head reads hidden_states\[1\]/);
+    expect(e.text).toMatch(/queries is not the cache of this run: layer: the cache holds hidden_states\[2\], the head reads hidden_states\[1\]/);
   });
 
   it('names bad flags', async () => {
