@@ -40,7 +40,9 @@ from the model's dense or ColBERT scores. Adam; the batch order is fixed by --se
   --layer I           read hidden_states[I] (default: the last layer)
   --top-k K           splade: weights kept per text at inference
   --cache DIR         hidden states from 'bge-m3 sparse cache': DIR/queries and DIR/corpus (written
-                      with --side queries / corpus, same model and layer); default: computed in memory
+                      with --side queries / corpus of this --beir set, same model, layer and
+                      --max-length, default batch limits; anything else is refused, naming it);
+                      default: computed in memory, batched as the cache batches (same numbers)
   --resume            continue from the checkpoint in OUT.train/ (written after every epoch); one made
                       with other settings (model, data, --lr, --batch-size, --seed, …) is refused
   --force             replace an existing OUT, if it is a head folder written by this command, and
