@@ -99,10 +99,14 @@ const partName = (batch: number): string => `part-${String(batch).padStart(6, '0
 /** A file being written: hidden (dot) and per process, so concurrent shards in one directory never collide. */
 const tmpName = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
 
-/** Identifies the weights: the config and a few small tensors, hashed. */
+/** Texts in several scripts whose token ids stand for the tokenizer in the fingerprint. */
+const TOKENIZER_PROBE = ['What is BGE M3? Définition de BM25.', '北京是中国的首都 Москва — столица России 東京 123,456.78'];
+
+/** Identifies the model: the config, a few small tensors and the tokenizer's ids for a probe, hashed. */
 export function modelFingerprint(model: BgeM3): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(model.config));
+  h.update(JSON.stringify(model.tokenize(TOKENIZER_PROBE)));
   const probe = tf.tidy(() => [
     model.params.sparse_linear.weight.dataSync(),
     model.params.sparse_linear.bias.dataSync(),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { BgeM3 } from '../../src/m3.js';
-import { mergeHiddenCaches, openHiddenCache, toFloat16Bits, writeHiddenCache, type CacheText, type HiddenCache } from '../../src/lab/hidden-cache.js';
+import { mergeHiddenCaches, modelFingerprint, openHiddenCache, toFloat16Bits, writeHiddenCache, type CacheText, type HiddenCache } from '../../src/lab/hidden-cache.js';
 import { openSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { rng } from '../../src/lab/train.js';
 import { hiddenStates } from '../../src/lab/hidden.js';
@@ -302,5 +302,18 @@ describe('hidden-state cache (sharp-m3)', () => {
     await cache.close();
     await expect(mem.get(texts[0]!.id)).rejects.toThrow(/no hidden states for text id 'x0'/);
     await expect(memoryHiddenSource(m3, new Map([['a', ids[0]!]]), 2, LIMITS, new Set(['b']))).rejects.toThrow(/keep names 'b'/);
+  });
+
+  it('the model fingerprint covers the tokenizer: the same weights with another tokenization are another model', () => {
+    const a = modelFingerprint(m3);
+    expect(modelFingerprint(m3)).toBe(a);
+    const tokenize = m3.tokenize.bind(m3);
+    // Another tokenizer, simulated: one id of every tokenization changed.
+    m3.tokenize = (texts, maxLength) => tokenize(texts, maxLength).map((r) => [r[0]!, r[1]! + 1, ...r.slice(2)]);
+    try {
+      expect(modelFingerprint(m3)).not.toBe(a);
+    } finally {
+      m3.tokenize = tokenize;
+    }
   });
 });
