@@ -28,6 +28,7 @@ import {
   type NormalizeFn,
   type PreTokenizeFn,
 } from './tokenizer/pipeline.js';
+import { boundedIds, prefixCutIsSafe, sectionIds, withoutLastWord } from './tokenizer/truncation.js';
 import { UnigramModel, type UnigramConfig } from './tokenizer/unigram.js';
 
 export interface TokenizeOptions {
@@ -93,6 +94,9 @@ export class M3Tokenizer {
   private readonly suffixIds: number[];
   private readonly decodeTokens: ((tokens: string[]) => string) | Error;
   private readonly cleanUpDefault: boolean;
+  /** Whether truncation may tokenize a prefix of the text (see `src/tokenizer/truncation.ts`). */
+  private readonly prefixTruncation: boolean;
+  private readonly segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
   /**
    * @param tokenizerJson parsed tokenizer.json
@@ -123,6 +127,10 @@ export class M3Tokenizer {
     this.normalizedMatcher = new AddedTokenMatcher(
       added.filter((t) => t.normalized).map((t) => ({ ...t, content: normalize ? normalize(t.content) : t.content })),
     );
+
+    this.prefixTruncation =
+      added.every((t) => !t.normalized) &&
+      prefixCutIsSafe(tokenizerJson.normalizer, tokenizerJson.pre_tokenizer, added.map((t) => t.content));
 
     let maxId = this.model.pieces.length - 1;
     for (const t of added) maxId = Math.max(maxId, t.id);
@@ -191,7 +199,7 @@ export class M3Tokenizer {
   /** Text ids without specials and without truncation. */
   textIds(text: string): number[] {
     if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${describe(text)}`);
-    return this.explain(text).flatMap((s) => (s.tokenId !== undefined ? [s.tokenId] : (s.words ?? []).flatMap((w) => w.ids)));
+    return sectionIds(this.explain(text));
   }
 
   /** The pipeline stage by stage for one text (sections, normalized text, pre-tokens, ids). */
@@ -290,9 +298,11 @@ export class M3Tokenizer {
   }
 
   private tokenizeChecked(text: string, maxLength: number): TokenizedText {
-    let ids = this.textIds(text);
     const room = maxLength - this.numSpecialTokens;
-    if (ids.length > room) ids = ids.slice(0, room);
+    const ids =
+      room === Infinity || !this.prefixTruncation
+        ? this.textIds(text).slice(0, room)
+        : boundedIds(text, room, this.segmenter, (prefix) => sectionIds(withoutLastWord(this.explain(prefix))), (t) => this.textIds(t));
     const inputIds = [...this.prefixIds, ...ids, ...this.suffixIds];
     return { inputIds, attentionMask: new Array<number>(inputIds.length).fill(1) };
   }
