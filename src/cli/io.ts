@@ -1,7 +1,8 @@
 /** What the CLI commands share: their streams, argument parsing and input/output files. */
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BACKENDS, type BackendName } from '../backend.js';
+import { readLines, warnInvalidUtf8 } from '../utf8-lines.js';
 
 export interface CliIO {
   stdout?: NodeJS.WritableStream & { isTTY?: boolean };
@@ -57,46 +58,6 @@ export interface InputRecord {
 }
 
 /**
- * The lines of a UTF-8 text file, split on "\n" (a trailing "\r" is dropped), with their 1-based numbers.
- * A byte-order mark at the start is skipped, as JSON readers do. Invalid UTF-8 is decoded as U+FFFD and
- * reported through `onInvalid` with the line's number, never replaced silently.
- */
-export async function* readLines(path: string, onInvalid: (line: number) => void): AsyncGenerator<[number, string]> {
-  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  const lenient = new TextDecoder('utf-8', { ignoreBOM: true });
-  let n = 0;
-  const decode = (bytes: Buffer): string => {
-    n++;
-    if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
-    if (n === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-    try {
-      return strict.decode(bytes);
-    } catch {
-      onInvalid(n);
-      return lenient.decode(bytes);
-    }
-  };
-  // "\n" never occurs inside a multi-byte UTF-8 sequence, so splitting the raw bytes on it is safe.
-  let rest = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    let buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
-    for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a)) {
-      const text = decode(buf.subarray(0, nl));
-      yield [n, text];
-      buf = buf.subarray(nl + 1);
-    }
-    rest = Buffer.from(buf);
-  }
-  if (rest.length > 0) {
-    const text = decode(rest);
-    yield [n, text];
-  }
-}
-
-/** Lines named one by one in warnings before the rest are only counted. */
-const WARN_LINES = 5;
-
-/**
  * Reads `{"id": ..., "text": "..."}` lines. A line that is not a JSON object with a string `text` is
  * an error naming the file and line; blank lines are skipped; a missing id becomes the line number.
  * Lines with invalid UTF-8 are read with U+FFFD in place of the bad bytes and named in a warning.
@@ -125,8 +86,7 @@ export async function readJsonl(path: string, onWarning: (message: string) => vo
     if (e instanceof CliError) throw e;
     throw new CliError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  for (const l of invalid.slice(0, WARN_LINES)) onWarning(`${path}:${l}: invalid UTF-8; the bad bytes were read as U+FFFD`);
-  if (invalid.length > WARN_LINES) onWarning(`${path}: ${invalid.length - WARN_LINES} more lines with invalid UTF-8 (${invalid.length} in all)`);
+  warnInvalidUtf8(path, invalid, onWarning);
   return records;
 }
 

@@ -38,13 +38,13 @@ async function merge(argv: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
-async function texts(values: { beir?: string; side?: string; input?: string }): Promise<CacheText[]> {
+async function texts(values: { beir?: string; side?: string; input?: string }, onWarning: (message: string) => void): Promise<CacheText[]> {
   if (values.beir !== undefined) {
     const side = values.side ?? 'corpus';
     if (side !== 'corpus' && side !== 'queries') throw new CliError(`--side must be corpus or queries, got '${side}'`, true);
-    return side === 'corpus' ? corpusTexts(await readCorpus(values.beir)) : queryTexts(await readQueries(values.beir));
+    return side === 'corpus' ? corpusTexts(await readCorpus(values.beir, { onWarning })) : queryTexts(await readQueries(values.beir, { onWarning }));
   }
-  const records = await readJsonl(values.input!);
+  const records = await readJsonl(values.input!, onWarning);
   return records.map((r, i) => {
     if (typeof r.id !== 'string' && typeof r.id !== 'number') throw new CliError(`${values.input}: record ${i + 1}: "id" must be a string or number`);
     return { id: String(r.id), text: r.text };
@@ -84,7 +84,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       maxTokensPerBatch: intFlag(values['max-tokens-per-batch'], 'max-tokens-per-batch', 1),
     };
     const backend = backendFlag(values.backend);
-    const items = await texts(values);
+    const items = await texts(values, (w) => stderr.write(`warning: ${w}\n`));
     const m3 = await BgeM3.load(values.model, { backend, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
     if (layer !== undefined && layer > m3.config.num_hidden_layers) {
       m3.dispose();

@@ -6,7 +6,8 @@
  *   DIR/qrels/<split>.tsv   query-id <TAB> corpus-id <TAB> score   (a header line first)
  *
  * Read strictly: every bad line is an error naming its file and line. Rules chosen here:
- * - blank lines are skipped; a UTF-8 byte-order mark at the start of a file is accepted;
+ * - blank lines are skipped; a UTF-8 byte-order mark at the start of a file is accepted; invalid UTF-8 is
+ *   read as U+FFFD and each such line is named in a warning;
  * - `_id` and `text` must be strings, `_id` non-empty; `title` may be absent or null (read as "");
  *   other fields (BEIR's `metadata`) are ignored; a repeated `_id` is an error;
  * - a qrels line has exactly 3 tab-separated fields and an integer score; the header
@@ -17,9 +18,9 @@
  *   trec_eval, a judged relevant document that cannot be retrieved still counts against recall and
  *   nDCG. Queries without any qrels line are kept in `queries` but are not evaluated.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { readLines, warnInvalidUtf8 } from '../utf8-lines.js';
 
 export interface BeirDoc {
   readonly title: string;
@@ -36,7 +37,10 @@ export interface BeirSet {
 }
 
 export interface ReadBeirOptions {
-  /** Called with non-fatal findings (qrels naming documents the corpus lacks); default: console.warn. */
+  /**
+   * Called with non-fatal findings (qrels naming documents the corpus lacks, lines with invalid UTF-8);
+   * default: console.warn.
+   */
   onWarning?: (message: string) => void;
 }
 
@@ -45,17 +49,22 @@ export function documentText(doc: BeirDoc): string {
   return doc.title !== '' ? `${doc.title} ${doc.text}` : doc.text;
 }
 
-/** Non-blank lines of a UTF-8 file with their 1-based line numbers (a leading BOM is dropped). */
-async function* lines(path: string): AsyncGenerator<{ line: string; n: number }> {
+/**
+ * Non-blank lines of a UTF-8 file with their 1-based line numbers (a leading BOM is dropped). Invalid UTF-8
+ * is read as U+FFFD and named in a warning, file and line (an id read wrongly would move a judgment).
+ */
+async function* lines(path: string, onWarning: (message: string) => void): AsyncGenerator<{ line: string; n: number }> {
   if (!existsSync(path)) throw new Error(`${path}: no such file`);
-  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  let n = 0;
-  for await (let line of rl) {
-    n++;
-    if (n === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+  const invalid: number[] = [];
+  for await (const [n, line] of readLines(path, (l) => invalid.push(l))) {
     if (line.trim() === '') continue;
     yield { line, n };
   }
+  warnInvalidUtf8(path, invalid, onWarning);
+}
+
+function warner(opts: ReadBeirOptions): (message: string) => void {
+  return opts.onWarning ?? ((m: string) => console.warn(m));
 }
 
 function describe(v: unknown): string {
@@ -63,9 +72,13 @@ function describe(v: unknown): string {
 }
 
 /** Reads a JSONL file of `{"_id", "text", …}` objects, calling `take` for each. */
-async function readJsonl(path: string, take: (obj: Record<string, unknown>, id: string, where: string) => void): Promise<void> {
+async function readJsonl(
+  path: string,
+  onWarning: (message: string) => void,
+  take: (obj: Record<string, unknown>, id: string, where: string) => void,
+): Promise<void> {
   const seen = new Set<string>();
-  for await (const { line, n } of lines(path)) {
+  for await (const { line, n } of lines(path, onWarning)) {
     const where = `${path}:${n}`;
     let obj: unknown;
     try {
@@ -86,9 +99,9 @@ async function readJsonl(path: string, take: (obj: Record<string, unknown>, id: 
 const HEADER = ['query-id', 'corpus-id', 'score'];
 
 /** Reads `DIR/corpus.jsonl` (no qrels needed: for passes over the corpus alone). */
-export async function readCorpus(dir: string): Promise<Map<string, BeirDoc>> {
+export async function readCorpus(dir: string, opts: ReadBeirOptions = {}): Promise<Map<string, BeirDoc>> {
   const corpus = new Map<string, BeirDoc>();
-  await readJsonl(join(dir, 'corpus.jsonl'), (rec, id, where) => {
+  await readJsonl(join(dir, 'corpus.jsonl'), warner(opts), (rec, id, where) => {
     const title = rec.title ?? '';
     if (typeof title !== 'string') throw new Error(`${where}: "title" must be a string, got ${describe(title)}`);
     corpus.set(id, { title, text: rec.text as string });
@@ -97,24 +110,24 @@ export async function readCorpus(dir: string): Promise<Map<string, BeirDoc>> {
 }
 
 /** Reads `DIR/queries.jsonl`. */
-export async function readQueries(dir: string): Promise<Map<string, string>> {
+export async function readQueries(dir: string, opts: ReadBeirOptions = {}): Promise<Map<string, string>> {
   const queries = new Map<string, string>();
-  await readJsonl(join(dir, 'queries.jsonl'), (rec, id) => queries.set(id, rec.text as string));
+  await readJsonl(join(dir, 'queries.jsonl'), warner(opts), (rec, id) => queries.set(id, rec.text as string));
   return queries;
 }
 
 /** Reads `DIR/corpus.jsonl`, `DIR/queries.jsonl` and `DIR/qrels/<split>.tsv`. */
 export async function readBeir(dir: string, split: string, opts: ReadBeirOptions = {}): Promise<BeirSet> {
   if (!/^[\w.-]+$/.test(split)) throw new Error(`split must be a plain name such as test, dev or train, got ${JSON.stringify(split)}`);
-  const warn = opts.onWarning ?? ((m: string) => console.warn(m));
-  const corpus = await readCorpus(dir);
-  const queries = await readQueries(dir);
+  const warn = warner(opts);
+  const corpus = await readCorpus(dir, opts);
+  const queries = await readQueries(dir, opts);
 
   const qrelsPath = join(dir, 'qrels', `${split}.tsv`);
   const qrels = new Map<string, Map<string, number>>();
   const missingDocs: string[] = [];
   let first = true;
-  for await (const { line, n } of lines(qrelsPath)) {
+  for await (const { line, n } of lines(qrelsPath, warn)) {
     const where = `${qrelsPath}:${n}`;
     const fields = line.split('\t');
     if (first) {

@@ -17,7 +17,7 @@ const CORPUS = [
 const QUERIES = '{"_id": "q1", "text": "capital?"}\r\n{"_id": "q2", "text": "unjudged"}\r\n';
 const QRELS = 'query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\n\n';
 
-function makeSet(files: Partial<Record<'corpus' | 'queries' | 'qrels', string>>): string {
+function makeSet(files: Partial<Record<'corpus' | 'queries' | 'qrels', string | Buffer>>): string {
   const dir = mkdtempSync(join(tmpdir(), 'beir-'));
   roots.push(dir);
   mkdirSync(join(dir, 'qrels'));
@@ -49,6 +49,24 @@ describe('readBeir', () => {
     expect(set.qrels.get('q1')!.get('ghost')).toBe(1);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/test\.tsv: 1 judgments name documents not in corpus\.jsonl.*ghost \(line 5\)/);
+  });
+
+  it('warns naming file and line for invalid UTF-8 (read as U+FFFD), in every file of the set', async () => {
+    const warnings: string[] = [];
+    const bytes = (...parts: Array<string | number[]>): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    const dir = makeSet({
+      corpus: bytes('{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "caf', [0xe9], '"}\n{"_id": "d', [0xff], '", "text": "x"}\n'),
+      queries: bytes('{"_id": "q1", "text": "', [0xc3, 0x28], '"}\n'),
+      qrels: bytes('query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td', [0xff], '\t1\n'),
+    });
+    const set = await readBeir(dir, 'test', { onWarning: (w) => warnings.push(w) });
+    expect(set.corpus.get('d2')!.text).toBe('caf\uFFFD');
+    expect(warnings.filter((w) => /invalid UTF-8/.test(w))).toEqual([
+      `${join(dir, 'corpus.jsonl')}:2: invalid UTF-8; the bad bytes were read as U+FFFD`,
+      `${join(dir, 'corpus.jsonl')}:3: invalid UTF-8; the bad bytes were read as U+FFFD`,
+      `${join(dir, 'queries.jsonl')}:1: invalid UTF-8; the bad bytes were read as U+FFFD`,
+      `${join(dir, 'qrels', 'test.tsv')}:3: invalid UTF-8; the bad bytes were read as U+FFFD`,
+    ]);
   });
 
   const bad: Array<[string, Partial<Record<'corpus' | 'queries' | 'qrels', string>>, RegExp]> = [
