@@ -17,6 +17,15 @@ export class CliError extends Error {
   }
 }
 
+/** Runs a check whose error message is for the user as is (a CliError, exit 1). */
+export function cliCheck(check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    throw e instanceof CliError ? e : new CliError((e as Error).message);
+  }
+}
+
 /** node:util parseArgs, strict; an unknown or malformed flag becomes a usage CliError naming it. */
 export function parseCli<const T extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[], options: T, allowPositionals: boolean,
@@ -84,7 +93,8 @@ export async function readJsonl(path: string, onWarning: (message: string) => vo
     }
   } catch (e) {
     if (e instanceof CliError) throw e;
-    throw new CliError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const msg = (e as Error).message;
+    throw new CliError(msg.startsWith(`${path}: `) ? msg : `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? msg})`);
   }
   warnInvalidUtf8(path, invalid, onWarning);
   return records;

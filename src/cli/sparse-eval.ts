@@ -5,14 +5,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBeir } from '../lab/beir.js';
-import { EVAL_MODES, evaluateBeir, HYBRID_WEIGHTS, type EvalMode } from '../lab/evaluate.js';
+import { checkEvaluable, EVAL_MODES, evaluateBeir, HYBRID_WEIGHTS, type EvalMode } from '../lab/evaluate.js';
 import type { SparseHead } from '../lab/heads/head.js';
 import { createHead, HEAD_NAMES } from '../lab/heads/registry.js';
 import { METRIC_NAMES } from '../lab/metrics.js';
 import { writeRunFile } from '../lab/runfile.js';
 import { BgeM3 } from '../m3.js';
 import { checkModeWeights, type ModeWeights } from '../scores.js';
-import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { checkWritable } from '../temp-path.js';
+import { backendFlag, CliError, cliCheck, intFlag, parseCli, runCommand, type CliIO } from './io.js';
 import { createProgress } from './progress.js';
 
 export const USAGE = `Usage: bge-m3 sparse eval --model DIR --beir DIR [--split test] [--head NAME|DIR] [--mode MODE]
@@ -22,7 +23,8 @@ export const USAGE = `Usage: bge-m3 sparse eval --model DIR --beir DIR [--split 
 Retrieves for every judged query of DIR/qrels/<split>.tsv over DIR/corpus.jsonl and scores the run
 as trec_eval does: nDCG@10, MRR@10, Recall@100, MAP (queries without a relevant judgment skipped).
   --head NAME|DIR  a sparse head (${HEAD_NAMES.join(', ')}; default m3) or a folder saved by
-                   bge-m3 sparse train (head.json + tensors)
+                   bge-m3 sparse train (head.json + tensors); a head name always means the
+                   built-in head: give a folder of that name as a path (./m3)
   --mode MODE      ${EVAL_MODES.join(' | ')} (default sparse): the head alone; dense; dense top k
                    re-ranked by ColBERT; sparse+dense; colbert+sparse+dense
   --weights D,S,C  hybrid weights for dense, sparse, ColBERT (default ${HYBRID_WEIGHTS.join(',')}, BGE-M3's paper)
@@ -47,12 +49,18 @@ function weightsFlag(v: string | undefined): ModeWeights | undefined {
     if (parts.length !== 3 || v.split(',').some((s) => s.trim() === '')) throw new Error(`three comma-separated numbers (dense,sparse,colbert), got '${v}'`);
     return checkModeWeights(parts, '--weights');
   } catch (e) {
-    throw new CliError(`--weights must be ${(e as Error).message.replace(/^--weights must be /, '')}`, true);
+    const msg = (e as Error).message;
+    throw new CliError(msg.startsWith('--weights') ? msg : `--weights must be ${msg}`, true);
   }
 }
 
-/** A head by name, or a trained head folder (loaded by the trainer's own reader). */
+/**
+ * A head by name, or a trained head folder (loaded by the trainer's own reader). A head name always means
+ * the built-in head, whatever folders the working directory holds (as in train and lens): a folder named
+ * like a head is given as a path, e.g. `./m3`.
+ */
 async function resolveHead(spec: string, model: BgeM3, opts: { layer?: number; k1?: number; b?: number }): Promise<SparseHead> {
+  if (HEAD_NAMES.includes(spec)) return createHead(spec, model, opts);
   if (existsSync(spec) && statSync(spec).isDirectory()) {
     if (!existsSync(join(spec, 'head.json'))) throw new CliError(`--head ${spec}: a trained head folder holds head.json; none there`);
     const modulePath = '../lab/head-io.js'; // the trainer's save/load (a path in a variable: loaded only when used)
@@ -64,8 +72,7 @@ async function resolveHead(spec: string, model: BgeM3, opts: { layer?: number; k
     }
     return io.loadHead(spec, model);
   }
-  if (!HEAD_NAMES.includes(spec)) throw new CliError(`--head must be one of ${HEAD_NAMES.join(', ')} or a trained head folder, got '${spec}'`, true);
-  return createHead(spec, model, opts);
+  throw new CliError(`--head must be one of ${HEAD_NAMES.join(', ')} or a trained head folder, got '${spec}'`, true);
 }
 
 const pct = (x: number) => x.toFixed(4);
@@ -99,8 +106,11 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const headSpec = values.head ?? 'm3';
     const tag = values.tag ?? `bge-m3-${mode === 'sparse' ? headSpec.replace(/[^\w.-]+/g, '_') : mode}`;
     if (values.run !== undefined && existsSync(values.run) && !values.force) throw new CliError(`${values.run} exists; pass --force to replace it`);
+    if (values.run !== undefined) cliCheck(() => checkWritable(values.run!, '--run'));
 
-    const set = await readBeir(values.beir, values.split ?? 'test', { onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    const split = values.split ?? 'test';
+    const set = await readBeir(values.beir, split, { onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+    cliCheck(() => checkEvaluable(set, join(values.beir!, 'qrels', `${split}.tsv`)));
     if (values.run !== undefined) {
       // A run file separates fields by whitespace: refuse ids it cannot hold before any work is done.
       if (/\s/.test(tag) || tag === '') throw new CliError(`--tag must be a non-empty word without whitespace, got '${tag}'`, true);

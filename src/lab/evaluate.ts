@@ -10,7 +10,7 @@ import type { SparseHead, Side } from './heads/head.js';
 import { M3Head } from './heads/m3.js';
 import { hiddenStates } from './hidden.js';
 import { InvertedIndex, type IndexStats } from './index.js';
-import { evaluateRun, type Metrics } from './metrics.js';
+import { evaluateRun, hasRelevant, type Metrics } from './metrics.js';
 import { colbertRerank, denseRetrieve, hybridRerank, median, sparseRetrieve, unionRuns, type RunMap } from './retrieve.js';
 
 export const EVAL_MODES = ['sparse', 'dense', 'colbert', 'hybrid', 'all'] as const;
@@ -69,6 +69,15 @@ export async function weighTexts(
   return out;
 }
 
+/**
+ * Refuses a set with nothing to evaluate (no judged query with a relevant document): all-zero metrics over
+ * no query would read as a result. `qrelsName` names the qrels file in the message.
+ */
+export function checkEvaluable(set: Pick<BeirSet, 'qrels'>, qrelsName = 'the qrels'): void {
+  for (const judged of set.qrels.values()) if (hasRelevant(judged)) return;
+  throw new Error(`${qrelsName}: nothing to evaluate: none of its ${set.qrels.size} judged queries has a relevant judgment (grade >= 1)`);
+}
+
 export async function evaluateBeir(model: BgeM3, set: BeirSet, head: SparseHead, opts: EvalOptions = {}): Promise<EvalResult> {
   const mode = opts.mode ?? 'sparse';
   if (!(EVAL_MODES as readonly string[]).includes(mode)) throw new Error(`mode must be one of ${EVAL_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
@@ -79,6 +88,7 @@ export async function evaluateBeir(model: BgeM3, set: BeirSet, head: SparseHead,
   const qids = [...set.qrels.keys()]; // judged queries only, as BEIR evaluates
   const docIds = [...set.corpus.keys()];
   if (docIds.length === 0) throw new Error('the corpus is empty');
+  checkEvaluable(set);
   const qIds = model.tokenize(qids.map((q) => set.queries.get(q)!), opts.maxQueryLength ?? 512);
   const dIds = model.tokenize(docIds.map((d) => documentText(set.corpus.get(d)!)), opts.maxPassageLength ?? 8192);
 

@@ -109,11 +109,16 @@ export interface Evaluation {
   readonly skipped: number;
 }
 
+/** Whether a query's judgments hold a relevant document (grade >= 1): only such queries are evaluated. */
+export function hasRelevant(judged: ReadonlyMap<string, number>): boolean {
+  return [...judged.values()].some((g) => g >= 1);
+}
+
 export function evaluateRun(run: Run, qrels: Qrels): Evaluation {
   const perQuery = new Map<string, Metrics>();
   let skipped = 0;
   for (const [qid, judged] of qrels) {
-    if (![...judged.values()].some((g) => g >= 1)) {
+    if (!hasRelevant(judged)) {
       skipped++;
       continue;
     }

@@ -1,6 +1,6 @@
 /** `bge-m3 sparse eval` (the built binary): one JSON object, a run file that scores the same, clear refusals. */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,5 +62,31 @@ describe('bge-m3 sparse eval', () => {
     expect(r.stderr).toMatch(/qrels\/test\.tsv:\d+: expected 3 tab-separated fields/);
     writeFileSync(join(broken, 'queries.jsonl'), '{"_id": "q1"}\n');
     expect(cli('--model', checkpointDir('tiny-m3'), '--beir', broken).stderr).toMatch(/queries\.jsonl:1: "text" must be a string/);
+  });
+
+  it('nothing to evaluate (no judged query with a relevant document) is an error naming the qrels file, before any work', () => {
+    const empty = join(root, 'no-relevant');
+    cpSync(set, empty, { recursive: true });
+    writeFileSync(join(empty, 'qrels', 'test.tsv'), 'query-id\tcorpus-id\tscore\nq1\tt1-a\t0\nq2\tt2-a\t0\n');
+    const r = cli('--model', checkpointDir('tiny-m3'), '--beir', empty, '--head', 'bm25', '--json');
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/qrels\/test\.tsv: nothing to evaluate: none of its 2 judged queries has a relevant judgment/);
+    expect(r.status).toBe(1);
+    writeFileSync(join(empty, 'qrels', 'test.tsv'), 'query-id\tcorpus-id\tscore\n');
+    expect(cli('--model', checkpointDir('tiny-m3'), '--beir', empty).stderr).toMatch(/nothing to evaluate: none of its 0 judged queries/);
+  });
+
+  it('a folder named m3 in the working directory does not shadow the built-in --head m3; ./m3 names the folder', () => {
+    const cwd = join(root, 'cwd-with-m3');
+    mkdirSync(join(cwd, 'm3'), { recursive: true });
+    writeFileSync(join(cwd, 'm3', 'notes.txt'), 'not a head');
+    const inCwd = (...args: string[]) => spawnSync(process.execPath, [BIN, 'sparse', 'eval', '--model', checkpointDir('tiny-m3'), '--beir', set, ...args], { encoding: 'utf8', cwd });
+    const builtIn = inCwd('--head', 'm3', '--json');
+    expect(builtIn.stderr).toBe('');
+    expect(builtIn.status).toBe(0);
+    expect(JSON.parse(builtIn.stdout)).toMatchObject({ head: 'm3' });
+    const folder = inCwd('--head', './m3');
+    expect(folder.status).toBe(1);
+    expect(folder.stderr).toMatch(/--head \.\/m3: a trained head folder holds head\.json; none there/);
   });
 });
