@@ -26,7 +26,7 @@ export async function* readLines(path: string, onInvalid: (line: number) => void
   };
   // "\n" never occurs inside a multi-byte UTF-8 sequence, so splitting the raw bytes on it is safe.
   let rest = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  for await (const chunk of chunksOf(path)) {
     let buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
     for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a)) {
       const text = decode(buf.subarray(0, nl));
@@ -38,6 +38,17 @@ export async function* readLines(path: string, onInvalid: (line: number) => void
   if (rest.length > 0) {
     const text = decode(rest);
     yield [n, text];
+  }
+}
+
+/** The bytes of a file; a failure to read names the file (Node's EISDIR, EACCES … name none). */
+async function* chunksOf(path: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) yield chunk;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new Error(`${path}: is a folder, expected a file`);
+    throw new Error(`${path}: cannot read (${code ?? (e as Error).message})`);
   }
 }
 

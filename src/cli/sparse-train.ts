@@ -18,7 +18,8 @@ import { cacheMismatch, corpusTexts, modelFingerprint, openHiddenCache, queryTex
 import { CheckpointError, latestCheckpoint, TrainingDivergedError, trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
 import { BgeM3 } from '../m3.js';
 import { colbertScore, denseScore } from '../scores.js';
-import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { checkWritable } from '../temp-path.js';
+import { backendFlag, CliError, cliCheck, intFlag, parseCli, runCommand, type CliIO } from './io.js';
 import { neuralHead } from './sparse-head-arg.js';
 
 export const USAGE = `Usage: bge-m3 sparse train --model DIR --beir DIR --head NAME|DIR --out DIR [--split train]
@@ -157,6 +158,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       throw new CliError(`${checkpoint.path} holds the checkpoint of an earlier run (after epoch ${checkpoint.epoch}): pass --resume to continue it, or --force to start over (which replaces it)`);
     }
     if (!checkpoint && values.resume) stderr.write(`warning: --resume: no checkpoint in ${checkpointDir}; training from the start\n`);
+    cliCheck(() => checkWritable(out, '--out', 'folder'));
     const both = numberFlag(values['flops-weight'], 'flops-weight') ?? 0;
     const opts = {
       epochs: intFlag(values.epochs, 'epochs', 1) ?? 3,

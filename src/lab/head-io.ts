@@ -25,6 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { withTempPath } from '../temp-path.js';
 import type { BgeM3 } from '../m3.js';
 import { headValuesFault, HeadWeightsError } from '../weights/finite.js';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
@@ -92,7 +93,7 @@ export async function saveHead(
   if (refused) throw new Error(`${refused}: refusing to replace it (nothing was deleted)`);
   await mkdir(dirname(dir), { recursive: true });
   const tmp = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tmp-`));
-  try {
+  await withTempPath(tmp, dir, async () => { // removed on a failure or a signal; errors name the folder
     if (head.config.head === 'splade') {
       await writeSafetensors(join(tmp, 'splade.safetensors'), SPLADE_TENSORS.map((name) => ({
         name, dtype: 'F32' as const, shape: named[name]!.shape, bytes: () => new Uint8Array(host.get(name)!.buffer),
@@ -122,10 +123,7 @@ export async function saveHead(
     } else {
       await rename(tmp, dir);
     }
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 /** Reads `head.json` and checks it against `model`; errors name the file and the field. */

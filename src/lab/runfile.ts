@@ -4,9 +4,10 @@
  * JavaScript's shortest round-trip form, so the file scores exactly as the lab did (ties included).
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { withTempPath } from '../temp-path.js';
 import { rankHits, type Hit, type Run } from './metrics.js';
 
 function checkField(value: string, what: string): void {
@@ -15,33 +16,31 @@ function checkField(value: string, what: string): void {
 
 /**
  * Writes `run` to `path`: to a temporary file beside it, renamed into place when complete, so an
- * interrupted write never leaves a partial file under the final name. An existing `path` is refused
- * unless `force`.
+ * interrupted write never leaves a partial file under the final name, and the temporary file is removed
+ * on a failure or a signal. An existing `path` is refused unless `force`.
  */
 export async function writeRunFile(path: string, run: Run, tag: string, opts: { force?: boolean } = {}): Promise<void> {
   checkField(tag, 'tag');
   if (!opts.force && existsSync(path)) throw new Error(`${path} exists; pass --force to replace it`);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
-    for (const [qid, hits] of run) {
-      checkField(qid, 'query id');
-      const lines = rankHits(hits).map((h, i) => {
-        checkField(h.id, 'document id');
-        if (!Number.isFinite(h.score)) throw new Error(`run file: query ${qid} document ${h.id} has score ${h.score}`);
-        return `${qid} Q0 ${h.id} ${i + 1} ${h.score} ${tag}\n`;
-      });
-      await fh.write(lines.join(''));
+  await withTempPath(join(dirname(path), `.${basename(path)}.${process.pid}.tmp`), path, async (tmp) => {
+    const fh = await open(tmp, 'w');
+    try {
+      for (const [qid, hits] of run) {
+        checkField(qid, 'query id');
+        const lines = rankHits(hits).map((h, i) => {
+          checkField(h.id, 'document id');
+          if (!Number.isFinite(h.score)) throw new Error(`run file: query ${qid} document ${h.id} has score ${h.score}`);
+          return `${qid} Q0 ${h.id} ${i + 1} ${h.score} ${tag}\n`;
+        });
+        await fh.write(lines.join(''));
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
-    await fh.sync();
-    await fh.close();
     if (!opts.force && existsSync(path)) throw new Error(`${path} exists; pass --force to replace it`);
     await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  });
 }
 
 /** Reads a run file (whitespace-separated, 6 fields a line); a bad line is an error naming file and line. */

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withTempPath } from '../temp-path.js';
 import { describeHeadFault, findHeadFaults, headValuesFault, type HeadTensorFault } from '../weights/finite.js';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { TrainableHead } from './heads/head.js';
@@ -318,33 +319,35 @@ async function tensorBytes(t: tf.Tensor): Promise<Uint8Array> {
 async function saveCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Optimizer, epoch: number, curve: EpochStats[], settings: RunSettings): Promise<void> {
   await mkdir(dir, { recursive: true });
   const name = `epoch-${String(epoch).padStart(4, '0')}`;
-  const tmp = join(dir, `.${name}.tmp-${process.pid}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp);
-  const vars = head.trainable;
-  await writeSafetensors(join(tmp, 'head.safetensors'), vars.map((v, i) => ({
-    name: `var.${i}`, dtype: 'F32' as const, shape: v.shape, bytes: () => tensorBytes(v),
-  })));
-  const opt = await optimizer.getWeights(); // [iter, first moments…, second moments…], in variable order
-  await writeSafetensors(join(tmp, 'optimizer.safetensors'), opt.map((w, i) => ({
-    // The step count (int32) is stored as a float: exact below 2^24 steps (MAX_STEPS).
-    name: `state.${String(i).padStart(4, '0')}`, dtype: 'F32' as const, shape: w.tensor.shape,
-    bytes: async () => (w.tensor.dtype === 'float32' ? tensorBytes(w.tensor) : new Uint8Array(Float32Array.from(await w.tensor.data()).buffer)),
-  })));
-  tf.dispose(opt[0]!.tensor); // the iteration count is made fresh by getWeights
-  const acc = adamPowers(optimizer);
-  if (acc) {
-    // Adam's running β1^t, β2^t: setWeights recomputes them with pow, which rounds differently from
-    // the running products; saving them makes a resumed run equal an unbroken one bit for bit.
-    await writeSafetensors(join(tmp, 'adam-powers.safetensors'), [
-      { name: 'beta1_power', dtype: 'F32', shape: [], bytes: () => tensorBytes(acc.accBeta1) },
-      { name: 'beta2_power', dtype: 'F32', shape: [], bytes: () => tensorBytes(acc.accBeta2) },
-    ]);
-  }
-  await writeFile(join(tmp, 'state.json'), `${JSON.stringify({ epoch, head: head.config, settings, curve }, null, 2)}\n`);
   const final = join(dir, name);
-  await rm(final, { recursive: true, force: true });
-  await rename(tmp, final);
+  // removed on any failure (a full disk) or signal; errors name the checkpoint
+  await withTempPath(join(dir, `.${name}.tmp-${process.pid}`), final, async (tmp) => {
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp);
+    const vars = head.trainable;
+    await writeSafetensors(join(tmp, 'head.safetensors'), vars.map((v, i) => ({
+      name: `var.${i}`, dtype: 'F32' as const, shape: v.shape, bytes: () => tensorBytes(v),
+    })));
+    const opt = await optimizer.getWeights(); // [iter, first moments…, second moments…], in variable order
+    await writeSafetensors(join(tmp, 'optimizer.safetensors'), opt.map((w, i) => ({
+      // The step count (int32) is stored as a float: exact below 2^24 steps (MAX_STEPS).
+      name: `state.${String(i).padStart(4, '0')}`, dtype: 'F32' as const, shape: w.tensor.shape,
+      bytes: async () => (w.tensor.dtype === 'float32' ? tensorBytes(w.tensor) : new Uint8Array(Float32Array.from(await w.tensor.data()).buffer)),
+    })));
+    tf.dispose(opt[0]!.tensor); // the iteration count is made fresh by getWeights
+    const acc = adamPowers(optimizer);
+    if (acc) {
+      // Adam's running β1^t, β2^t: setWeights recomputes them with pow, which rounds differently from
+      // the running products; saving them makes a resumed run equal an unbroken one bit for bit.
+      await writeSafetensors(join(tmp, 'adam-powers.safetensors'), [
+        { name: 'beta1_power', dtype: 'F32', shape: [], bytes: () => tensorBytes(acc.accBeta1) },
+        { name: 'beta2_power', dtype: 'F32', shape: [], bytes: () => tensorBytes(acc.accBeta2) },
+      ]);
+    }
+    await writeFile(join(tmp, 'state.json'), `${JSON.stringify({ epoch, head: head.config, settings, curve }, null, 2)}\n`);
+    await rm(final, { recursive: true, force: true });
+    await rename(tmp, final);
+  });
   for (const old of await readdir(dir)) { // keep the latest only
     if (EPOCH_DIR.test(old) && old !== name) await rm(join(dir, old), { recursive: true, force: true });
   }
