@@ -93,6 +93,7 @@ export function boundedIds(
   allIds: (text: string) => number[],
   minPrefix = MIN_PREFIX_CHARS,
 ): number[] {
+  if (room <= 0) return [];
   let size = Math.max(minPrefix, room * FIRST_CHARS_PER_TOKEN);
   while (size < text.length) {
     const cut = findCut(text, size, segmenter);
