@@ -35,9 +35,11 @@ export async function writeRunFile(path: string, run: Run, tag: string, opts: { 
         await fh.write(lines.join(''));
       }
       await fh.sync();
-    } finally {
-      await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => {}); // the write's error is the one to report
+      throw e;
     }
+    await fh.close();
     if (!opts.force && existsSync(path)) throw new Error(`${path} exists; pass --force to replace it`);
     await rename(tmp, path);
   });
