@@ -7,9 +7,9 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { XLMRobertaConfig } from '../config.js';
 import type { BgeM3 } from '../m3.js';
+import { TORCH_BENCH_SCRIPT } from '../package-files.js';
 
 export interface Shape { readonly rows: number; readonly tokens: number; readonly label: string }
 
@@ -127,9 +127,9 @@ export async function timeFileRead(path: string): Promise<number> {
 
 export interface TorchResult { shape: string; median_s: number; tokens_per_s: number; peak_rss_mb: number; runs_s: number[]; threads: number; torch: string }
 
-/** The baseline script, next to the package root (src/bench and dist/bench are both two levels down). */
+/** The baseline script, shipped in the package (scripts/bench_torch.py). */
 export function torchScript(): string {
-  return fileURLToPath(new URL('../../scripts/bench_torch.py', import.meta.url));
+  return TORCH_BENCH_SCRIPT;
 }
 
 /** The first Python that can import torch: $BGE_M3_PYTHON, python3, /usr/bin/python3 (Debian's python3-torch). */
@@ -154,7 +154,7 @@ export class TorchBaseline {
 
   static async start(python: string, threads: number, c: XLMRobertaConfig): Promise<TorchBaseline> {
     const script = torchScript();
-    if (!existsSync(script)) throw new Error(`PyTorch baseline script not found at ${script}`);
+    if (!existsSync(script)) throw new Error(`its script ${script} is not in this install of bge-m3-tfjs (the package ships it as scripts/bench_torch.py; copy it there from the source repository)`);
     const proc = spawn(python, [script, '--serve', '--threads', String(threads),
       '--layers', String(c.num_hidden_layers), '--hidden', String(c.hidden_size), '--heads', String(c.num_attention_heads),
       '--intermediate', String(c.intermediate_size), '--vocab', String(c.vocab_size), '--positions', String(c.max_position_embeddings)], {

@@ -2,7 +2,7 @@
  * A BGE-M3-shaped snapshot with random weights, for benchmarks: full size (or any size) without
  * downloading 2.3 GB. Written as safetensors tensor by tensor (never the whole model in memory):
  * `config.json`, `model.safetensors`, `colbert_linear.safetensors`, `sparse_linear.safetensors` and
- * the tokenizer files of the tiny-m3 fixture (benchmarks feed random token ids, so the vocabulary
+ * the tokenizer files of the bundled checkpoint (benchmarks feed random token ids, so the vocabulary
  * does not matter). Values: Linear and embedding matrices uniform with std 0.02 (as the fixtures'
  * N(0, 0.02)), LayerNorm weights near 1, small biases; seeded, so every build is the same.
  */
@@ -10,8 +10,8 @@ import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../config.js';
+import { BUNDLED_CHECKPOINT } from '../package-files.js';
 import { expectedShapes } from '../model/params.js';
 import { writeSafetensors, type TensorToWrite } from '../weights/safetensors.js';
 
@@ -36,13 +36,13 @@ export const PRESETS: Readonly<Record<string, RandomModelSize>> = {
   'large-2l': { ...LARGE, layers: 2 },
 };
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'sentencepiece.bpe.model'];
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 /** Bumped when the files written change, so an old cache is rebuilt. */
 const FORMAT = 'bge-m3-tfjs random checkpoint v1';
 
-/** tiny-m3's folder: the tokenizer files come from there (the repo's test fixtures). */
+/** The bundled checkpoint's folder (shipped in the tarball): the tokenizer files come from there. */
 export function fixtureTokenizerDir(): string {
-  return fileURLToPath(new URL('../../test/fixtures/tiny-m3/', import.meta.url));
+  return BUNDLED_CHECKPOINT;
 }
 
 export function defaultCacheDir(preset: string): string {
@@ -129,7 +129,7 @@ export async function ensureRandomCheckpoint(
   }
   const src = fixtureTokenizerDir();
   for (const f of TOKENIZER_FILES) {
-    if (!existsSync(join(src, f))) throw new Error(`random checkpoint: tokenizer file ${join(src, f)} is missing (run from the repository, which has test/fixtures)`);
+    if (!existsSync(join(src, f))) throw new Error(`random checkpoint: tokenizer file ${join(src, f)} is missing (this install of bge-m3-tfjs lacks its bundled checkpoint)`);
   }
   const tmp = `${dir}.partial`;
   await rm(tmp, { recursive: true, force: true });

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, string> = {
 };
 
 const USAGE = `Usage: bge-m3 <command> [options]   (bge-m3 <command> --help for its options)
+       bge-m3 --version   (or -V): print the version of bge-m3-tfjs
 
 Commands:
 ${Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(10)} ${d}`).join('\n')}
@@ -23,7 +24,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return cmd === undefined ? 2 : 0;
   }
-  if (!(cmd in COMMANDS)) {
+  if (cmd === '--version' || cmd === '-V') {
+    const { packageVersion } = await import('../package-files.js');
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  if (!Object.hasOwn(COMMANDS, cmd)) {
     process.stderr.write(`bge-m3: unknown command '${cmd}'\n\n${USAGE}`);
     return 2;
   }
