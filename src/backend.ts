@@ -1,7 +1,8 @@
 /**
  * Backend selection. `wasm` (default) ships inside its npm package and runs XNNPACK's matMul on
  * several threads (see runtime/wasm-threads.ts); `cpu` is pure JS (slow, a fallback); `tensorflow` is
- * `@tensorflow/tfjs-node`, an optional peer a user may install.
+ * TensorFlow's C library through `@tensorflow/tfjs-node` or `@tensorflow/tfjs-node-gpu`, optional peers
+ * a user may install (whichever is installed; the first of TENSORFLOW_PACKAGES that loads).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultWasmThreads, noteWasmThreads, prepareWasmBackend } from './runtime/wasm-threads.js';
@@ -9,12 +10,47 @@ import { defaultWasmThreads, noteWasmThreads, prepareWasmBackend } from './runti
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
+/** The packages that provide the `tensorflow` backend, tried in this order. */
+export const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'] as const;
+
+let tensorflowFrom: string | undefined;
+
+/** The package the `tensorflow` backend was loaded from, once `useBackend('tensorflow')` has run. */
+export function tensorflowPackage(): string | undefined {
+  return tensorflowFrom;
+}
+
 export interface BackendOptions {
   /**
    * wasm only: threads for matMul (default: env BGE_M3_WASM_THREADS, else the cores Node may use, up
    * to 8; 1 = the package's single-threaded build). Fixed once the wasm backend has been created.
    */
   threads?: number;
+  /**
+   * tensorflow only: told which package provides the backend when it is first loaded (default:
+   * console.error, so that a command's stdout stays clean).
+   */
+  onInfo?: (message: string) => void;
+}
+
+/** Imports the first package of TENSORFLOW_PACKAGES that loads; an error naming each one's failure when none does. */
+async function loadTensorflow(onInfo: (message: string) => void): Promise<void> {
+  if (tensorflowFrom !== undefined) return;
+  const failures: string[] = [];
+  for (const pkg of TENSORFLOW_PACKAGES) {
+    try {
+      await import(pkg);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const missing = err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes(`'${pkg}'`);
+      failures.push(`${pkg}: ${missing ? 'not installed' : `installed but failed to load (${err.message.split('\n')[0]})`}`);
+      continue;
+    }
+    tensorflowFrom = pkg;
+    onInfo(`bge-m3-tfjs: backend 'tensorflow' is ${pkg}`);
+    return;
+  }
+  throw new Error(`backend 'tensorflow' needs one of the optional packages ${TENSORFLOW_PACKAGES.join(' or ')} (npm install ${TENSORFLOW_PACKAGES[0]}, or ${TENSORFLOW_PACKAGES[1]} for CUDA); none could be loaded: ${failures.join('; ')}`);
 }
 
 export async function useBackend(name: BackendName = 'wasm', opts: BackendOptions = {}): Promise<void> {
@@ -28,14 +64,7 @@ export async function useBackend(name: BackendName = 'wasm', opts: BackendOption
   if (tf.getBackend() === name) return;
   if (name === 'wasm') await prepareWasmBackend(threads);
   else if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
-  else {
-    const pkg = '@tensorflow/tfjs-node';
-    try {
-      await import(pkg);
-    } catch (e) {
-      throw new Error(`backend 'tensorflow' needs the optional package ${pkg} (npm install ${pkg}); it could not be loaded: ${(e as Error).message}`);
-    }
-  }
+  else await loadTensorflow(opts.onInfo ?? ((m) => console.error(m)));
   if (!(await tf.setBackend(name))) throw new Error(`backend '${name}' failed to initialise`);
   await tf.ready();
   if (name === 'wasm') await noteWasmThreads();

@@ -5,7 +5,7 @@ export type { LoadOptions, EncodeOptions, RunOptions, EncodeOutput, ScoreOptions
 export { FORMULATIONS, type Formulation } from './forward.js';
 export type { FastOptions } from './model/fast/attention.js';
 export { ActivationCache } from './hooks/cache.js';
-export { useBackend, BACKENDS, type BackendName } from './backend.js';
+export { useBackend, tensorflowPackage, BACKENDS, TENSORFLOW_PACKAGES, type BackendName, type BackendOptions } from './backend.js';
 export { loadConfig, parseConfig, ConfigError, type XLMRobertaConfig } from './config.js';
 export { M3Tokenizer } from './tokenizer.js';
 export {
