@@ -1,12 +1,13 @@
 /**
  * `bge-m3 demo [--model DIR] [--backend NAME]`: the FlagEmbedding README example, end to end.
- * Uses `weights/bge-m3` or BAAI/bge-m3 in the Hugging Face cache when there, otherwise the bundled tiny random checkpoint.
+ * Uses `weights/bge-m3` or BAAI/bge-m3 in the Hugging Face cache when there, otherwise the bundled tiny checkpoint
+ * (random weights, and said so).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { resolveModel } from '../hub/cache.js';
 import { BgeM3 } from '../m3.js';
+import { BUNDLED_CHECKPOINT, PACKAGE_ROOT } from '../package-files.js';
 import { backendFlag, parseCli, runCommand, type CliIO } from './io.js';
 
 export const USAGE = `Usage: bge-m3 demo [--model DIR] [--backend NAME]
@@ -14,7 +15,7 @@ export const USAGE = `Usage: bge-m3 demo [--model DIR] [--backend NAME]
 Encodes the FlagEmbedding README sentences and prints dense similarities, lexical weights as tokens,
 lexical-matching and ColBERT scores, and compute_score's combined scores. Without --model it uses
 weights/bge-m3 or BAAI/bge-m3 in the Hugging Face cache when present, else the bundled tiny checkpoint
-(random weights: the numbers then mean nothing).
+(random weights: the numbers then show the pipeline at work, not meaning).
 `;
 
 export const QUERIES = ['What is BGE M3?', 'Defination of BM25'];
@@ -23,9 +24,7 @@ export const PASSAGES = [
   'BM25 is a bag-of-words retrieval function that ranks a set of documents based on the query terms appearing in each document',
 ];
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const REAL_WEIGHTS = join(ROOT, 'weights', 'bge-m3');
-export const TINY_CHECKPOINT = join(ROOT, 'test', 'fixtures', 'tiny-m3');
+export const REAL_WEIGHTS = join(PACKAGE_ROOT, 'weights', 'bge-m3');
 
 const inHubCache = (repo: string): boolean => {
   try {
@@ -52,11 +51,14 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       if (existsSync(join(REAL_WEIGHTS, 'config.json'))) dir = REAL_WEIGHTS;
       else if (inHubCache('BAAI/bge-m3')) dir = 'BAAI/bge-m3'; // where `bge-m3 download` (and Python) put it
       else {
-        dir = TINY_CHECKPOINT;
-        say('NOTE: no real weights in weights/bge-m3 or the Hugging Face cache (get them with `bge-m3 download`), so this runs the bundled');
-        say('tiny-m3 test checkpoint. Its weights are RANDOM: the numbers below show the pipeline works, not meaning.');
-        say();
+        dir = BUNDLED_CHECKPOINT;
+        say('NOTE: no real weights in weights/bge-m3 or the Hugging Face cache (get them with `npx -p bge-m3-tfjs bge-m3 download`),');
+        say('so this runs the bundled tiny checkpoint.');
       }
+    }
+    if (resolve(dir) === resolve(BUNDLED_CHECKPOINT)) {
+      say('The bundled checkpoint (2 layers, hidden 32) has RANDOM weights: the numbers below show the pipeline at work, not meaning.');
+      say();
     }
     const t0 = Date.now();
     const m3 = await BgeM3.load(dir, { backend: backendFlag(values.backend) });

@@ -198,7 +198,7 @@ describe('bge-m3', () => {
     expect(r.stderr).toMatch(/encode/);
   });
 
-  it('demo runs on the bundled tiny checkpoint and says its weights are random', () => {
+  it('demo runs on the bundled checkpoint and says its weights are random', () => {
     const r = cli(['demo']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/RANDOM/);
