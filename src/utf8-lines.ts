@@ -5,7 +5,8 @@
 import { createReadStream } from 'node:fs';
 
 /**
- * The lines of a UTF-8 text file, split on "\n" (a trailing "\r" is dropped), with their 1-based numbers.
+ * The lines of a UTF-8 text file (standard input when `path` is "-"), split on "\n" (a trailing "\r" is
+ * dropped), with their 1-based numbers.
  * A byte-order mark at the start is skipped, as JSON readers do. Invalid UTF-8 is decoded as U+FFFD and
  * reported through `onInvalid` with the line's number, never replaced silently.
  */
@@ -41,14 +42,18 @@ export async function* readLines(path: string, onInvalid: (line: number) => void
   }
 }
 
-/** The bytes of a file; a failure to read names the file (Node's EISDIR, EACCES … name none). */
+/** The bytes of a file, or of standard input for "-"; a failure to read names the file (Node's EISDIR, EACCES … name none). */
 async function* chunksOf(path: string): AsyncGenerator<Buffer> {
+  const stdin = path === '-';
+  const name = stdin ? '<stdin>' : path;
   try {
-    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) yield chunk;
+    for await (const chunk of (stdin ? process.stdin : createReadStream(path)) as AsyncIterable<Buffer | string>) {
+      yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR') throw new Error(`${path}: is a folder, expected a file`);
-    throw new Error(`${path}: cannot read (${code ?? (e as Error).message})`);
+    if (code === 'EISDIR') throw new Error(`${name}: is a folder, expected a file`);
+    throw new Error(`${name}: cannot read (${code ?? (e as Error).message})`);
   }
 }
 

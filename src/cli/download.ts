@@ -1,4 +1,4 @@
-// `bge-m3 download [--repo BAAI/bge-m3] [--dir DIR] [--revision main] [--force]`
+// `bge-m3 download [--repo BAAI/bge-m3] [--out DIR] [--revision main] [--force]`
 import { parseArgs } from 'node:util';
 import { hubCacheDir } from '../hub/cache.js';
 import {
@@ -10,18 +10,19 @@ import {
 } from '../hub/download.js';
 import { createProgress, formatBytes } from './progress.js';
 
-export const USAGE = `Usage: bge-m3 download [--repo ${DEFAULT_REPO}] [--dir DIR] [--revision ${DEFAULT_REVISION}] [--force]
+export const USAGE = `Usage: bge-m3 download [--repo ${DEFAULT_REPO}] [--out DIR] [--revision ${DEFAULT_REVISION}] [--force]
 
 Downloads the files a BGE-M3 snapshot needs (config, tokenizer files, weights, sparse and ColBERT heads)
-from the Hugging Face hub. Without --dir they go into the Hugging Face cache that Python's
+from the Hugging Face hub. Without --out they go into the Hugging Face cache that Python's
 huggingface_hub (transformers, FlagEmbedding) uses, so both share one copy and \`--model ${DEFAULT_REPO}\`
-finds it; with --dir, into that plain directory. Interrupted downloads resume from the partial file
-(<blob>.incomplete in the cache, <file>.part in --dir); every file is checked against the size and hash
+finds it; with --out, into that plain directory. Interrupted downloads resume from the partial file
+(<blob>.incomplete in the cache, <file>.part in --out); every file is checked against the size and hash
 the hub lists. Local files that differ are not replaced unless --force is given.
 
 Options:
   --repo <id>         hub repo id (default ${DEFAULT_REPO})
-  --dir <path>        plain target directory (default: the Hugging Face cache)
+  --out <path>        plain target directory (default: the Hugging Face cache); --dir, its old
+                      name, is still accepted with a warning
   --revision <rev>    branch, tag or commit (default ${DEFAULT_REVISION})
   --force             replace local files that differ from the repo
   -h, --help          show this help
@@ -44,7 +45,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
 
-  let values: { repo?: string; dir?: string; revision?: string; force?: boolean; help?: boolean };
+  let values: { repo?: string; out?: string; dir?: string; revision?: string; force?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -52,6 +53,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       allowPositionals: false,
       options: {
         repo: { type: 'string' },
+        out: { type: 'string' },
         dir: { type: 'string' },
         revision: { type: 'string' },
         force: { type: 'boolean' },
@@ -66,7 +68,15 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     stdout.write(USAGE);
     return 0;
   }
-  for (const name of ['repo', 'dir', 'revision'] as const) {
+  if (values.dir !== undefined) {
+    if (values.out !== undefined) {
+      stderr.write(`bge-m3 download: give --out only (--dir is its old name)\n\n${USAGE}`);
+      return 2;
+    }
+    stderr.write('warning: --dir is deprecated: use --out (the name every bge-m3 command uses for it)\n');
+    values.out = values.dir;
+  }
+  for (const name of ['repo', 'out', 'revision'] as const) {
     if (values[name] !== undefined && values[name].trim() === '') {
       stderr.write(`bge-m3 download: --${name} must not be empty\n`);
       return 2;
@@ -76,7 +86,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
   try {
     const result = await downloadSnapshot({
       repo: values.repo ?? DEFAULT_REPO,
-      ...(values.dir !== undefined ? { dir: values.dir } : { cacheDir: hubCacheDir().dir }),
+      ...(values.out !== undefined ? { dir: values.out } : { cacheDir: hubCacheDir().dir }),
       revision: values.revision ?? DEFAULT_REVISION,
       force: values.force ?? false,
       log: (line) => stderr.write(`${line}\n`),

@@ -1,5 +1,5 @@
 /**
- * `bge-m3 encode --model DIR (--input FILE.jsonl | TEXT ...) [--output FILE.jsonl [--resume]] [--max-length N]
+ * `bge-m3 encode --model DIR (--input FILE.jsonl | - | TEXT ...) [--out FILE.jsonl [--resume]] [--max-length N]
  *   [--batch-size N] [--dense] [--sparse] [--colbert] [--backend NAME] [--force]`
  * One JSON line per input, in input order: {"id", "input_ids", "dense", "lexical_weights", "colbert"}
  * (only the requested outputs; no output flag means all three).
@@ -7,22 +7,23 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BgeM3, type EncodeOutput } from '../m3.js';
-import { backendFlag, CliError, intFlag, lengthFlag, parseCli, readJsonl, runCommand, type CliIO, type InputRecord } from './io.js';
+import { backendFlag, CliError, intFlag, lengthFlag, parseCli, readJsonl, renamedFlag, runCommand, type CliIO, type InputRecord } from './io.js';
 import { cannotWrite, openFile, partPath, PartFile, readRange, scanPart, type OpenFile } from './part-file.js';
 import { createProgress } from './progress.js';
 
-export const USAGE = `Usage: bge-m3 encode --model DIR (--input FILE.jsonl | TEXT ...) [--output FILE.jsonl [--resume]]
+export const USAGE = `Usage: bge-m3 encode --model DIR (--input FILE.jsonl | TEXT ...) [--out FILE.jsonl [--resume]]
                     [--max-length N] [--batch-size N] [--dense] [--sparse] [--colbert] [--backend NAME] [--force]
 
-Input lines are {"id": ..., "text": "..."}. Writes one JSON line per input, in input order, to --output
-(refused if it exists, unless --force) or stdout:
+Input lines are {"id": ..., "text": "..."}, from --input FILE, or from standard input with --input -.
+Writes one JSON line per input, in input order, to --out (refused if it exists, unless --force) or stdout:
   {"id", "input_ids": [...], "dense": [...], "lexical_weights": {"<token id>": w}, "colbert": [[...], ...]}
 Only the requested outputs are written; none of --dense/--sparse/--colbert means all three.
 --max-length defaults to 8192, or the model's own limit when that is smaller.
 
---output FILE is written as FILE.part and renamed to FILE when complete. If the run stops early (Ctrl-C,
+--out FILE is written as FILE.part and renamed to FILE when complete. If the run stops early (Ctrl-C,
 a full disk, an error), FILE.part keeps the lines written so far: rerun the same command with --resume
 to continue it (the result is the same as an uninterrupted run), or with --force to start over.
+(--output is the old name of --out: still accepted, with a warning.)
 `;
 
 /**
@@ -58,7 +59,7 @@ interface Want {
 /** Encodes records [from, to) into their output lines. */
 type EncodeChunk = (from: number, to: number, onBatch?: (done: number) => Promise<void> | void) => Promise<string>;
 
-/** Refuses, before anything is loaded, an --output that would replace a file or ignore a partial one. */
+/** Refuses, before anything is loaded, an --out that would replace a file or ignore a partial one. */
 function checkTarget(target: string, force: boolean, resume: boolean): void {
   const part = partPath(target);
   if (!existsSync(dirname(target) || '.')) throw new CliError(`${target}: its directory does not exist`);
@@ -177,7 +178,7 @@ export async function run(argv: string[], io: EncodeIO = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   return runCommand('encode', USAGE, io, async () => {
     const { values, positionals } = parseCli(argv, {
-      model: { type: 'string' }, input: { type: 'string' }, output: { type: 'string' }, resume: { type: 'boolean' },
+      model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, output: { type: 'string' }, resume: { type: 'boolean' },
       'max-length': { type: 'string' }, 'batch-size': { type: 'string' },
       dense: { type: 'boolean' }, sparse: { type: 'boolean' }, colbert: { type: 'boolean' },
       backend: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -186,21 +187,21 @@ export async function run(argv: string[], io: EncodeIO = {}): Promise<number> {
       stdout.write(USAGE);
       return 0;
     }
+    const warn = (w: string) => stderr.write(`warning: ${w}\n`);
     if (!values.model) throw new CliError('--model DIR is required', true);
     if (values.input !== undefined && positionals.length > 0) throw new CliError('give --input FILE or TEXT arguments, not both', true);
-    if (values.input === undefined && positionals.length === 0) throw new CliError('nothing to encode: give --input FILE.jsonl or TEXT arguments', true);
-    if (values.resume && values.output === undefined) throw new CliError('--resume continues an --output FILE; give --output', true);
+    if (values.input === undefined && positionals.length === 0) throw new CliError('nothing to encode: give --input FILE.jsonl (- for standard input) or TEXT arguments', true);
+    const target = renamedFlag('out', values.out, 'output', values.output, warn);
+    if (values.resume && target === undefined) throw new CliError('--resume continues an --out FILE; give --out', true);
     const maxLengthFlag = intFlag(values['max-length'], 'max-length', 2);
     const batchSize = intFlag(values['batch-size'], 'batch-size', 1);
     const backend = backendFlag(values.backend);
     const none = !values.dense && !values.sparse && !values.colbert;
     const want = { returnDense: none || !!values.dense, returnSparse: none || !!values.sparse, returnColbert: none || !!values.colbert };
-    const target = values.output;
     const force = !!values.force;
     // Nothing is opened for writing before the arguments are checked and the model has loaded.
     if (target !== undefined) checkTarget(target, force, !!values.resume);
 
-    const warn = (w: string) => stderr.write(`warning: ${w}\n`);
     const records: InputRecord[] = values.input !== undefined ? await readJsonl(values.input, warn) : positionals.map((text, i) => ({ id: i, text }));
     const m3 = await BgeM3.load(values.model, { backend, onWarning: warn });
     try {

@@ -37,6 +37,21 @@ export function parseCli<const T extends NonNullable<ParseArgsConfig['options']>
   }
 }
 
+/** What `--input -` (and the like) reads: standard input, named `<stdin>` in messages. */
+export const STDIN = '-';
+const label = (path: string): string => (path === STDIN ? '<stdin>' : path);
+
+/**
+ * A flag renamed so that every command spells one meaning the same way (e.g. `--output` → `--out`):
+ * the old spelling still works, with a deprecation warning; giving both is a usage error.
+ */
+export function renamedFlag<V>(newName: string, newValue: V | undefined, oldName: string, oldValue: V | undefined, warn: (message: string) => void): V | undefined {
+  if (oldValue === undefined) return newValue;
+  if (newValue !== undefined) throw new CliError(`give --${newName} only (--${oldName} is its old name)`, true);
+  warn(`--${oldName} is deprecated: use --${newName} (the name every bge-m3 command uses for it)`);
+  return oldValue;
+}
+
 export function intFlag(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value.trim()) || Number(value) < min) throw new CliError(`--${flag} must be an integer >= ${min}, got '${value}'`, true);
@@ -67,13 +82,14 @@ export interface InputRecord {
 }
 
 /**
- * Reads `{"id": ..., "text": "..."}` lines. A line that is not a JSON object with a string `text` is
+ * Reads `{"id": ..., "text": "..."}` lines from a file, or from standard input when `path` is "-". A line that is not a JSON object with a string `text` is
  * an error naming the file and line; blank lines are skipped; a missing id becomes the line number.
  * Lines with invalid UTF-8 are read with U+FFFD in place of the bad bytes and named in a warning.
  */
 export async function readJsonl(path: string, onWarning: (message: string) => void = () => {}): Promise<InputRecord[]> {
-  if (!existsSync(path)) throw new CliError(`${path}: no such file`);
+  if (path !== STDIN && !existsSync(path)) throw new CliError(`${path}: no such file (give - to read standard input)`);
   const records: InputRecord[] = [];
+  const name = label(path);
   const invalid: number[] = [];
   try {
     for await (const [n, line] of readLines(path, (l) => invalid.push(l))) {
@@ -82,21 +98,21 @@ export async function readJsonl(path: string, onWarning: (message: string) => vo
       try {
         obj = JSON.parse(line);
       } catch (e) {
-        throw new CliError(`${path}:${n}: malformed JSON (${(e as Error).message})`);
+        throw new CliError(`${name}:${n}: malformed JSON (${(e as Error).message})`);
       }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new CliError(`${path}:${n}: expected a JSON object {"id": ..., "text": "..."}`);
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new CliError(`${name}:${n}: expected a JSON object {"id": ..., "text": "..."}`);
       const { id, text } = obj as Record<string, unknown>;
       if (typeof text !== 'string') {
-        throw new CliError(`${path}:${n}: "text" must be a string, got ${text === undefined ? 'nothing' : text === null ? 'null' : typeof text}`);
+        throw new CliError(`${name}:${n}: "text" must be a string, got ${text === undefined ? 'nothing' : text === null ? 'null' : typeof text}`);
       }
       records.push({ id: id === undefined ? n : id, text });
     }
   } catch (e) {
     if (e instanceof CliError) throw e;
     const msg = (e as Error).message;
-    throw new CliError(msg.startsWith(`${path}: `) ? msg : `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? msg})`);
+    throw new CliError(msg.startsWith(`${name}: `) ? msg : `${name}: cannot read (${(e as NodeJS.ErrnoException).code ?? msg})`);
   }
-  warnInvalidUtf8(path, invalid, onWarning);
+  warnInvalidUtf8(name, invalid, onWarning);
   return records;
 }
 

@@ -1,5 +1,5 @@
 /**
- * `encode --output FILE`'s output on disk. Lines go to `FILE.part` beside the target; only when every
+ * `encode --out FILE`'s output on disk. Lines go to `FILE.part` beside the target; only when every
  * line is written (and synced) is it renamed to FILE, so FILE never holds a cut-off result. A run that
  * stops early (Ctrl-C, a full disk, an error) leaves `FILE.part` with the complete lines written so far,
  * which `--resume` continues; a `.part` with no complete line is removed, as there is nothing to resume.

@@ -1,16 +1,17 @@
 /**
  * `bge-m3 score --model DIR --queries FILE.jsonl --passages FILE.jsonl [--weights 0.4,0.2,0.4]
- *   [--max-query-length N] [--max-passage-length N] [--batch-size N] [--backend NAME]`
+ *   [--max-query-length N] [--max-passage-length N] [--batch-size N] [--backend NAME] [--json]`
  * Prints one JSON object of queries × passages matrices: dense, sparse, colbert and the combinations.
  */
 import { BgeM3 } from '../m3.js';
 import { checkModeWeights, scoreMatrices } from '../scores.js';
-import { backendFlag, CliError, intFlag, lengthFlag, parseCli, readJsonl, runCommand, type CliIO } from './io.js';
+import { backendFlag, CliError, intFlag, lengthFlag, parseCli, readJsonl, runCommand, STDIN, type CliIO } from './io.js';
 
 export const USAGE = `Usage: bge-m3 score --model DIR --queries FILE.jsonl --passages FILE.jsonl [--weights W_DENSE,W_SPARSE,W_COLBERT]
-                   [--max-query-length N] [--max-passage-length N] [--batch-size N] [--backend NAME]
+                   [--max-query-length N] [--max-passage-length N] [--batch-size N] [--backend NAME] [--json]
 
-Prints one JSON object: {"queries": [ids], "passages": [ids], "weights": [...], "dense": [[...]], "sparse": ...,
+Either file may be - (standard input), not both. Prints one JSON object (its only output format, so --json,
+which other commands take to print JSON instead of a table, changes nothing here): {"queries": [ids], "passages": [ids], "weights": [...], "dense": [[...]], "sparse": ...,
 "colbert": ..., "sparse+dense": ..., "colbert+sparse+dense": ...}, each a queries × passages matrix.
 Defaults as FlagEmbedding's compute_score: weights 1,1,1; max query length 512; max passage length 8192
 (each at most the model's own limit, its position table's size).
@@ -23,13 +24,14 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const { values } = parseCli(argv, {
       model: { type: 'string' }, queries: { type: 'string' }, passages: { type: 'string' }, weights: { type: 'string' },
       'max-query-length': { type: 'string' }, 'max-passage-length': { type: 'string' }, 'batch-size': { type: 'string' },
-      backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
       stdout.write(USAGE);
       return 0;
     }
     for (const f of ['model', 'queries', 'passages'] as const) if (!values[f]) throw new CliError(`--${f} is required`, true);
+    if (values.queries === STDIN && values.passages === STDIN) throw new CliError('--queries and --passages cannot both read standard input (-)', true);
     let weights;
     try {
       weights = checkModeWeights((values.weights ?? '1,1,1').split(',').map((x) => (x.trim() === '' ? NaN : Number(x))), '--weights');

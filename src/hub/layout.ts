@@ -1,7 +1,7 @@
 /**
  * Where downloaded files go. Two layouts:
  *
- *   plain directory (`--dir`):  <dir>/<file>, partial data in <dir>/<file>.part
+ *   plain directory (`--out`):  <dir>/<file>, partial data in <dir>/<file>.part
  *   Hugging Face cache (default): the layout huggingface_hub writes and reads, so Python and this package
  *     share one copy: <cache>/models--<owner>--<name>/blobs/<sha256 or git sha1> holds the bytes (partial
  *     data in <blob>.incomplete, the name huggingface_hub resumes from too), snapshots/<commit>/<file> is a
@@ -71,7 +71,7 @@ export function cacheLayout(cache: string, repo: string, revision: string, commi
     place(f) {
       const blobName = f.sha256 ?? f.gitSha1;
       if (!blobName) {
-        throw new DownloadError('http', `${f.path}: the hub's listing gives no hash, and the cache names blobs by hash; download with --dir instead`);
+        throw new DownloadError('http', `${f.path}: the hub's listing gives no hash, and the cache names blobs by hash; download with --out DIR instead`);
       }
       const blob = join(repoDir, 'blobs', blobName);
       const target = join(snapshot, f.path);

@@ -58,7 +58,7 @@ describe('bge-m3 encode', () => {
   it('encodes a JSONL file in input order, matching the reference (model.safetensors)', async () => {
     const input = writeJsonl(short.map((c) => ({ id: c.id, text: c.text })));
     const out = join(tmp(), 'out.jsonl');
-    const r = cli(['encode', '--model', checkpointDir(CKPT), '--input', input, '--output', out, '--batch-size', '4']);
+    const r = cli(['encode', '--model', checkpointDir(CKPT), '--input', input, '--out', out, '--batch-size', '4']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     await checkAgainstReference(readFileSync(out, 'utf8'), 'model.safetensors');
@@ -106,14 +106,14 @@ describe('bge-m3 encode', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('never overwrites an existing --output without --force', () => {
+  it('never overwrites an existing --out without --force', () => {
     const out = join(tmp(), 'out.jsonl');
     writeFileSync(out, 'precious\n');
-    const r = cli(['encode', '--model', checkpointDir(CKPT), '--output', out, 'x']);
+    const r = cli(['encode', '--model', checkpointDir(CKPT), '--out', out, 'x']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/exists; pass --force/);
     expect(readFileSync(out, 'utf8')).toBe('precious\n');
-    expect(cli(['encode', '--model', checkpointDir(CKPT), '--output', out, '--force', 'x']).code).toBe(0);
+    expect(cli(['encode', '--model', checkpointDir(CKPT), '--out', out, '--force', 'x']).code).toBe(0);
     expect(JSON.parse(readFileSync(out, 'utf8')).id).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `encode --output` under faults, in process with an injected writer (portable: no tmpfs or root needed):
+ * `encode --out` under faults, in process with an injected writer (portable: no tmpfs or root needed):
  * a disk that fills mid-write, an error before any line, and what --resume then makes of the part file.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ function diskWith(budget: number): OpenFile {
   };
 }
 
-describe('encode --output with a full disk', () => {
+describe('encode --out with a full disk', () => {
   // 70 inputs: one full chunk of 64 and a short one.
   const records = Array.from({ length: 70 }, (_, i) => ({ id: `r${i}`, text: `line ${i} ${'lorem ipsum '.repeat(i % 5)}` }));
   let input: string;
@@ -63,7 +63,7 @@ describe('encode --output with a full disk', () => {
   it('leaves nothing under the final name, keeps the complete lines in .part, and --resume finishes byte for byte', async () => {
     const out = join(tmp(), 'out.jsonl');
     const firstChunk = reference.split('\n').slice(0, 64).join('\n').length + 1;
-    const r = await encode(['--input', input, '--output', out], diskWith(firstChunk + 1000)); // fills mid-line in the 2nd chunk
+    const r = await encode(['--input', input, '--out', out], diskWith(firstChunk + 1000)); // fills mid-line in the 2nd chunk
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/out\.jsonl\.part: cannot write \(ENOSPC: no space left on device\)/);
     expect(r.stderr).toMatch(/64 of 70 lines are in .*out\.jsonl\.part: rerun the same command with --resume/);
@@ -72,11 +72,11 @@ describe('encode --output with a full disk', () => {
     expect(part.length).toBe(firstChunk + 1000);
     expect(part.endsWith('\n')).toBe(false); // the cut-off line a full disk leaves
 
-    const again = await encode(['--input', input, '--output', out]);
+    const again = await encode(['--input', input, '--out', out]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/out\.jsonl\.part holds the lines of an unfinished run: pass --resume/);
 
-    const resumed = await encode(['--input', input, '--output', out, '--resume']);
+    const resumed = await encode(['--input', input, '--out', out, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resuming .*out\.jsonl\.part after line 64 of 70/);
     expect(readFileSync(out, 'utf8')).toBe(reference);
@@ -85,7 +85,7 @@ describe('encode --output with a full disk', () => {
 
   it('a full disk before the first line is complete removes the part file (nothing to resume)', async () => {
     const out = join(tmp(), 'out.jsonl');
-    const r = await encode(['--input', input, '--output', out], diskWith(10));
+    const r = await encode(['--input', input, '--out', out], diskWith(10));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ENOSPC/);
     expect(r.stderr).not.toMatch(/--resume/);
@@ -95,7 +95,7 @@ describe('encode --output with a full disk', () => {
   it('a cut-off line inside the first chunk is dropped and the whole chunk recomputed', async () => {
     const out = join(tmp(), 'out.jsonl');
     writeFileSync(`${out}.part`, reference.slice(0, reference.indexOf('\n', 5000) + 20)); // some lines and a cut one
-    const r = await encode(['--input', input, '--output', out, '--resume']);
+    const r = await encode(['--input', input, '--out', out, '--resume']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/after line 0 of 70/);
     expect(readFileSync(out, 'utf8')).toBe(reference);
@@ -121,7 +121,7 @@ describe('encode --output with a full disk', () => {
     for (const [what, content, msg] of bad) {
       const out = join(tmp(), 'out.jsonl');
       writeFileSync(`${out}.part`, content);
-      const r = await encode(['--input', input, '--output', out, '--resume']);
+      const r = await encode(['--input', input, '--out', out, '--resume']);
       expect(r.code, what).toBe(1);
       expect(r.stderr, what).toMatch(msg);
       expect(r.stderr, what).toMatch(/cannot resume: .*pass --force instead of --resume to start over/);

@@ -28,7 +28,7 @@ function cli(args: string[]) {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const countLines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').length - 1 : 0);
 
-describe('encode --output and Ctrl-C', () => {
+describe('encode --out and Ctrl-C', () => {
   // 150 inputs: two chunks of 64 and one of 22; batch size 4 keeps each chunk a few seconds long.
   const records = Array.from({ length: 150 }, (_, i) => ({ id: i % 7 === 0 ? i : `t${i}`, text: `text ${i}: ${'the cat sat '.repeat(i % 6)}` }));
   let input: string;
@@ -41,7 +41,7 @@ describe('encode --output and Ctrl-C', () => {
 
   it('stops after the batch on SIGINT, keeps the finished lines in .part, and --resume equals an uninterrupted run', async () => {
     const out = join(tmp(), 'out.jsonl');
-    const child = spawn(process.execPath, [BIN, ...args, '--output', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += String(d); });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -62,7 +62,7 @@ describe('encode --output and Ctrl-C', () => {
     expect(part.endsWith('\n')).toBe(true);
     expect(part.split('\n').slice(0, -1).map((l) => JSON.parse(l).id)).toEqual(records.slice(0, kept).map((r) => r.id));
 
-    const resumed = cli([...args, '--output', out, '--resume']);
+    const resumed = cli([...args, '--out', out, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resuming .* after line ${kept} of 150`));
     const uninterrupted = cli(args);
@@ -72,10 +72,10 @@ describe('encode --output and Ctrl-C', () => {
   });
 
   const early: Array<[string, (out: string) => string[], RegExp]> = [
-    ['a model that fails to load', (out) => ['encode', '--model', join(root, 'no-such-model'), '--output', out, 'x'], /no-such-model/],
-    ['a --max-length over the model limit', (out) => ['encode', '--model', MODEL, '--max-length', '9000', '--output', out, 'x'], /--max-length 9000 is more than this model allows/],
-    ['a bad --max-length', (out) => ['encode', '--model', MODEL, '--max-length', 'ten', '--output', out, 'x'], /--max-length must be an integer/],
-    ['--resume without --output', () => ['encode', '--model', MODEL, '--resume', 'x'], /--resume continues an --output FILE/],
+    ['a model that fails to load', (out) => ['encode', '--model', join(root, 'no-such-model'), '--out', out, 'x'], /no-such-model/],
+    ['a --max-length over the model limit', (out) => ['encode', '--model', MODEL, '--max-length', '9000', '--out', out, 'x'], /--max-length 9000 is more than this model allows/],
+    ['a bad --max-length', (out) => ['encode', '--model', MODEL, '--max-length', 'ten', '--out', out, 'x'], /--max-length must be an integer/],
+    ['--resume without --out', () => ['encode', '--model', MODEL, '--resume', 'x'], /--resume continues an --out FILE/],
   ];
   it.each(early)('%s leaves no file behind', (what, argv, msg) => {
     const out = join(tmp(), 'out.jsonl');
@@ -84,7 +84,7 @@ describe('encode --output and Ctrl-C', () => {
     expect(r.stderr).toMatch(msg);
     expect(existsSync(out) || existsSync(`${out}.part`)).toBe(false);
     if (what === early[0]![0]) { // so a rerun is not refused
-      const again = cli(['encode', '--model', MODEL, '--output', out, 'x']);
+      const again = cli(['encode', '--model', MODEL, '--out', out, 'x']);
       expect(again.code, again.stderr).toBe(0);
       expect(JSON.parse(readFileSync(out, 'utf8')).id).toBe(0);
     }
@@ -93,7 +93,7 @@ describe('encode --output and Ctrl-C', () => {
   it('--resume of a finished run says there is nothing to resume and keeps the file', () => {
     const out = join(tmp(), 'out.jsonl');
     writeFileSync(out, 'done\n');
-    const r = cli(['encode', '--model', MODEL, '--output', out, '--resume', 'x']);
+    const r = cli(['encode', '--model', MODEL, '--out', out, '--resume', 'x']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/out\.jsonl exists \(a finished run\): nothing to resume/);
     expect(readFileSync(out, 'utf8')).toBe('done\n');

@@ -80,7 +80,7 @@ describe('bge-m3 download', () => {
   it('downloads the snapshot files byte-equal to the repo, safetensors preferred over pytorch_model.bin', async () => {
     const h = await startHub();
     const dir = join(tmp, 'w');
-    const { code, out, err } = await cli(['--dir', dir]);
+    const { code, out, err } = await cli(['--out', dir]);
     expect(err).not.toMatch(/error/i);
     expect(code).toBe(0);
     expect((await readdir(dir)).sort()).toEqual(EXPECTED_FILES);
@@ -91,6 +91,18 @@ describe('bge-m3 download', () => {
     expect(resolves.length).toBeGreaterThan(0);
     for (const r of resolves) expect(r.url).toContain(`/resolve/${h.commit}/`);
     expect(h.requests.some((r) => r.url.includes('pytorch_model.bin'))).toBe(false);
+  });
+
+  it('takes --dir, the old name of --out, with a deprecation warning; both at once is a usage error', async () => {
+    await startHub();
+    const dir = join(tmp, 'w');
+    const old = await cli(['--dir', dir]);
+    expect(old.code, old.err).toBe(0);
+    expect(old.err).toMatch(/--dir is deprecated: use --out/);
+    expect((await readdir(dir)).sort()).toEqual(EXPECTED_FILES);
+    const both = await cli(['--dir', dir, '--out', dir]);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/give --out only \(--dir is its old name\)/);
   });
 
   it('falls back to pytorch_model.bin when the repo has no model.safetensors', async () => {
@@ -104,7 +116,7 @@ describe('bge-m3 download', () => {
 
   it('names the required files the repo lacks and downloads nothing', async () => {
     const h = await startHub({ omit: ['tokenizer.json', 'model.safetensors', 'pytorch_model.bin'] });
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(1);
     expect(err).toContain('tokenizer.json');
     expect(err).toContain('model.safetensors or pytorch_model.bin');
@@ -115,14 +127,14 @@ describe('bge-m3 download', () => {
     const cut = 700_000;
     const h = await startHub({ faults: { 'model.safetensors': { cutAfter: cut, times: 1 } } });
     const dir = join(tmp, 'w');
-    const first = await cli(['--dir', dir]);
+    const first = await cli(['--out', dir]);
     expect(first.code).toBe(1);
     expect(first.err).toMatch(/model\.safetensors.*again to resume/s);
     expect(existsSync(join(dir, 'model.safetensors'))).toBe(false);
     const partSize = (await stat(join(dir, 'model.safetensors.part'))).size;
     expect(partSize).toBe(cut);
 
-    const second = await cli(['--dir', dir]);
+    const second = await cli(['--out', dir]);
     expect(second.code).toBe(0);
     const ranged = h.byteRequests('model.safetensors').filter((r) => r.headers['range']);
     expect(ranged.map((r) => r.headers['range'])).toEqual([`bytes=${cut}-`]);
@@ -168,7 +180,7 @@ describe('bge-m3 download', () => {
   it('detects a corrupted LFS file by sha256, names it and both hashes, and deletes the partial data', async () => {
     const h = await startHub({ faults: { 'model.safetensors': { corrupt: true } } });
     const dir = join(tmp, 'w');
-    const { code, err } = await cli(['--dir', dir]);
+    const { code, err } = await cli(['--out', dir]);
     expect(code).toBe(1);
     const want = h.files.get('model.safetensors')!.sha256;
     const bad = Buffer.from(h.files.get('model.safetensors')!.content);
@@ -193,14 +205,14 @@ describe('bge-m3 download', () => {
     const h = await startHub();
     const dir = join(tmp, 'w');
     await startWithFile(dir, 'config.json', '{"mine": true}\n');
-    const refused = await cli(['--dir', dir]);
+    const refused = await cli(['--out', dir]);
     expect(refused.code).toBe(1);
     expect(refused.err).toContain('config.json');
     expect(refused.err).toContain('--force');
     expect(await readFile(join(dir, 'config.json'), 'utf8')).toBe('{"mine": true}\n');
     expect(h.requests.some((r) => r.url.includes('/resolve/'))).toBe(false); // nothing downloaded at all
 
-    const forced = await cli(['--dir', dir, '--force']);
+    const forced = await cli(['--out', dir, '--force']);
     expect(forced.code).toBe(0);
     await expectSameAsFixture(dir, 'config.json');
   });
@@ -212,7 +224,7 @@ describe('bge-m3 download', () => {
     const changed = Buffer.from(orig);
     changed[10] = changed[10]! ^ 1;
     await startWithFile(dir, 'sparse_linear.pt', changed);
-    const { code, err } = await cli(['--dir', dir]);
+    const { code, err } = await cli(['--out', dir]);
     expect(code).toBe(1);
     expect(err).toMatch(/sparse_linear\.pt \(sha256 [0-9a-f]{64}, repo has [0-9a-f]{64}\)/);
     expect((await readFile(join(dir, 'sparse_linear.pt'))).equals(changed)).toBe(true);
@@ -223,7 +235,7 @@ describe('bge-m3 download', () => {
     const dir = join(tmp, 'w');
     await startWithFile(dir, 'config.json', await readFile(join(FIXTURE, 'config.json')));
     await copyFile(join(FIXTURE, 'model.safetensors'), join(dir, 'model.safetensors'));
-    const { code, err, out } = await cli(['--dir', dir]);
+    const { code, err, out } = await cli(['--out', dir]);
     expect(code).toBe(0);
     expect(err).toContain('config.json: up to date');
     expect(err).toContain('model.safetensors: up to date');
@@ -236,7 +248,7 @@ describe('bge-m3 download', () => {
   it('sends HF_TOKEN as a bearer token on every hub request', async () => {
     const h = await startHub({ token: TOKEN });
     process.env['HF_TOKEN'] = TOKEN;
-    const { code } = await cli(['--dir', join(tmp, 'w')]);
+    const { code } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(0);
     const hubRequests = h.requests.filter((r) => !r.url.startsWith('/fake-cdn/'));
     expect(hubRequests.length).toBeGreaterThan(EXPECTED_FILES.length);
@@ -245,13 +257,13 @@ describe('bge-m3 download', () => {
 
   it('explains a 401 in terms of HF_TOKEN (missing or rejected)', async () => {
     await startHub({ token: TOKEN });
-    const missing = await cli(['--dir', join(tmp, 'w')]);
+    const missing = await cli(['--out', join(tmp, 'w')]);
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('401');
     expect(missing.err).toMatch(/set HF_TOKEN/);
 
     process.env['HF_TOKEN'] = 'hf_wrong';
-    const wrong = await cli(['--dir', join(tmp, 'w')]);
+    const wrong = await cli(['--out', join(tmp, 'w')]);
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/HF_TOKEN was sent but rejected/);
   });
@@ -259,7 +271,7 @@ describe('bge-m3 download', () => {
   it('explains a 403 (gated repo) mentioning HF_TOKEN', async () => {
     await startHub({ token: TOKEN, gated: true });
     process.env['HF_TOKEN'] = TOKEN;
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(1);
     expect(err).toContain('403');
     expect(err).toContain('gated');
@@ -268,13 +280,13 @@ describe('bge-m3 download', () => {
 
   it('reports a missing repo and a missing revision by name', async () => {
     await startHub();
-    const repo = await cli(['--dir', join(tmp, 'w'), '--repo', 'nobody/no-such-model']);
+    const repo = await cli(['--out', join(tmp, 'w'), '--repo', 'nobody/no-such-model']);
     expect(repo.code).toBe(1);
     expect(repo.err).toContain('repo nobody/no-such-model');
     expect(repo.err).toContain('not found');
     expect(repo.err).toContain('404');
 
-    const rev = await cli(['--dir', join(tmp, 'w'), '--revision', 'v9']);
+    const rev = await cli(['--out', join(tmp, 'w'), '--revision', 'v9']);
     expect(rev.code).toBe(1);
     expect(rev.err).toContain('revision "v9" not found');
   });
@@ -285,7 +297,7 @@ describe('bge-m3 download', () => {
     const port = (srv.address() as AddressInfo).port;
     await new Promise<void>((r) => srv.close(() => r()));
     process.env['HF_ENDPOINT'] = `http://127.0.0.1:${port}`;
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(1);
     expect(err).toContain('connection refused');
     expect(err).toContain('HF_ENDPOINT');
@@ -306,7 +318,7 @@ describe('bge-m3 download', () => {
   it('rejects a token @huggingface/hub would refuse, naming HF_TOKEN', async () => {
     await startHub();
     process.env['HF_TOKEN'] = 'not-a-hub-token';
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(2);
     expect(err).toContain('HF_TOKEN');
   });
@@ -316,7 +328,7 @@ describe('bge-m3 download against a misbehaving server', () => {
   it('names a redirect loop instead of "cannot reach (fetch failed)", and claims no partial file', async () => {
     await startHub({ faults: { 'config.json': { redirect: 'loop' } } });
     const dir = join(tmp, 'w');
-    const { code, err } = await cli(['--dir', dir], 2);
+    const { code, err } = await cli(['--out', dir], 2);
     expect(code).toBe(1);
     expect(err).toMatch(/config\.json: redirect loop: http:\/\/127\.0\.0\.1:\d+\/BAAI\/bge-m3\/resolve\/[0-9a-f]{40}\/config\.json -> http/);
     expect(err).not.toMatch(/cannot reach|fetch failed|\.part/);
@@ -325,7 +337,7 @@ describe('bge-m3 download against a misbehaving server', () => {
 
   it('refuses a redirect to a file: URL, naming it', async () => {
     await startHub({ faults: { 'model.safetensors': { redirect: 'file' } } });
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(1);
     expect(err).toContain('model.safetensors: ');
     expect(err).toContain('redirects to file:///etc/passwd, which is not an http(s) URL');
@@ -334,7 +346,7 @@ describe('bge-m3 download against a misbehaving server', () => {
 
   it('names a redirect loop on the API (model info) too', async () => {
     await startHub({ apiRedirectLoop: true });
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(1);
     expect(err).toContain('answered with too many redirects (a redirect loop) while resolving BAAI/bge-m3@main');
     expect(err).not.toMatch(/cannot reach|fetch failed/);
@@ -342,7 +354,7 @@ describe('bge-m3 download against a misbehaving server', () => {
 
   it('refuses a negative size in the listing before downloading anything', async () => {
     const h = await startHub({ listedSizes: { 'model.safetensors': -5 } });
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(1);
     expect(err).toContain("the hub's file listing gives model.safetensors the size -5, which is not a byte count");
     expect(err).not.toMatch(/ENOENT/);
@@ -351,7 +363,7 @@ describe('bge-m3 download against a misbehaving server', () => {
 
   it('promises a resume only when partial data was kept', async () => {
     await startHub({ faults: { 'tokenizer.json': { cutAfter: 0 } } });
-    const { code, err } = await cli(['--dir', join(tmp, 'w')]);
+    const { code, err } = await cli(['--out', join(tmp, 'w')]);
     expect(code).toBe(1);
     expect(err).toMatch(/tokenizer\.json.* (broke after|ended after|cannot reach)/); // the socket may close before or after the headers
     expect(err).toContain('No data was received');
@@ -362,7 +374,7 @@ describe('bge-m3 download against a misbehaving server', () => {
     const h = await startHub({ token: TOKEN, cdnOtherOrigin: true });
     process.env['HF_TOKEN'] = TOKEN;
     const dir = join(tmp, 'w');
-    const { code, err } = await cli(['--dir', dir]);
+    const { code, err } = await cli(['--out', dir]);
     expect(code, err).toBe(0);
     await expectSameAsFixture(dir, 'model.safetensors');
     const cdn = h.requests.filter((r) => r.url.startsWith('/fake-cdn/'));
@@ -374,7 +386,7 @@ describe('bge-m3 download against a misbehaving server', () => {
   });
 });
 
-describe('bge-m3 download into the Hugging Face cache (no --dir)', () => {
+describe('bge-m3 download into the Hugging Face cache (no --out)', () => {
   it('writes blobs, snapshot symlinks and refs/main as huggingface_hub does; resolveModel finds it', async () => {
     const h = await startHub();
     const cache = join(tmp, 'hf-cache');
