@@ -3,22 +3,24 @@
  * and `bge-m3 sparse cache merge` to combine shard directories.
  */
 import { readCorpus, readQueries } from '../lab/beir.js';
-import { corpusTexts, mergeHiddenCaches, parseShard, queryTexts, writeHiddenCache, type CacheText } from '../lab/hidden-cache.js';
+import { clearHiddenCache, corpusTexts, mergeHiddenCaches, parseShard, queryTexts, writeHiddenCache, type CacheText } from '../lab/hidden-cache.js';
 import { BgeM3 } from '../m3.js';
 import { backendFlag, CliError, intFlag, parseCli, readJsonl, runCommand, type CliIO } from './io.js';
 import { createProgress } from './progress.js';
 
 export const USAGE = `Usage: bge-m3 sparse cache --model DIR (--beir DIR [--side corpus|queries] | --input FILE.jsonl) --out DIR
-                          [--layer I] [--float16] [--shard I/N] [--resume]
+                          [--layer I] [--float16] [--shard I/N] [--resume | --force]
                           [--max-length N] [--batch-size N] [--max-tokens-per-batch N] [--backend NAME]
        bge-m3 sparse cache merge --out DIR SHARD_DIR...
 
 Runs the encoder once over a corpus and writes hidden_states[I] (default: the last layer) of every
 text to safetensors parts in --out, batched exactly as encode batches them (bit-identical states).
   --beir DIR      a BEIR-layout set: its corpus (title + " " + text), or its queries with --side queries
-  --input FILE    JSONL lines {"id": ..., "text": "..."}
+  --input FILE    JSONL lines {"id": ..., "text": "..."} (- reads standard input)
   --shard I/N     run only batches I, I+N, I+2N, ... of the plan (0 <= I < N), e.g. one array task each
   --resume        keep the finished parts of an interrupted run in --out and do the rest
+  --force         start over: delete the cache in --out first (refused, deleting nothing, when --out
+                  holds anything but a hidden-state cache; not with --shard)
   --float16       store F16 (half the disk) instead of exact F32
 merge copies the parts of shard directories (run on separate machines) into one cache in --out,
 refusing shards of another model, layer, dtype, limits or corpus, and overlapping shards.
@@ -58,7 +60,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     if (argv[0] === 'merge') return merge(argv.slice(1), io);
     const { values } = parseCli(argv, {
       model: { type: 'string' }, beir: { type: 'string' }, side: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' },
-      layer: { type: 'string' }, float16: { type: 'boolean' }, shard: { type: 'string' }, resume: { type: 'boolean' },
+      layer: { type: 'string' }, float16: { type: 'boolean' }, shard: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' },
       'max-length': { type: 'string' }, 'batch-size': { type: 'string' }, 'max-tokens-per-batch': { type: 'string' },
       backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, false);
@@ -76,6 +78,10 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     } catch (e) {
       throw new CliError(`--shard: ${(e as Error).message}`, true);
     }
+    if (values.force && values.resume) throw new CliError('give --resume (keep the finished parts) or --force (start over), not both', true);
+    if (values.force && shard !== undefined && shard.count > 1) {
+      throw new CliError('--force deletes the whole cache, which other shards may be writing: delete --out yourself, or use a new one', true);
+    }
     const layer = intFlag(values.layer, 'layer', 0);
     const opts = {
       layer, shard, resume: !!values.resume, float16: !!values.float16,
@@ -92,6 +98,13 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     }
     let bar: ReturnType<typeof createProgress> | undefined;
     try {
+      if (values.force) {
+        try {
+          await clearHiddenCache(values.out);
+        } catch (e) {
+          throw new CliError(`--force: ${(e as Error).message}`);
+        }
+      }
       const result = await writeHiddenCache(m3, items, values.out, {
         ...opts,
         onProgress: (done, total) => {

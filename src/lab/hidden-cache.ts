@@ -641,3 +641,24 @@ export async function mergeHiddenCaches(shardDirs: readonly string[], out: strin
   }
   return copied;
 }
+
+/**
+ * Empties a folder that holds a hidden-state cache (`sparse cache --force`): after checking that it is
+ * one — a manifest of this format, and nothing but the manifest, parts and their interrupted writes —
+ * deletes those files and keeps the (now empty) folder. Anything else in the folder is refused, naming
+ * it, and then nothing is deleted. A missing or empty folder is left as it is.
+ */
+export async function clearHiddenCache(dir: string): Promise<number> {
+  if (!existsSync(dir)) return 0;
+  const entries = await readdir(dir);
+  if (entries.length === 0) return 0;
+  if (!existsSync(join(dir, MANIFEST))) throw new Error(`${dir} is not a hidden-state cache (no ${MANIFEST}); nothing was deleted`);
+  await readManifest(dir);
+  const ours = (e: string): boolean => e === MANIFEST || /^part-\d{6}\.safetensors$/.test(e) || /^\.(manifest\.json|part-\d{6}\.safetensors)\.\d+\.tmp$/.test(e);
+  const stranger = entries.find((e) => !ours(e));
+  if (stranger !== undefined) throw new Error(`${dir} holds ${stranger}, which is not part of a hidden-state cache; nothing was deleted`);
+  // The manifest last: an interrupted clear still reads as a (partial) cache, so --force can finish it.
+  for (const e of entries.filter((x) => x !== MANIFEST)) await rm(join(dir, e));
+  await rm(join(dir, MANIFEST));
+  return entries.length;
+}
