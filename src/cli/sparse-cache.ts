@@ -24,11 +24,12 @@ text to safetensors parts in --out, batched exactly as encode batches them (bit-
   --float16       store F16 (half the disk) instead of exact F32
 merge copies the parts of shard directories (run on separate machines) into one cache in --out,
 refusing shards of another model, layer, dtype, limits or corpus, and overlapping shards.
-Prints one JSON line: {"out", "batches", "written", "kept"}.
+Prints one JSON line: {"out", "batches", "written", "kept"} (merge: {"out", "copied"}); --json, which other
+commands take to print JSON instead of a table, is accepted and changes nothing.
 `;
 
 async function merge(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCli(argv, { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
+  const { values, positionals } = parseCli(argv, { out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, true);
   if (values.help) {
     (io.stdout ?? process.stdout).write(USAGE);
     return 0;
@@ -62,7 +63,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       model: { type: 'string' }, beir: { type: 'string' }, side: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' },
       layer: { type: 'string' }, float16: { type: 'boolean' }, shard: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' },
       'max-length': { type: 'string' }, 'batch-size': { type: 'string' }, 'max-tokens-per-batch': { type: 'string' },
-      backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
       stdout.write(USAGE);

@@ -50,7 +50,7 @@ from the model's dense or ColBERT scores. Adam; the batch order is fixed by --se
                       start over when OUT.train/ holds a checkpoint (refused without --resume or --force)
 A run that diverges (a non-finite loss or head) stops with exit 1 and writes no head.
 Writes the head folder OUT (head.json, the weights, training.json with the loss curve) and prints
-one JSON line {"out", "head", "examples", "resumedAfter", "curve"}.
+one JSON line {"out", "head", "examples", "resumedAfter", "curve"}. (--json is accepted: it is the only format)
 `;
 
 function numberFlag(value: string | undefined, flag: string, opts: { positive?: boolean } = {}): number | undefined {
@@ -140,7 +140,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       'flops-weight': { type: 'string' }, 'flops-query': { type: 'string' }, 'flops-document': { type: 'string' }, 'hard-negatives': { type: 'string' },
       distill: { type: 'string' }, 'distill-weight': { type: 'string' }, layer: { type: 'string' }, 'top-k': { type: 'string' },
       cache: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, 'max-length': { type: 'string' },
-      backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
       stdout.write(USAGE);

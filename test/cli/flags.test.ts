@@ -108,11 +108,18 @@ describe('every command', () => {
     for (const cmd of [['encode'], ['inspect'], ['download'], ['sparse', 'cache'], ['sparse', 'train']]) {
       expect(help(cmd), cmd.join(' ')).toMatch(/--out\b/);
     }
-    for (const cmd of [['score'], ['bench'], ['sparse', 'eval'], ['sparse', 'lens']]) {
+    for (const cmd of [['score'], ['bench'], ['sparse', 'eval'], ['sparse', 'lens'], ['sparse', 'cache'], ['sparse', 'train']]) {
       expect(help(cmd), cmd.join(' ')).toMatch(/--json\b/);
     }
     for (const cmd of [['encode'], ['download']]) {
       expect(help(cmd).split('\n')[0], cmd.join(' ')).not.toMatch(/--output\b|--dir\b/);
+    }
+    // the commands that print JSON only take --json too (parsed as a known flag, not refused as unknown)
+    for (const cmd of [['sparse', 'cache', 'merge'], ['sparse', 'cache'], ['sparse', 'train'], ['score']]) {
+      const r = cli([...cmd, '--json']);
+      expect(r.code, cmd.join(' ')).toBe(2);
+      expect(r.stderr, cmd.join(' ')).not.toMatch(/Unknown option/i);
+      expect(r.stderr, cmd.join(' ')).toMatch(/required|give the shard/);
     }
   });
 });
