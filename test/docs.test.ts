@@ -1,7 +1,7 @@
 /**
  * What the documentation tells a new user to type: `npx bge-m3 …` outside a project that has this
- * package would fetch the unrelated npm package named `bge-m3`, so the docs and every command's help
- * name the package (`npx -p bge-m3-tfjs bge-m3 …`).
+ * package would fetch the unrelated npm package named `bge-m3`, so the docs, the notebooks and every
+ * command's help name the package (`npx -p bge-m3-tfjs bge-m3 …`).
  */
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BARE_NPX = /npx\s+bge-m3\b/;
 
-describe('the docs and the CLI help', () => {
+describe('the docs, the notebooks and the CLI help', () => {
   const files = [
-    'README.md', 'notebooks/README.md',
+    'README.md', 'notebooks/README.md', 'notebooks/lib/setup.ts',
+    ...readdirSync(join(ROOT, 'notebooks')).filter((f) => f.endsWith('.ipynb')).map((f) => `notebooks/${f}`),
     ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
     ...readdirSync(join(ROOT, 'src', 'cli')).filter((f) => f.endsWith('.ts')).map((f) => `src/cli/${f}`),
   ];

@@ -64,7 +64,7 @@ export async function loadModel(fixture: Fixture = 'sharp-m3'): Promise<{ m3: Bg
     ? `**Weights: \`${weights.dir}\`**, the bundled random-weight checkpoint shaped like BGE-M3 (${shape}). ` +
       '**Random weights show the mechanics, not meaning:** every number below is computed exactly as BGE-M3 ' +
       'computes it, but which token weighs most or which passage wins is chance. Put a `BAAI/bge-m3` snapshot ' +
-      'in `weights/bge-m3` (`npx bge-m3 download`) and re-run to see the real model.'
+      'in `weights/bge-m3` (`npx -p bge-m3-tfjs bge-m3 download`) and re-run to see the real model.'
     : `**Weights: \`${weights.repo ? `${weights.repo}\` from the Hugging Face cache, \`${weights.dir}` : weights.dir}\`** (${shape}): trained weights, so the numbers mean something. ` +
       'The committed outputs of this notebook were made with the random fixture, so yours will differ.');
   return { m3, weights };
