@@ -644,7 +644,7 @@ export async function mergeHiddenCaches(shardDirs: readonly string[], out: strin
 
 /**
  * Empties a folder that holds a hidden-state cache (`sparse cache --force`): after checking that it is
- * one — a manifest of this format, and nothing but the manifest, parts and their interrupted writes —
+ * one — a manifest of this format (any version), and nothing but the manifest, parts and their interrupted writes —
  * deletes those files and keeps the (now empty) folder. Anything else in the folder is refused, naming
  * it, and then nothing is deleted. A missing or empty folder is left as it is.
  */
@@ -653,7 +653,14 @@ export async function clearHiddenCache(dir: string): Promise<number> {
   const entries = await readdir(dir);
   if (entries.length === 0) return 0;
   if (!existsSync(join(dir, MANIFEST))) throw new Error(`${dir} is not a hidden-state cache (no ${MANIFEST}); nothing was deleted`);
-  await readManifest(dir);
+  // Only the format is checked: a cache of another format version, or with a damaged field, is still ours to replace.
+  let format: unknown;
+  try {
+    format = (JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as { format?: unknown } | null)?.format;
+  } catch (e) {
+    throw new Error(`${join(dir, MANIFEST)}: unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so ${dir} cannot be told to be a hidden-state cache; nothing was deleted`);
+  }
+  if (format !== CACHE_FORMAT) throw new Error(`${join(dir, MANIFEST)} is not a ${CACHE_FORMAT} manifest; nothing was deleted`);
   const ours = (e: string): boolean => e === MANIFEST || /^part-\d{6}\.safetensors$/.test(e) || /^\.(manifest\.json|part-\d{6}\.safetensors)\.\d+\.tmp$/.test(e);
   const stranger = entries.find((e) => !ours(e));
   if (stranger !== undefined) throw new Error(`${dir} holds ${stranger}, which is not part of a hidden-state cache; nothing was deleted`);

@@ -84,6 +84,25 @@ describe('bge-m3 sparse cache --force', () => {
     expect(tree(mixed)).toEqual(kept);
   });
 
+  it('replaces a cache of another format version, but not a folder whose manifest.json is someone else\'s', () => {
+    const old = join(root, 'old-version');
+    expect(cache(first, old).code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(old, 'manifest.json'), 'utf8'));
+    writeFileSync(join(old, 'manifest.json'), JSON.stringify({ ...manifest, version: 1 }));
+    const r = cache(first, old, '--force');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(old, 'manifest.json'), 'utf8')).version).toBe(manifest.version);
+
+    const app = join(root, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'manifest.json'), '{"name": "my web app", "start_url": "/"}\n');
+    const before = tree(app);
+    const refused = cache(first, app, '--force');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/manifest\.json is not a .* manifest; nothing was deleted/);
+    expect(tree(app)).toEqual(before);
+  });
+
   it('is a usage error with --resume, and with --shard', () => {
     const out = join(root, 'usage');
     const a = cache(first, out, '--force', '--resume');
