@@ -20,6 +20,11 @@ export { openSafetensors, writeSafetensors, SafetensorsFile } from './weights/sa
 export { openTorchCheckpoint } from './weights/torch.js';
 export { convertSnapshot } from './weights/convert.js';
 export { WeightFileError, type TensorSource, type DType } from './weights/types.js';
+export {
+  attribute, probedNames, type AttributeOptions, type Attribution, type SideAttribution, type TokenTarget, type ScoreTarget,
+} from './attribution/attribute.js';
+export { patchHeads, type HeadPatching } from './attribution/patching.js';
+export { spearman, pearson, topK, topKOverlap } from './attribution/rank.js';
 export { explainLexicalMatch, explainColbert, explainTokenWeights, explainPair } from './explain.js';
 
 // The sparse-head lab (docs/SPARSE-HEADS.md): head variants, their training on the frozen encoder,

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import './tfjs-api.js'; // hooks get tensors with tfjs's chained methods; tf.grad works on them
+import { attribute, type AttributeOptions, type Attribution } from './attribution/attribute.js';
 import { useBackend, type BackendName } from './backend.js';
 import { ENCODE_LIMITS, planBatches } from './batches.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
@@ -389,6 +390,17 @@ export class BgeM3 {
       for (const t of runner.cache.values()) t.dispose();
       throw e;
     }
+  }
+
+  /**
+   * Where a token's lexical weight (`text` a string, `target` a token of it) or a pair's dense or
+   * lexical score (`text` a [query, passage] pair, `target` 'dense' or 'lexical') comes from: its
+   * attribution to heads, attention blocks, MLPs, residual positions (attribution patching) and input
+   * tokens (integrated gradients), through the reference forward. See src/attribution/attribute.ts.
+   */
+  async attribute(text: string | [string, string], opts: AttributeOptions): Promise<Attribution> {
+    this.alive();
+    return attribute(this, text, opts);
   }
 
   /** Frees the weights. The model cannot be used afterwards. */
