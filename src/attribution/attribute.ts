@@ -131,7 +131,9 @@ function tokenizeText(m3: BgeM3, text: unknown, arg: string, maxLength?: number)
  */
 export function resolveTarget(m3: BgeM3, ids: readonly number[], target: TokenTarget, weights: ArrayLike<number>): number {
   const tok = m3.tokenizer;
-  const shown = () => ids.map((id, t) => `${t}:${tok.idToToken(id)}`).join(' ');
+  const SHOWN = 40; // a long text's token list is cut, so that the error stays readable
+  const shown = () => ids.slice(0, SHOWN).map((id, t) => `${t}:${tok.idToToken(id)}`).join(' ')
+    + (ids.length > SHOWN ? ` … (${ids.length - SHOWN} more)` : '');
   let id: number;
   if (typeof target === 'object' && target !== null && 'position' in target) {
     const p = target.position;
