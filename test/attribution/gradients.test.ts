@@ -77,7 +77,7 @@ describe.each(CHECKPOINTS)('gradients at hook points against central differences
     }
     disposeProbeResult(r);
     console.log(`${ck} ${kind}: f = ${f0.toPrecision(6)}, max relative error of g·v vs central differences (ε = 1e-2) ${worst.toExponential(2)}\n  ${lines.join('\n  ')}`);
-    expect(worst).toBeLessThanOrEqual(2e-2);
+    expect(worst).toBeLessThanOrEqual(1e-2); // measured ≤ 1.6e-3 on the three checkpoints
   });
 });
 
