@@ -15,7 +15,8 @@ export const DEFAULT_OUT = 'bge-m3-inspect.html';
 export const DEFAULT_PORT = 8765;
 
 export const USAGE = `Usage: bge-m3 inspect --model DIR "query" ["passage"] [--out FILE | --serve [--port N]]
-                     [--max-length N] [--layers LIST] [--lens HEAD] [--backend NAME] [--force]
+                     [--max-length N] [--layers LIST] [--lens HEAD] [--attribute TOKEN]
+                     [--backend NAME] [--force]
 
 Runs the model on a query (and a passage) and writes one self-contained HTML page (no network needed)
 that shows the tokens coloured by sparse weight, the attention of every layer and head (heatmap and
@@ -35,6 +36,9 @@ Options:
                       (24 × 16) and long texts a few layers keep the page small
   --lens <head>       add a sparse-lens section: the head (${TRAINABLE_HEAD_NAMES.join(', ')}) applied to
                       every hidden state of each text, a layers × tokens heatmap (see bge-m3 sparse lens)
+  --attribute <token> add an attribution section: where the lexical weight of this token of the query
+                      (a piece such as ▁retrieval, or the bare word) comes from, per layer, attention
+                      head, MLP and input token (gradient-based; see m3.attribute)
   --backend <name>    ${BACKENDS.join(' | ')} (default wasm)
   -h, --help          show this help
 `;
@@ -64,7 +68,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
     return 2;
   };
 
-  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; layers?: string; lens?: string; backend?: string; help?: boolean };
+  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; layers?: string; lens?: string; attribute?: string; backend?: string; help?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -80,6 +84,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
         'max-length': { type: 'string' },
         layers: { type: 'string' },
         lens: { type: 'string' },
+        attribute: { type: 'string' },
         backend: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -108,6 +113,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
   if (values.lens !== undefined && !TRAINABLE_HEAD_NAMES.includes(values.lens)) {
     return usageError(`--lens must be one of ${TRAINABLE_HEAD_NAMES.join(', ')}, got '${values.lens}'`);
   }
+  if (values.attribute !== undefined && values.attribute.trim() === '') return usageError('--attribute must name a token of the query');
   const backend = values.backend ?? 'wasm';
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     return usageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${backend}'`);
@@ -129,7 +135,7 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
       const L = m3.config.num_hidden_layers;
       const outside = layers?.find((i) => i >= L);
       if (outside !== undefined) return usageError(`--layers: this model has layers 0-${L - 1}, got ${outside}`);
-      const report = await buildReport(m3, query, passage, { maxLength, layers, lens: values.lens, modelName: basename(resolve(values.model)) });
+      const report = await buildReport(m3, query, passage, { maxLength, layers, lens: values.lens, attribute: values.attribute, modelName: basename(resolve(values.model)) });
       html = renderPage(report);
       const lengths = report.texts.map((t) => `${t.role} ${t.tokens.length} tokens`).join(', ');
       stderr.write(`inspected ${lengths} in ${((Date.now() - started) / 1000).toFixed(1)} s; page ${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB\n`);

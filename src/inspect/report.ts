@@ -14,6 +14,7 @@ import { kernelStatus } from '../kernels/index.js';
 import {
   explainColbert, explainLexicalMatch, tokenWeightsOf, type LexicalMatchExplanation, type TokenWeight,
 } from '../explain.js';
+import { attribute, type Attribution } from '../attribution/attribute.js';
 import { layerName, type ActivationName } from '../hooks/names.js';
 import { createTrainableHead } from '../lab/heads/registry.js';
 import { sparseLens, type SparseLens } from '../lab/lens.js';
@@ -72,6 +73,8 @@ export interface InspectReport {
   pair?: ReportPair;
   /** With `BuildReportOptions.lens`: the sparse lens of each text, in the order of `texts`. */
   lens?: SparseLens[];
+  /** With `BuildReportOptions.attribute`: where the query token's lexical weight comes from (`m3.attribute`). */
+  attribution?: Attribution;
   createdAt: string;
 }
 
@@ -87,6 +90,11 @@ export interface BuildReportOptions {
    * the page then shows a layers × tokens heatmap of its weights (src/lab/lens.ts). Default: none.
    */
   lens?: string;
+  /**
+   * A token of the query (a piece such as `▁retrieval`, or the bare word) whose lexical weight the page
+   * attributes to layers, attention heads, MLPs and input tokens (src/attribution/). Default: none.
+   */
+  attribute?: string;
 }
 
 export const DEFAULT_MAX_LENGTH = 512;
@@ -187,6 +195,7 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
       head.dispose();
     }
   }
+  const attribution = opts.attribute === undefined ? undefined : await attribute(m3, query, { target: opts.attribute, maxLength });
   return {
     format: REPORT_FORMAT,
     model: {
@@ -201,6 +210,7 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
     texts: p ? [q.report, p.report] : [q.report],
     pair: p ? pairOf(m3, q.output, p.output) : undefined,
     ...(lens ? { lens } : {}),
+    ...(attribution ? { attribution } : {}),
     createdAt: new Date().toISOString(),
   };
 }

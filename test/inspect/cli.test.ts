@@ -138,6 +138,7 @@ describe('bge-m3 inspect', () => {
     [['--model', MODEL, 'q', '--layers', '3-1'], /range 3-1 is empty/],
     [['--model', MODEL, 'q', '--layers', '0,5', '--out', join(tmp, 'w.html')], /this model has layers 0-1, got 5/],
     [['--model', MODEL, 'q', '--lens', 'bm25'], /--lens must be one of m3, m3-log1p, splade, got 'bm25'/],
+    [['--model', MODEL, 'q', '--attribute', ' '], /--attribute must name a token of the query/],
   ])('usage error %j exits 2', async (argv, message) => {
     const r = await cli(argv);
     expect(r.code).toBe(2);
@@ -149,6 +150,14 @@ describe('bge-m3 inspect', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no-such-model/);
     expect(existsSync(join(tmp, 'z.html'))).toBe(false);
+  });
+
+  it('--attribute with a token not in the query fails with exit 1, names the token and writes no page', async () => {
+    const out = join(tmp, 'attr.html');
+    const r = await cli(['--model', MODEL, 'What is BGE M3?', '--attribute', 'retrieval', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/target "retrieval" \(id \d+, ▁?retrieval\) is not in the text; its tokens are 0:<s> 1:/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('--help prints the usage', async () => {

@@ -32,6 +32,8 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
   let longReport: InspectReport;
   let subsetReport: InspectReport;
   let lensReport: InspectReport;
+  let attrReport: InspectReport;
+  let attrDirect: Awaited<ReturnType<BgeM3['attribute']>>;
 
   beforeAll(async () => {
     const { chromium } = await import('playwright-core');
@@ -46,6 +48,8 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
     report = await buildReport(sharp, QUERY, PASSAGE, { modelName: 'sharp-m3' });
     subsetReport = await buildReport(sharp, QUERY, undefined, { modelName: 'sharp-m3', layers: [1] });
     lensReport = await buildReport(sharp, QUERY, PASSAGE, { modelName: 'sharp-m3', lens: 'm3' });
+    attrReport = await buildReport(sharp, QUERY, PASSAGE, { modelName: 'sharp-m3', attribute: 'is' });
+    attrDirect = await sharp.attribute(QUERY, { target: '▁is' });
     sharp.dispose();
     const small = await BgeM3.load(checkpointDir('small-m3'));
     longReport = await buildReport(small, QUERY, cases.get('long_3k')!.text, { modelName: 'small-m3', maxLength: 512 });
@@ -144,6 +148,36 @@ describe.skipIf(!haveChromium)('inspection page in Chromium', () => {
     expect(await page.locator('#sel-layer option').allTextContents()).toEqual(['layer 1']);
     expect(await page.locator('#scores, #lexical, #colbert').count()).toBe(0);
     expect(await page.locator('#attention').textContent()).toContain('stores layers 1 of 2');
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('--attribute: the query token\'s head heatmap, layer table and token row are m3.attribute\'s numbers', async () => {
+    expect(report.attribution).toBeUndefined();
+    const a = attrReport.attribution!;
+    expect(a.target!.token).toBe('▁is');
+    expect(a.value).toBeGreaterThan(0); // a weight the ReLU lets through, so the heads are not all 0
+    expect(a.sides[0]!.heads.flat().some((x) => x !== 0)).toBe(true);
+    expect(a.sides[0]!.heads).toEqual(attrDirect.sides[0]!.heads);
+    expect(a.sides[0]!.tokenAttributions).toEqual(attrDirect.sides[0]!.tokenAttributions);
+    const { page, problems } = await open(attrReport, 'attribution');
+    expect(await page.locator('#attribution-title').textContent()).toContain(`weight ${a.value.toFixed(4)}`);
+    const cells = await page.locator('#attribution-layers tr').allTextContents();
+    expect(cells).toHaveLength(1 + a.sides[0]!.mlp.length);
+    expect(cells[2]).toContain(a.sides[0]!.mlp[1]!.toFixed(4));
+    for (const id of ['attribution-heads', 'attribution-tokens']) {
+      const blank = await page.evaluate((i) => {
+        const c = document.getElementById(i) as HTMLCanvasElement;
+        const b = document.createElement('canvas');
+        [b.width, b.height] = [c.width, c.height];
+        return c.toDataURL() === b.toDataURL();
+      }, id);
+      expect(blank, id).toBe(false);
+    }
+    const box = (await page.locator('#attribution-heads').boundingBox())!;
+    await page.locator('#attribution-heads').hover({ position: { x: box.width - 5, y: box.height - 5 } });
+    expect(await page.locator('#tip').textContent()).toMatch(/^layer 1 head 3: /);
+    await page.locator('#attribution').screenshot({ path: join(shots, 'inspect-attribution.png') });
     expect(problems).toEqual([]);
     await page.close();
   });

@@ -83,6 +83,11 @@ function weightColor(t: number): RGB {
   return ramp([[255, 255, 255], [254, 230, 170], [253, 174, 97], [230, 85, 13]], t);
 }
 
+/** A signed value, t = 0.5 for 0: blue (negative) → white → red (positive). */
+function signedColor(t: number): RGB {
+  return ramp([[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]], t);
+}
+
 function css(c: RGB): string {
   return `rgb(${Math.round(c[0])},${Math.round(c[1])},${Math.round(c[2])})`;
 }
@@ -572,6 +577,41 @@ function renderLens(S: PageState, box: HTMLElement): void {
   });
 }
 
+/**
+ * Where the query token's lexical weight comes from (`m3.attribute`): a layers × heads heatmap and a
+ * per-layer table of the attribution-patching estimates, and a row of integrated gradients per token.
+ */
+function renderAttribution(S: PageState, box: HTMLElement): void {
+  const a = S.report.attribution!;
+  const side = a.sides[0]!;
+  const target = a.target!;
+  const ig = a.integratedGradients;
+  const width = Math.min(900, box.clientWidth - 20 || 860);
+  const heatmap = (id: string, m: number[][], rowLabels: string[], colLabels: string[], caption: string, tip: (i: number, j: number) => string) => {
+    const max = Math.max(1e-12, ...m.flat().map(Math.abs));
+    const canvas = h('canvas', { id });
+    box.append(h('div', { class: 'panel fig' }, canvas, legend(signedColor, fmt(-max, 4), fmt(max, 4), caption)));
+    drawHeatmap(canvas, {
+      rows: m.length, cols: m[0]!.length, width, height: Math.min(420, 28 * m.length),
+      rowLabels, colLabels, value: (i, j) => 0.5 + m[i]![j]! / (2 * max), color: signedColor, tip,
+    });
+  };
+  box.append(h('h3', { id: 'attribution-title' }, `query token ${target.token} (position ${target.position}): weight ${fmt(a.value)}`));
+  if (a.note) box.append(h('p', { class: 'muted' }, a.note));
+  const layers = side.heads.map((_, l) => `layer ${l}`);
+  heatmap('attribution-heads', side.heads, layers, side.heads[0]!.map((_, j) => `head ${j}`),
+    'estimated weight lost when the head is zeroed (red: the head adds weight)',
+    (i, j) => `layer ${i} head ${j}: ${fmt(side.heads[i]![j]!)}`);
+  box.append(h('table', { class: 'data', id: 'attribution-layers' },
+    h('tr', {}, h('th', {}, 'layer'), h('th', {}, 'attention (all heads)'), h('th', {}, 'MLP')),
+    ...layers.map((name, l) => h('tr', {}, h('td', {}, name), h('td', {}, fmt(side.attention[l]!)), h('td', {}, fmt(side.mlp[l]!))))));
+  const tokens = S.report.texts[0]!.tokens.map(tokenLabel);
+  box.append(h('p', { class: 'muted' }, `Integrated gradients per input token, from the text with every token <mask> (${ig.steps} steps): `
+    + `they sum to ${fmt(ig.sum)} against f(x) − f(x′) = ${fmt(a.value - ig.baselineValue)} (gap ${ig.gap.toExponential(2)}).`));
+  heatmap('attribution-tokens', [side.tokenAttributions], ['tokens'], tokens, 'integrated gradients (red: the token adds weight)',
+    (_, j) => `${side.tokens[j]}: ${fmt(side.tokenAttributions[j]!)}`);
+}
+
 function section(id: string, title: string, intro: string): HTMLElement {
   const s = h('section', { id }, h('h2', {}, title));
   if (intro) s.append(h('p', { class: 'muted' }, intro));
@@ -620,6 +660,9 @@ async function inspectMain(): Promise<void> {
 
   if (report.lens) {
     renderLens(S, section('lens', 'Sparse lens', 'The sparse head applied to every hidden state (embeddings, then each encoder.layer.i.hook_out) instead of the last one only: at which layer do the lexical weights appear? The last row is the head as the model runs it.'));
+  }
+  if (report.attribution) {
+    renderAttribution(S, section('attribution', 'Where the lexical weight comes from', 'Attribution patching: for each attention head and MLP, activation × gradient of the token\u2019s weight, a first-order estimate of what zeroing it would cost (BGE-M3 is post-LayerNorm, so the weight is no sum of per-layer terms). Real patching can differ where the model bends; see m3.attribute and patchHeads.'));
   }
   renderNorms(S, section('norms', 'Hidden-state norms per layer', 'Mean and max over tokens of the L2 norm of embeddings.hook_out and each encoder.layer.i.hook_out.'));
   document.body.dataset.ready = 'true';
