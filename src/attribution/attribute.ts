@@ -194,8 +194,12 @@ function integratedGradients(
         return tf.add(x0[s]!, tf.mul(a, tf.sub(xs, x0[s]!))); // [n, T, H]
       }));
       const sides: SideInput[] = ids.map((i, s) => ({ ids: i, rows: n, replace: new Map([[E, path[s]!]]) }));
-      const r = probeGradients(m3, q, sides, [E]);
-      tf.dispose(path);
+      let r;
+      try {
+        r = probeGradients(m3, q, sides, [E]);
+      } finally {
+        tf.dispose(path);
+      }
       r.sides.forEach((side, s) => {
         const g = tf.sum(side.grads.get(E)!, 0, true); // [n, T, H] -> [1, T, H]
         const next = tf.keep(tf.add(sums[s]!, g));
@@ -271,6 +275,11 @@ export function prepare(m3: BgeM3, text: string | [string, string], opts: Pick<A
 /**
  * Attribution of one text's token lexical weight (`text` a string) or of a pair's dense or lexical
  * score (`text` a [query, passage] pair). See the top of this file for the methods.
+ *
+ * Cost: one forward and one backward for every component, plus steps / stepsPerBatch of each for
+ * integrated gradients, on the reference forward; the backward keeps every layer's intermediates,
+ * by estimate (not measured) some 24 × (2·heads·T² + 20·T·H) floats per text for BGE-M3: ~0.3 GB
+ * at 128 tokens, ~1.8 GB at 512. Keep texts short on the wasm backend.
  */
 export async function attribute(m3: BgeM3, text: string | [string, string], opts: AttributeOptions): Promise<Attribution> {
   const { texts, ids, quantity: q, target, corruptIds } = prepare(m3, text, opts);
