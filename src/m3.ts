@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import './tfjs-api.js'; // hooks get tensors with tfjs's chained methods; tf.grad works on them
 import { attribute, type AttributeOptions, type Attribution } from './attribution/attribute.js';
 import { useBackend, type BackendName } from './backend.js';
-import { ENCODE_LIMITS, planBatches } from './batches.js';
+import { ENCODE_LIMITS, padBatch, planBatches } from './batches.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
 import { checkFormulation, runEncoder, type Formulation } from './forward.js';
 import { colbertHead, colbertVecs } from './heads/colbert.js';
@@ -16,7 +16,6 @@ import { lexicalWeights, sparseHead, unusedTokenIds } from './heads/sparse.js';
 import { ActivationCache } from './hooks/cache.js';
 import { checkActivationName, type ActivationName } from './hooks/names.js';
 import { HookRunner, NO_HOOKS, type HookFn, type NameFilter } from './hooks/runner.js';
-import { padBatch } from './model/encoder.js';
 import type { FastOptions } from './model/fast/attention.js';
 import { buildParams, disposeParams, type M3Params } from './model/params.js';
 import {
@@ -226,7 +225,7 @@ export class BgeM3 {
     if (want.sparse) out.lexicalWeights = new Array(ids.length);
     if (want.colbert) out.colbertVecs = new Array(ids.length);
 
-    // Longest first, as FlagEmbedding; each batch takes texts while it stays within both limits.
+    // Longest first, as FlagEmbedding; each batch takes texts while it stays within the limits (src/batches.ts).
     let done = 0;
     for (const members of planBatches(ids.map((r) => r.length), { batchSize, maxTokensPerBatch: budget })) {
       const result = await this.forward(members.map((i) => ids[i]!), want, NO_HOOKS, run);

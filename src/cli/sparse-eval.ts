@@ -11,6 +11,7 @@ import { createHead, HEAD_NAMES } from '../lab/heads/registry.js';
 import { METRIC_NAMES } from '../lab/metrics.js';
 import { writeRunFile } from '../lab/runfile.js';
 import { BgeM3 } from '../m3.js';
+import { ENCODE_LIMITS } from '../batches.js';
 import { checkModeWeights, type ModeWeights } from '../scores.js';
 import { checkWritable } from '../temp-path.js';
 import { backendFlag, CliError, cliCheck, intFlag, parseCli, runCommand, type CliIO } from './io.js';
@@ -128,7 +129,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       }
       const res = await evaluateBeir(m3, set, head, {
         mode, k, weights, maxQueryLength, maxPassageLength,
-        limits: { batchSize: batchSize ?? 16, maxTokensPerBatch: 8192 },
+        limits: { ...ENCODE_LIMITS, batchSize: batchSize ?? ENCODE_LIMITS.batchSize },
         onProgress: (stage, done, total) => {
           let bar = bars.get(stage);
           if (!bar) bars.set(stage, (bar = createProgress(stage, total, 'items', { stream: stderr })));

@@ -4,7 +4,7 @@
  */
 import type { BgeM3 } from '../m3.js';
 import type { ColbertVecs, LexicalWeights, ModeWeights } from '../scores.js';
-import { planBatches, type BatchLimits } from '../batches.js';
+import { ENCODE_LIMITS, planBatches, type BatchLimits } from '../batches.js';
 import { documentText, type BeirSet } from './beir.js';
 import type { SparseHead, Side } from './heads/head.js';
 import { M3Head } from './heads/m3.js';
@@ -83,7 +83,7 @@ export async function evaluateBeir(model: BgeM3, set: BeirSet, head: SparseHead,
   if (!(EVAL_MODES as readonly string[]).includes(mode)) throw new Error(`mode must be one of ${EVAL_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
   const k = opts.k ?? 1000;
   const weights = opts.weights ?? HYBRID_WEIGHTS;
-  const limits = opts.limits ?? { batchSize: 16, maxTokensPerBatch: 8192 };
+  const limits = opts.limits ?? ENCODE_LIMITS;
   const progress = opts.onProgress ?? (() => {});
   const qids = [...set.qrels.keys()]; // judged queries only, as BEIR evaluates
   const docIds = [...set.corpus.keys()];
