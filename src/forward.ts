@@ -9,7 +9,8 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from './config.js';
 import type { HookRunner } from './hooks/runner.js';
-import { encoder, type Batch } from './model/encoder.js';
+import type { Batch } from './batches.js';
+import { encoder } from './model/encoder.js';
 import type { FastOptions } from './model/fast/attention.js';
 import { fastLayer } from './model/fast/layer.js';
 import { embeddingsPeakBlocks, layerPeakBlocks, referenceLayerPeakBlocks, wholeLayer } from './model/fast/plan.js';

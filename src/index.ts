@@ -15,6 +15,7 @@ export {
 export { allActivationNames, checkActivationName, LAYER_SITES, MODEL_SITES, type ActivationName, type LayerSite, type ModelSite } from './hooks/names.js';
 export { HookRunner, type HookFn, type HookContext, type NameFilter } from './hooks/runner.js';
 export { openSnapshot, openWeightFile } from './weights/snapshot.js';
+export { expectedShapes } from './model/params.js'; // openSnapshot's second argument
 export { resolveModel, resolveModelDir, hubCacheDir, ModelNotFoundError, type ResolvedModel, type ResolveModelOptions } from './hub/cache.js';
 export { openSafetensors, writeSafetensors, SafetensorsFile } from './weights/safetensors.js';
 export { openTorchCheckpoint } from './weights/torch.js';

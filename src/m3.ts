@@ -17,7 +17,8 @@ import { ActivationCache } from './hooks/cache.js';
 import { checkActivationName, type ActivationName } from './hooks/names.js';
 import { HookRunner, NO_HOOKS, type HookFn, type NameFilter } from './hooks/runner.js';
 import type { FastOptions } from './model/fast/attention.js';
-import { buildParams, disposeParams, type M3Params } from './model/params.js';
+import { buildParams, disposeParams, expectedShapes, type M3Params } from './model/params.js';
+import { weightSource } from './runtime/heap-load.js';
 import {
   checkModeWeights, colbertScore, combineScores, denseScore, lexicalMatchingScore,
   type ColbertVecs, type LexicalWeights, type ScoreSet,
@@ -146,13 +147,19 @@ export class BgeM3 {
     dir = resolveModelDir(dir); // a directory as given, or `BAAI/bge-m3[@rev]` → its cached snapshot (src/hub/cache.ts)
     await useBackend(opts.backend ?? 'wasm', { threads: opts.threads });
     const tokenizer = await M3Tokenizer.fromDir(dir);
-    const snap = await openSnapshot(dir);
+    const snap = await openSnapshot(dir, expectedShapes);
     try {
       if (snap.unexpectedKeys.length > 0) {
         (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
       }
       checkVocabulary(tokenizer, snap.config, join(dir, 'config.json'));
-      const params = await buildParams(snap.config, snap.colbertDim, snap);
+      const source = weightSource(snap); // F32 safetensors straight into the wasm heap
+      let params: M3Params;
+      try {
+        params = await buildParams(snap.config, snap.colbertDim, source);
+      } finally {
+        await source.close();
+      }
       try {
         // The ReLU turns a NaN of the sparse head into a silent 0 that no output check sees: scan its
         // H + 1 values now (non-finite or absurdly large ones are refused, naming the file).

@@ -1,6 +1,6 @@
 /** The activations `BgeM3.runWithCache` kept, by name. */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from '../model/encoder.js';
+import type { Batch } from '../batches.js';
 import { checkActivationName, type ActivationName } from './names.js';
 
 /** Activations cached by `runWithCache`, with the batch axis in input order (right-padded). */

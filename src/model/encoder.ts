@@ -3,25 +3,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
+import type { Batch } from '../batches.js';
 import type { HookRunner } from '../hooks/runner.js';
 import { embeddings, positionIds } from './embeddings.js';
 import { encoderLayer, type LayerFn } from './layer.js';
 import type { M3Params } from './params.js';
-
-/** A right-padded batch of token ids. */
-export interface Batch {
-  readonly inputIds: readonly (readonly number[])[]; // B rows of T ids (padded with pad_token_id)
-  readonly attentionMask: readonly (readonly number[])[]; // 1 real, 0 padding
-}
-
-/** Pads token-id rows on the right to the longest row. */
-export function padBatch(rows: readonly (readonly number[])[], padId: number): Batch {
-  const T = Math.max(...rows.map((r) => r.length));
-  return {
-    inputIds: rows.map((r) => [...r, ...new Array<number>(T - r.length).fill(padId)]),
-    attentionMask: rows.map((r) => [...new Array<number>(r.length).fill(1), ...new Array<number>(T - r.length).fill(0)]),
-  };
-}
 
 /** 0 for real keys, −inf for padding keys, broadcast over heads and query rows: [B, 1, 1, T]. */
 export function keyBias(batch: Batch): tf.Tensor4D {

@@ -12,8 +12,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
-import { openDirectReader } from '../runtime/heap-load.js';
-import type { HostTensor } from '../weights/types.js';
 
 /** A Linear layer: y = x·weightᵀ + bias. */
 export interface Linear {
@@ -91,39 +89,29 @@ export function expectedShapes(c: XLMRobertaConfig, colbertDim: number): Map<str
   return shapes;
 }
 
-/** Where the tensors come from: `take` by full name; `locate` (optional) its safetensors file and key. */
+/**
+ * Where the tensors come from: `tensor` makes one by full name (its values may arrive only when
+ * `finish` resolves: runtime/heap-load.ts reads safetensors straight into the wasm heap that way).
+ */
 export interface WeightSource {
-  take(name: string): Promise<HostTensor>;
-  /** The file and key of a tensor: lets F32 safetensors load straight into backend memory. */
-  locate?(name: string): { file: string; key: string };
+  tensor(name: string): Promise<tf.Tensor>;
+  finish?(): Promise<void>;
 }
 
-/**
- * Builds the parameter tree. Tensors are made one at a time so the source can free host memory as it
- * goes; with `locate`, F32 safetensors are read straight into the wasm heap instead (see
- * runtime/heap-load.ts: all tensors allocated first, then filled by parallel reads).
- */
+/** Builds the parameter tree, one tensor at a time in the tree's order, each checked against its expected shape. */
 export async function buildParams(c: XLMRobertaConfig, colbertDim: number, source: WeightSource): Promise<M3Params> {
   const made = new Map<string, tf.Tensor>();
-  const direct = source.locate ? openDirectReader() : undefined;
   try {
     for (const [name, shape] of expectedShapes(c, colbertDim)) {
-      const at = source.locate?.(name);
-      let x = at && direct ? await direct.alloc(at.file, at.key) : null;
-      if (!x) {
-        const h = await source.take(name);
-        x = tf.tensor(h.data, [...h.shape], 'float32');
-      }
+      const x = await source.tensor(name);
       made.set(name, x);
       if (!tf.util.arraysEqual(x.shape, shape)) throw new Error(`tensor '${name}' has shape [${x.shape}], config.json implies [${shape}]`);
     }
-    await direct?.finish(); // every tensor is allocated: now read their bytes, several at a time
+    await source.finish?.();
     return describeWeights(varBuilder((name) => made.get(name)!), c, colbertDim);
   } catch (e) {
     tf.dispose([...made.values()]);
     throw e;
-  } finally {
-    await direct?.close();
   }
 }
 

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { openSafetensors, type SafetensorsFile } from '../weights/safetensors.js';
+import type { HostTensor } from '../weights/types.js';
 
 /** The parts of the Emscripten module we use (the package's typings leave them out). */
 export interface WasmHeap {
@@ -128,5 +129,31 @@ export function openDirectReader(): DirectReader {
       files.clear();
       for (const r of all) if (r.status === 'fulfilled' && r.value) await r.value.close();
     },
+  };
+}
+
+/** What `weightSource` reads: tensors by full name, and (optionally) the file and key each lives at. */
+export interface LocatedTensors {
+  take(name: string): Promise<HostTensor>;
+  locate?(name: string): { file: string; key: string };
+}
+
+/**
+ * The weight tree's source (model/params.ts `WeightSource`) over a snapshot: F32 safetensors go
+ * straight into the wasm heap (every tensor allocated first, then `finish` reads their bytes, several
+ * at a time); every other tensor (PyTorch files, F16/BF16, other backends) through a host Float32Array.
+ */
+export function weightSource(from: LocatedTensors): { tensor(name: string): Promise<tf.Tensor>; finish(): Promise<void>; close(): Promise<void> } {
+  const direct = from.locate ? openDirectReader() : undefined;
+  return {
+    async tensor(name) {
+      const at = from.locate?.(name);
+      const x = at && direct ? await direct.alloc(at.file, at.key) : null;
+      if (x) return x;
+      const h = await from.take(name);
+      return tf.tensor(h.data, [...h.shape], 'float32');
+    },
+    finish: async () => { await direct?.finish(); },
+    close: async () => { await direct?.close(); },
   };
 }

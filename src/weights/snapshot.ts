@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type XLMRobertaConfig } from '../config.js';
-import { expectedShapes } from '../model/params.js';
 import { openSafetensors } from './safetensors.js';
 import { openTorchCheckpoint } from './torch.js';
 import { WeightFileError, type HostTensor, type TensorSource } from './types.js';
@@ -59,11 +58,14 @@ function locate(files: Readonly<Record<'encoder' | HeadName, string>>, name: str
   return { file: files.encoder, key: name };
 }
 
+/** The name and shape of every tensor the model reads, given the config and the ColBERT size (the weight tree's `expectedShapes`). */
+export type ExpectedShapes = (config: XLMRobertaConfig, colbertDim: number) => ReadonlyMap<string, readonly number[]>;
+
 /**
- * Opens the snapshot's files and checks, before any tensor is read, that every expected key is present
- * with the expected shape. Errors name the file and the tensor.
+ * Opens the snapshot's files and checks, before any tensor is read, that every `expected` key is
+ * present with its shape. Errors name the file and the tensor.
  */
-export async function openSnapshot(dir: string): Promise<SnapshotWeights> {
+export async function openSnapshot(dir: string, expectedShapes: ExpectedShapes): Promise<SnapshotWeights> {
   if (!existsSync(dir)) throw new WeightFileError(dir, 'snapshot directory does not exist');
   const config = await loadConfig(join(dir, 'config.json'));
   const files = {

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend.js';
 import { buildParams, disposeParams, type M3Params } from '../../src/model/params.js';
+import { weightSource } from '../../src/runtime/heap-load.js';
+import { expectedShapes } from '../../src/model/params.js';
 import { openSnapshot, type SnapshotWeights } from '../../src/weights/snapshot.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 
@@ -34,9 +36,11 @@ describe('tiny-m3: parameters read straight into the heap', () => {
   let host: M3Params;
   beforeAll(async () => {
     await useBackend('wasm');
-    snap = await openSnapshot(checkpointDir('tiny-m3'));
-    direct = await buildParams(snap.config, snap.colbertDim, snap);
-    host = await buildParams(snap.config, snap.colbertDim, { take: (n) => snap.take(n) });
+    snap = await openSnapshot(checkpointDir('tiny-m3'), expectedShapes);
+    const source = weightSource(snap);
+    direct = await buildParams(snap.config, snap.colbertDim, source);
+    await source.close();
+    host = await buildParams(snap.config, snap.colbertDim, weightSource({ take: (n) => snap.take(n) }));
   });
   afterAll(async () => {
     disposeParams(direct);
