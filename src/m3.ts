@@ -12,11 +12,11 @@ import { maxInputTokens, type XLMRobertaConfig } from './config.js';
 import { checkFormulation, runEncoder, type Formulation } from './forward.js';
 import { colbertHead, colbertVecs } from './heads/colbert.js';
 import { denseHead } from './heads/dense.js';
-import { lexicalWeights, sparseHead, unusedTokenIds } from './heads/sparse.js';
+import { batchLexicalWeights, lexicalWeights, sparseHead, unusedTokenIds } from './heads/sparse.js';
 import { ActivationCache } from './hooks/cache.js';
 import { checkActivationName, type ActivationName } from './hooks/names.js';
 import { HookRunner, NO_HOOKS, type HookFn, type NameFilter } from './hooks/runner.js';
-import type { FastOptions } from './model/fast/attention.js';
+import type { FastOptions } from './model/fast/ops.js';
 import { buildParams, disposeParams, expectedShapes, type M3Params } from './model/params.js';
 import { weightSource } from './runtime/heap-load.js';
 import {
@@ -287,7 +287,7 @@ export class BgeM3 {
         raw['sparse head input'] = (await heads.sparseInput!.data()) as Float32Array;
         const w = (raw.sparse = (await heads.sparse.data()) as Float32Array);
         const unused = unusedTokenIds(this.tokenizer);
-        result.lexical = rows.map((r, b) => lexicalWeights(r, w.subarray(b * T, b * T + r.length), unused));
+        result.lexical = batchLexicalWeights(rows, w, T, unused);
       }
       if (heads.colbert) {
         const C = heads.colbert.shape[2];

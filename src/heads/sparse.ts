@@ -41,3 +41,10 @@ export function lexicalWeights(inputIds: readonly number[], tokenWeights: ArrayL
   });
   return result;
 }
+
+/** Lexical weights of every row of a batch, from its token weights [B, T] (row-major, rows padded to T). */
+export function batchLexicalWeights(
+  inputIds: readonly (readonly number[])[], tokenWeights: Float32Array, T: number, unused: ReadonlySet<number>,
+): LexicalWeights[] {
+  return inputIds.map((ids, b) => lexicalWeights(ids, tokenWeights.subarray(b * T, b * T + ids.length), unused));
+}

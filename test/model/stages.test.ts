@@ -8,13 +8,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { HookRunner } from '../../src/hooks/runner.js';
 import { layerName, LAYER_SITES, type ActivationName } from '../../src/hooks/names.js';
 import { selfAttention } from '../../src/model/attention.js';
-import { addAndNorm } from '../../src/model/layer.js';
 import { gelu, linear } from '../../src/model/ops.js';
 import { embeddings, positionIds } from '../../src/model/embeddings.js';
 import { colbertHead } from '../../src/heads/colbert.js';
 import { denseHead } from '../../src/heads/dense.js';
 import { sparseHead } from '../../src/heads/sparse.js';
-import { fastSelfAttention } from '../../src/model/fast/attention.js';
+import { fastOps } from '../../src/model/fast/ops.js';
+import { textbookOps } from '../../src/model/ops.js';
 import { CHECKPOINTS } from '../helpers/fixtures.js';
 import { ErrorLog, loadCases, maxAbsDiff, useModelAndReference } from '../helpers/reference.js';
 import type { HostTensor } from '../../src/weights/types.js';
@@ -52,9 +52,10 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
       const x = batched(await fx.ref.tensor(id, inputName)) as tf.Tensor3D; // [1, L, H]
       // attention.self from the reference layer input: q, k, v, scores, probs, context, in both formulations
       const noMask = tf.zeros([1, 1, 1, L]) as tf.Tensor4D;
-      for (const attention of [selfAttention, fastSelfAttention]) {
+      const opSets = [textbookOps, fastOps()];
+      for (const ops of opSets) {
         const runner = new HookRunner({ cache: (n) => n.startsWith(`encoder.layer.${i}.attention.self.`) });
-        tf.tidy(() => attention(x, noMask, p.attention.self, c, i, runner)).dispose();
+        tf.tidy(() => selfAttention(x, noMask, p.attention.self, c, i, runner, ops)).dispose();
         for (const site of LAYER_SITES.filter((s) => s.startsWith('attention.self.'))) {
           const name = layerName(i, site);
           await compare(name, tf.squeeze(runner.cache.get(name)!, [0]));
@@ -63,13 +64,15 @@ describe.each(CHECKPOINTS)('%s stages fed the reference input', (ckpt) => {
       }
       // attention.output from the reference context and layer input
       const ctx = batched(await fx.ref.tensor(id, layerName(i, 'attention.self.hook_out')));
-      await compare(layerName(i, 'attention.output.hook_out'), tf.tidy(() => addAndNorm(ctx, x, p.attention.output, c.layer_norm_eps)));
-      // intermediate from the reference attention.output
       const a = batched(await fx.ref.tensor(id, layerName(i, 'attention.output.hook_out')));
-      await compare(layerName(i, 'intermediate.hook_out'), tf.tidy(() => gelu(linear(a, p.intermediate.dense))));
-      // output from the reference intermediate and attention.output
       const g = batched(await fx.ref.tensor(id, layerName(i, 'intermediate.hook_out')));
-      await compare(layerName(i, 'hook_out'), tf.tidy(() => addAndNorm(g, a, p.output, c.layer_norm_eps)));
+      for (const ops of opSets) {
+        await compare(layerName(i, 'attention.output.hook_out'), tf.tidy(() => ops.addAndNorm(ctx, x, p.attention.output, c.layer_norm_eps)));
+        // intermediate from the reference attention.output
+        await compare(layerName(i, 'intermediate.hook_out'), tf.tidy(() => ops.linearGelu(a, p.intermediate.dense)));
+        // output from the reference intermediate and attention.output
+        await compare(layerName(i, 'hook_out'), tf.tidy(() => ops.addAndNorm(g, a, p.output, c.layer_norm_eps)));
+      }
       tf.dispose([x, noMask, ctx, a, g]);
     }
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BgeM3 } from '../../src/m3.js';
 import { activeWasmBackend } from '../../src/runtime/heap-load.js';
 import { canAllocate, ensureHeap, heapStats, HeapBudgetError, WASM_HEAP_MAX } from '../../src/runtime/heap-guard.js';
-import { layerPeakBlocks } from '../../src/model/fast/plan.js';
+import { fastPeakBlocks } from '../../src/model/fast/ops.js';
 import { parseConfig } from '../../src/config.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 import { loadCases, maxAbsDiff } from '../helpers/reference.js';
@@ -53,7 +53,7 @@ describe('wasm heap guard', () => {
       model_type: 'xlm-roberta', vocab_size: 250002, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16,
       intermediate_size: 4096, max_position_embeddings: 8194, type_vocab_size: 1, layer_norm_eps: 1e-5, pad_token_id: 1,
     });
-    const plan = layerPeakBlocks(1, 8192, c).reduce((a, x) => a + x, 0);
+    const plan = fastPeakBlocks(1, 8192, c, {}, false).reduce((a, x) => a + x, 0);
     expect(plan).toBeLessThan(2 ** 30);
     const weights = 4 * (250002 + 8194 + 1) * 1024 + 24 * 4 * (12 * 1024 * 1024 + 13 * 1024);
     expect(weights + plan).toBeLessThan(WASM_HEAP_MAX);

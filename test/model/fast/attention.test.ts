@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { BgeM3 } from '../../../src/m3.js';
 import { layerName, type ActivationName } from '../../../src/hooks/names.js';
-import { attentionGroups, queryBlockRows, type FastOptions } from '../../../src/model/fast/attention.js';
+import { attentionGroups, queryBlockRows } from '../../../src/model/fast/attention.js';
+import type { FastOptions } from '../../../src/model/fast/ops.js';
 import { checkpointDir } from '../../helpers/fixtures.js';
 import { loadCases, maxAbsDiff } from '../../helpers/reference.js';
 
