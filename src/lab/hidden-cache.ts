@@ -38,6 +38,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../m3.js';
 import { documentText, type BeirDoc } from './beir.js';
 import { openSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from '../weights/safetensors.js';
+import { toFloat16Bits } from '../weights/dtype.js';
 import { ENCODE_LIMITS, planBatches } from '../batches.js';
 import { hiddenStateName, hiddenStates } from './hidden.js';
 
@@ -141,30 +142,7 @@ function cacheKey(model: BgeM3, texts: readonly CacheText[], settings: CacheSett
   };
 }
 
-/** float32 -> IEEE half bits, round to nearest even (overflow to ±Infinity, as torch's .half()). */
-export function toFloat16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow
-  if (e <= 0) {
-    if (e < -10) return sign; // underflows to ±0
-    mant |= 0x800000; // subnormal half: shift the implicit bit in
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (half + (rest > mid || (rest === mid && half & 1) ? 1 : 0));
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++; // may carry into the exponent: still right
-  return sign | half;
-}
+export { toFloat16Bits }; // the f16 codec lives in weights/dtype.ts
 
 function checkTexts(texts: readonly CacheText[]): void {
   if (!Array.isArray(texts) || texts.length === 0) throw new Error('hidden cache: no texts to cache');

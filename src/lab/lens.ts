@@ -6,6 +6,7 @@
  * read from each. The result is plain JSON, so a page (the inspection report) can embed it.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { unusedTokenIds } from '../heads/sparse.js';
 import type { BgeM3 } from '../m3.js';
 import type { TrainableHead } from './heads/head.js';
 import { hiddenStateName } from './hidden.js';
@@ -39,7 +40,7 @@ export async function sparseLens(model: BgeM3, head: TrainableHead, text: string
       w.dispose();
     }
     const t = model.tokenizer;
-    const special = new Set([t.bosId, t.eosId, t.padId, t.unkId]);
+    const special = unusedTokenIds(t);
     return {
       head: head.name, text, inputIds: ids!, tokens: ids!.map((id) => t.idToToken(id)),
       special: ids!.map((id) => special.has(id)), layers: names, weights,

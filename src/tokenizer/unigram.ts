@@ -62,11 +62,6 @@ export class UnigramModel {
     return pieces.map((p) => this.pieceToId.get(p) ?? this.unkId);
   }
 
-  /** The library's Viterbi output for one word, as piece strings (for tests / bug reports). */
-  piecesOf(word: string): string[] {
-    return word.length === 0 ? [] : this.lib([word]);
-  }
-
   tokenToId(piece: string): number | undefined {
     return this.pieceToId.get(piece);
   }

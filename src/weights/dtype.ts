@@ -1,4 +1,4 @@
-/** Conversions of raw little-endian tensor bytes to float32. */
+/** Conversions of raw little-endian tensor bytes to float32, and of float32 values to IEEE half bits. */
 import { DTYPE_SIZE, type DType } from './types.js';
 
 const F16_TABLE = (() => {
@@ -42,4 +42,28 @@ export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array | null 
     default:
       return null;
   }
+}
+
+/** float32 -> IEEE half bits, round to nearest even (as torch's .half()). */
+export function toFloat16Bits(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / nan
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
+  if (e <= 0) { // subnormal half (or zero)
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rem > mid || (rem === mid && (half & 1)) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? 1 : 0));
 }

@@ -83,12 +83,6 @@ export async function findNonFinite(tensors: Iterable<[string, tf.Tensor]>): Pro
   return bad;
 }
 
-/** Throws NonFiniteWeightsError naming `source` and the first tensors with NaN or ±Infinity. */
-export async function assertFiniteWeights(source: string, tensors: Iterable<[string, tf.Tensor]>): Promise<void> {
-  const bad = await findNonFinite(tensors);
-  if (bad.length > 0) throw new NonFiniteWeightsError(source, bad);
-}
-
 /** Index of the first NaN or ±Infinity in `a`, or −1. */
 export function firstNonFinite(a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) {

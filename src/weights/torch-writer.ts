@@ -12,6 +12,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { crc32 as crc32js } from './zip.js';
+import { toFloat16Bits } from './dtype.js';
 
 const crc32: (data: Uint8Array, value?: number) => number =
   typeof zlib.crc32 === 'function' ? (d, v) => zlib.crc32(d, v ?? 0) : crc32js;
@@ -470,35 +471,11 @@ export async function writeStateDict(path: string, tensors: readonly StateDictTe
     const n = t.shape.reduce((a, d) => a * d, 1);
     if (t.data.length !== n) throw new Error(`writeStateDict: '${t.name}' has ${t.data.length} values, shape [${t.shape}] needs ${n}`);
     const half = t.dtype === 'F16';
-    const bytes = half ? new Uint8Array(Uint16Array.from(t.data, f32ToF16).buffer) : new Uint8Array(Float32Array.from(t.data).buffer);
+    const bytes = half ? new Uint8Array(Uint16Array.from(t.data, toFloat16Bits).buffer) : new Uint8Array(Float32Array.from(t.data).buffer);
     return { key: String(i), type: half ? 'HalfStorage' : 'FloatStorage', bytes };
   });
   await writeTorchCheckpoint(path, {
     archive: opts.archive, storages, overwrite: opts.overwrite ?? false,
     tensors: tensors.map((t, i) => ({ name: t.name, storage: String(i), size: t.shape })),
   });
-}
-
-/** float32 -> IEEE half bits, round to nearest even (as torch's .half()). */
-export function f32ToF16(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / nan
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
-  if (e <= 0) { // subnormal half (or zero)
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (half + (rem > mid || (rem === mid && (half & 1)) ? 1 : 0));
-  }
-  const half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? 1 : 0));
 }

@@ -15,7 +15,8 @@ import { loadHead, saveHead } from '../../src/lab/head-io.js';
 import { hiddenStates } from '../../src/lab/hidden.js';
 import { rng } from '../../src/lab/train.js';
 import { openTorchCheckpoint } from '../../src/weights/torch.js';
-import { f32ToF16, writeStateDict } from '../../src/weights/torch-writer.js';
+import { toFloat16Bits as f32ToF16 } from '../../src/weights/dtype.js';
+import { writeStateDict } from '../../src/weights/torch-writer.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 
 const TEXTS = ['What is BGE M3?', 'BM25 is a bag-of-words retrieval function that ranks a set of documents.'];

@@ -14,7 +14,6 @@
  * Terms are token ids with `<s>`, `</s>`, `<pad>` and `<unk>` dropped; |d| counts the remaining
  * tokens; N, df and avgdl come from the corpus given to `fit`.
  */
-import type { BgeM3 } from '../../m3.js';
 import type { LexicalWeights } from '../../scores.js';
 import type { HeadInput, SparseHead } from './head.js';
 
@@ -23,12 +22,6 @@ export interface TermStats {
   readonly docs: number;
   readonly df: ReadonlyMap<number, number>;
   readonly avgdl: number;
-}
-
-/** The ids lexical weights never carry (as `BgeM3.lexicalWeights`). */
-export function specialIds(model: BgeM3): ReadonlySet<number> {
-  const t = model.tokenizer;
-  return new Set([t.bosId, t.eosId, t.padId, t.unkId]);
 }
 
 /** Term -> occurrences in one text, special ids dropped, in first-occurrence order. */

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../../m3.js';
 import type { LexicalWeights } from '../../scores.js';
-import { specialIds } from './bm25.js';
+import { batchLexicalWeights, unusedTokenIds } from '../../heads/sparse.js';
 import type { Columns, HeadConfig, HeadInput, TrainableHead } from './head.js';
 
 export type TokenActivation = 'relu' | 'log1p';
@@ -52,7 +52,7 @@ export class LinearTokenHead implements TrainableHead {
     // tidy frees the casts; variables hold their own reference to the data.
     this.weight = tf.tidy(() => tf.variable(tf.cast(w, 'float32') as tf.Tensor2D, true));
     this.bias = tf.tidy(() => tf.variable(tf.cast(b, 'float32') as tf.Tensor1D, true));
-    this.special = specialIds(model);
+    this.special = unusedTokenIds(model.tokenizer);
   }
 
   get trainable(): tf.Variable[] {
@@ -103,7 +103,7 @@ export class LinearTokenHead implements TrainableHead {
     const w = tf.tidy(() => this.act(input.hidden!)); // [B, T]
     try {
       const data = (await w.data()) as Float32Array;
-      return input.inputIds.map((ids, b) => this.model.lexicalWeights(ids, data.subarray(b * T, b * T + ids.length)));
+      return batchLexicalWeights(input.inputIds, data, T, this.special);
     } finally {
       w.dispose();
     }

@@ -1,6 +1,7 @@
 /** Sparse heads by name, for the API and the `bge-m3 sparse` commands. */
 import type { BgeM3 } from '../../m3.js';
-import { Bm25Head, specialIds } from './bm25.js';
+import { unusedTokenIds } from '../../heads/sparse.js';
+import { Bm25Head } from './bm25.js';
 import type { SparseHead, TrainableHead } from './head.js';
 import { IdfHead } from './idf.js';
 import { LinearTokenHead } from './linear-token.js';
@@ -34,8 +35,8 @@ const FACTORIES: Record<string, Factory> = {
   'm3-log1p': TRAINABLE['m3-log1p']!,
   splade: TRAINABLE.splade!,
   // Corpus-statistics heads: call `fit(corpus token ids)` before weighing documents.
-  bm25: (model, opts) => new Bm25Head(specialIds(model), opts),
-  idf: (model) => new IdfHead(specialIds(model)),
+  bm25: (model, opts) => new Bm25Head(unusedTokenIds(model.tokenizer), opts),
+  idf: (model) => new IdfHead(unusedTokenIds(model.tokenizer)),
 };
 
 export const HEAD_NAMES: readonly string[] = Object.keys(FACTORIES);

@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../../m3.js';
 import type { LexicalWeights } from '../../scores.js';
 import type { Columns, HeadConfig, HeadInput, TrainableHead } from './head.js';
-import { specialIds } from './bm25.js';
+import { unusedTokenIds } from '../../heads/sparse.js';
 
 export interface SpladeInit {
   readonly dense_weight: tf.Tensor; // [H, H], [out, in]
@@ -69,7 +69,7 @@ export class SpladeHead implements TrainableHead {
     });
     this.trainable = given.map((t) => tf.tidy(() => tf.variable(tf.cast(t, 'float32'), true)));
     if (!init) tf.dispose(given);
-    this.special = specialIds(model);
+    this.special = unusedTokenIds(model.tokenizer);
     const keep = new Float32Array(V).fill(1);
     for (const id of this.special) if (id < V) keep[id] = 0;
     this.keep = tf.tensor1d(keep);
