@@ -65,13 +65,14 @@ export interface EncodeOptions extends RunOptions {
 /** How the encoder runs; outputs do not depend on it beyond float32 rounding (tests hold them equal). */
 export interface RunOptions {
   /**
-   * `'fast'` (default): blocked per-head attention and chunked projections (src/model/fast/), quick on
-   * the wasm backend and able to take 8192 tokens. `'reference'`: the textbook forward of src/model/,
-   * every head's [T, T] scores at once through batched matMuls: several times slower on wasm and
-   * O(heads·T²) memory; the one to read, step through, or compare against.
+   * Which op set the one layer (src/model/layer.ts) runs with. `'fast'` (default, src/model/fast/ops.ts):
+   * the relaxed-SIMD kernel's Linears, row ops and attention job (XNNPACK and a blocked attention where
+   * the kernel cannot run), never a head's whole [T, T] scores, so 8192 tokens fit. `'reference'`: the
+   * plain tf ops, every head's [T, T] scores at once through batched matMuls: several times slower on
+   * wasm and O(heads·T²) memory; the one to read, step through, or compare against.
    */
   forward?: Formulation;
-  /** Knobs of the fast formulation: attention blocks, row groups, token chunks, hooked heads. */
+  /** Knobs of the fast op set: blocked attention (block size, score budget, row groups), row chunks, hooked heads. */
   fast?: FastOptions;
 }
 
