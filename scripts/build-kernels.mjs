@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Assembles src/kernels/*.wat with wabt into src/kernels/<name>.wasm.ts (the bytes as base64, so that
-// tsc, vitest and the published package all see them without copying binary files around).
+// tsc, vitest and the published package all see them without copying binary files around). The job
+// struct is declared once, in src/kernels/job.json: `{{op.field}}` in the WAT is replaced by the field's
+// byte offset before assembling (kernels/job.ts writes the struct with the same names).
 // `--check` only verifies that the generated modules match their sources (exit 1 if not).
 import { readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,11 +13,20 @@ const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'kernels'
 const FEATURES = { simd: true, relaxed_simd: true, threads: true };
 const check = process.argv.includes('--check');
 const wabt = await initWabt();
+const layout = JSON.parse(readFileSync(join(dir, 'job.json'), 'utf8'));
+/** The WAT with every `{{op.field}}` replaced by its byte offset; an unknown name stops the build. */
+function withOffsets(file, source) {
+  return source.replace(/\{\{(\w+)\.(\w+)\}\}/g, (_, op, field) => {
+    const v = layout[op]?.[field];
+    if (!Number.isInteger(v)) throw new Error(`{{${op}.${field}}} is not a field of src/kernels/job.json`);
+    return String(v);
+  });
+}
 let stale = 0;
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.wat')).sort()) {
-  const source = readFileSync(join(dir, file), 'utf8');
   let bytes;
   try {
+    const source = withOffsets(file, readFileSync(join(dir, file), 'utf8'));
     const mod = wabt.parseWat(file, source, FEATURES);
     mod.validate(FEATURES);
     bytes = Buffer.from(mod.toBinary({ log: false, write_debug_names: true }).buffer);

@@ -13,10 +13,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { activeContext, heapAddress, kernelActive, type Backend, type Context } from './gemm.js';
+import { writeJob } from './job.js';
 
 export const ATTENTION_KERNEL = 'BgeM3Attention';
 
-const OP_ATTENTION = 3;
 /** Bytes of one work item's score block [R, T]: about what stays in L2 next to the packed keys. */
 const SCORE_BLOCK_BYTES = 512 << 10;
 
@@ -74,13 +74,12 @@ function attentionKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const R = attentionRows(T);
   const per = scratchPerThread(T, d, R);
   if (!ensureScratch(ctx, per * ctx.pool.threads)) throw new Error(`${ATTENTION_KERNEL}: the wasm heap has no room for ${per * ctx.pool.threads} bytes of attention scratch`);
-  const w = new Int32Array(ctx.pool.memory.buffer, ctx.job, 32);
-  w[0] = heapAddress(backend, q); w[1] = heapAddress(backend, k); w[2] = heapAddress(backend, v); w[3] = heapAddress(backend, out);
-  w[4] = keyBias ? heapAddress(backend, keyBias) : 0;
-  w[5] = B; w[6] = T; w[7] = heads; w[8] = d; w[9] = H; w[10] = R;
-  new Float32Array(ctx.pool.memory.buffer, ctx.job, 32)[11] = scale;
-  w[12] = Math.ceil(ctx.scratch / 64) * 64; w[13] = per;
-  w[16] = 0; w[18] = OP_ATTENTION; w[20] = 0; // abort, op, work-item counter
+  writeJob(ctx.pool.memory.buffer, ctx.job, 'attention', 'attention', {
+    q: heapAddress(backend, q), k: heapAddress(backend, k), v: heapAddress(backend, v), out: heapAddress(backend, out),
+    keyBias: keyBias ? heapAddress(backend, keyBias) : 0,
+    batch: B, T, heads, d, H, rows: R, scale,
+    scratch: Math.ceil(ctx.scratch / 64) * 64, scratchPerThread: per,
+  });
   const items = B * heads;
   ctx.pool.exec(ctx.job, items > 1 ? undefined : 1);
   return out;

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { kernelSupport } from './feature.js';
 import { KernelPool } from './pool.js';
+import { JOB_BYTES, writeJob } from './job.js';
 
 export const GEMM_KERNEL = 'BgeM3Gemm';
 
@@ -23,8 +24,6 @@ const PACK_BYTES = 4 << 20;
 export const SMALL_JOB = 1 << 19;
 /** Panels of packed B one row tile of A meets in a row: about what stays in L2 alongside A's rows. */
 const GROUP_BYTES = 512 << 10;
-/** The job struct (see gemm.wat): 128 bytes of fields, then per thread (≤ 8) a 128-byte scratch tile and a 128-byte table of constants. */
-const JOB_BYTES = 128 + 8 * 128 + 8 * 128;
 
 /** The Emscripten module behind the wasm backend, as far as the kernel uses it. */
 interface WasmModuleParts {
@@ -148,18 +147,15 @@ function gemmOnHeap(ctx: Context, g: GemmArgs, packed = false): void {
   const group = Math.max(1, Math.floor(GROUP_BYTES / (32 * g.K)));
   for (let n0 = 0; n0 < g.N; n0 += chunk) {
     const n = Math.min(chunk, g.N - n0);
-    const w = new Int32Array(ctx.pool.memory.buffer, ctx.job, 32); // a fresh view: the heap may have grown
-    w[0] = g.a; w[1] = g.lda;
-    w[2] = g.b + 4 * n0 * (g.bT ? g.ldb : 1); w[3] = g.ldb; w[4] = g.bT ? 1 : 0;
-    w[5] = g.c + 4 * n0 * (g.cT ? g.ldc : 1); w[6] = g.ldc; w[7] = g.cT ? 1 : 0;
-    w[8] = g.bias && !g.cT ? g.bias + 4 * n0 : g.bias; // bias runs along C's stored columns
-    w[9] = g.M; w[10] = n; w[11] = g.K; w[12] = ctx.pack; w[13] = group;
-    w[14] = 0; w[15] = 0; w[16] = 0; // next panel to pack, panels packed, abort
-    w[17] = g.gelu ? 1 : 0;
-    w[18] = 0; // op: GEMM
-    w[19] = 0; // no scale
-    w[20] = 0; // work-item counter
-    w[21] = packed && g.N <= chunk ? 1 : 0; // B is in the pack buffer already, or not yet
+    writeJob(ctx.pool.memory.buffer, ctx.job, 'gemm', 'gemm', {
+      a: g.a, lda: g.lda,
+      b: g.b + 4 * n0 * (g.bT ? g.ldb : 1), ldb: g.ldb, bT: g.bT ? 1 : 0,
+      c: g.c + 4 * n0 * (g.cT ? g.ldc : 1), ldc: g.ldc, cT: g.cT ? 1 : 0,
+      bias: g.bias && !g.cT ? g.bias + 4 * n0 : g.bias, // bias runs along C's stored columns
+      M: g.M, N: n, K: g.K, pack: ctx.pack, panelsPerGroup: group,
+      activation: g.gelu ? 1 : 0, // no scale (0)
+      packed: packed && g.N <= chunk ? 1 : 0, // B is in the pack buffer already, or not yet
+    });
     ctx.pool.exec(ctx.job, g.M * n * g.K < SMALL_JOB ? 1 : undefined);
   }
 }

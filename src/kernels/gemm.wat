@@ -10,19 +10,16 @@
 ;;      buffer as 8 floats per k ([K, 8], zero-padded past N), the layout the micro-kernel reads in order;
 ;;   2. wait until every panel is packed;
 ;;   3. compute: for each group of panels that fits in L2, every tile of A runs against every panel
-;;      of the group; the threads take chunks of 4 row tiles from an atomic counter (offset 80).
+;;      of the group; the threads take chunks of 4 row tiles from an atomic counter (shared.nextItem).
 ;; The micro-kernel holds a 4×8 tile of C in 8 f32x4 accumulators and per k broadcasts one A value
 ;; of each of the 4 rows (v128.load32_splat) against two vectors of the packed panel. 8 accumulators
 ;; + 2 B vectors + 1 broadcast = 11 xmm registers: bigger tiles make V8 spill inside the loop.
 ;;
-;; The job is a struct in the heap, written by the caller (kernels/gemm.ts); offsets in bytes:
-;;   0 a   4 lda   8 b   12 ldb   16 bT   20 c   24 ldc   28 cT   32 bias (0: none)
-;;   36 M  40 N    44 K  48 pack  52 panels per group   56 next panel to pack   60 panels packed
-;;   64 abort (set by a thread that failed, so the others do not wait for it)   80 next work item (0 at the start)
-;;   68 activation applied in the store after the bias: 0 none, 1 exact GELU (see $gelu4)
-;;   72 op: 0 this GEMM; 1 LayerNorm, 2 softmax and 3 attention use the fields their functions list
-;;   76 scale (f32; 0 bits: none): the product is multiplied by it before the bias is added
-;;   84 packed: nonzero when B is in the pack buffer already (the packing step is skipped)
+;; The job is a struct in the heap, written by the caller (kernels/job.ts). Its fields are declared
+;; once, in src/kernels/job.json, and named here as {{<op>.<field>}} (scripts/build-kernels.mjs puts the byte
+;; offsets in): shared.abort is set by a thread that failed, so the others do not wait for it;
+;; shared.op picks the function; gemm.activation 1 is exact GELU in the store (see $gelu4); gemm.scale
+;; (f32, 0 bits: none) multiplies the product before the bias; gemm.packed says B is in the pack buffer.
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.
 ;;   1152 + 128·tid: the thread's table of constants for e^x and GELU (written by `run`).
 (module
@@ -81,14 +78,14 @@
   (func $pack_panel (param $job i32) (param $p i32)
     (local $b i32) (local $ldb4 i32) (local $N i32) (local $K i32) (local $dst i32) (local $end i32)
     (local $n0 i32) (local $j i32) (local $k i32) (local $src i32) (local $zero v128)
-    (local.set $b (i32.load offset=8 (local.get $job)))
-    (local.set $ldb4 (i32.shl (i32.load offset=12 (local.get $job)) (i32.const 2)))
-    (local.set $N (i32.load offset=40 (local.get $job)))
-    (local.set $K (i32.load offset=44 (local.get $job)))
+    (local.set $b (i32.load offset={{gemm.b}} (local.get $job)))
+    (local.set $ldb4 (i32.shl (i32.load offset={{gemm.ldb}} (local.get $job)) (i32.const 2)))
+    (local.set $N (i32.load offset={{gemm.N}} (local.get $job)))
+    (local.set $K (i32.load offset={{gemm.K}} (local.get $job)))
     (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
-    (local.set $dst (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
+    (local.set $dst (i32.add (i32.load offset={{gemm.pack}} (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
     (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $K) (i32.const 5))))
-    (if (i32.eqz (i32.load offset=16 (local.get $job)))
+    (if (i32.eqz (i32.load offset={{gemm.bT}} (local.get $job)))
       (then
         ;; B is [K, N]: row k of the panel is 8 consecutive floats of B's row k.
         (local.set $src (i32.add (local.get $b) (i32.shl (local.get $n0) (i32.const 2))))
@@ -166,22 +163,22 @@
     (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $pb i32) (local $pe i32)
     (local $M i32) (local $K i32) (local $lda4 i32) (local $last i32)
     (local $tile i32)
-    (local.set $M (i32.load offset=36 (local.get $job)))
-    (local.set $K (i32.load offset=44 (local.get $job)))
-    (local.set $lda4 (i32.shl (i32.load offset=4 (local.get $job)) (i32.const 2)))
+    (local.set $M (i32.load offset={{gemm.M}} (local.get $job)))
+    (local.set $K (i32.load offset={{gemm.K}} (local.get $job)))
+    (local.set $lda4 (i32.shl (i32.load offset={{gemm.lda}} (local.get $job)) (i32.const 2)))
     ;; Row pointers; rows past M repeat the last row (their results are never stored).
     (local.set $last (i32.sub (local.get $M) (i32.const 1)))
-    (local.set $a0 (i32.add (i32.load (local.get $job)) (i32.mul (local.get $m) (local.get $lda4))))
-    (local.set $a1 (i32.add (i32.load (local.get $job)) (i32.mul
+    (local.set $a0 (i32.add (i32.load offset={{gemm.a}} (local.get $job)) (i32.mul (local.get $m) (local.get $lda4))))
+    (local.set $a1 (i32.add (i32.load offset={{gemm.a}} (local.get $job)) (i32.mul
       (select (i32.add (local.get $m) (i32.const 1)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 1)) (local.get $M)))
       (local.get $lda4))))
-    (local.set $a2 (i32.add (i32.load (local.get $job)) (i32.mul
+    (local.set $a2 (i32.add (i32.load offset={{gemm.a}} (local.get $job)) (i32.mul
       (select (i32.add (local.get $m) (i32.const 2)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 2)) (local.get $M)))
       (local.get $lda4))))
-    (local.set $a3 (i32.add (i32.load (local.get $job)) (i32.mul
+    (local.set $a3 (i32.add (i32.load offset={{gemm.a}} (local.get $job)) (i32.mul
       (select (i32.add (local.get $m) (i32.const 3)) (local.get $last) (i32.lt_u (i32.add (local.get $m) (i32.const 3)) (local.get $M)))
       (local.get $lda4))))
-    (local.set $pb (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
+    (local.set $pb (i32.add (i32.load offset={{gemm.pack}} (local.get $job)) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
     (local.set $pe (i32.add (local.get $pb) (i32.shl (local.get $K) (i32.const 5))))
 
     ;; The inner loop: per k, 2 vector loads of B, 4 broadcasts of A, 8 FMAs. Not unrolled (see top).
@@ -207,9 +204,9 @@
       (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
       (br_if $k (i32.lt_u (local.get $pb) (local.get $pe))))
     ;; C = scale·(A·B) when a scale is given ($s is free again here, so no register is kept for it in the loop).
-    (if (i32.load offset=76 (local.get $job))
+    (if (i32.load offset={{gemm.scale}} (local.get $job))
       (then
-        (local.set $s (v128.load32_splat offset=76 (local.get $job)))
+        (local.set $s (v128.load32_splat offset={{gemm.scale}} (local.get $job)))
         (local.set $c00 (f32x4.mul (local.get $c00) (local.get $s)))
         (local.set $c01 (f32x4.mul (local.get $c01) (local.get $s)))
         (local.set $c10 (f32x4.mul (local.get $c10) (local.get $s)))
@@ -222,10 +219,10 @@
     ;; accumulators, plus the bias. Other tiles go through the scratch tile and $store_tile.
     (if (i32.and
           (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
-                   (i32.le_u (i32.shl (i32.add (local.get $p) (i32.const 1)) (i32.const 3)) (i32.load offset=40 (local.get $job))))
-          (i32.eqz (i32.or (i32.load offset=28 (local.get $job)) (i32.load offset=68 (local.get $job)))))
+                   (i32.le_u (i32.shl (i32.add (local.get $p) (i32.const 1)) (i32.const 3)) (i32.load offset={{gemm.N}} (local.get $job))))
+          (i32.eqz (i32.or (i32.load offset={{gemm.cT}} (local.get $job)) (i32.load offset={{gemm.activation}} (local.get $job)))))
       (then
-        (local.set $a0 (i32.load offset=32 (local.get $job))) ;; bias
+        (local.set $a0 (i32.load offset={{gemm.bias}} (local.get $job))) ;; bias
         (if (local.get $a0)
           (then
             (local.set $a0 (i32.add (local.get $a0) (i32.shl (local.get $p) (i32.const 5))))
@@ -234,8 +231,8 @@
           (else
             (local.set $b0 (v128.const i32x4 0 0 0 0))
             (local.set $b1 (v128.const i32x4 0 0 0 0))))
-        (local.set $lda4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2))) ;; now C's row stride
-        (local.set $a0 (i32.add (i32.load offset=20 (local.get $job))
+        (local.set $lda4 (i32.shl (i32.load offset={{gemm.ldc}} (local.get $job)) (i32.const 2))) ;; now C's row stride
+        (local.set $a0 (i32.add (i32.load offset={{gemm.c}} (local.get $job))
           (i32.add (i32.mul (local.get $m) (local.get $lda4)) (i32.shl (local.get $p) (i32.const 5)))))
         (v128.store (local.get $a0) (f32x4.add (local.get $c00) (local.get $b0)))
         (v128.store offset=16 (local.get $a0) (f32x4.add (local.get $c01) (local.get $b1)))
@@ -313,20 +310,20 @@
   (func $store_tile (param $job i32) (param $tile i32) (param $m i32) (param $p i32)
     (local $M i32) (local $N i32) (local $n0 i32) (local $c i32) (local $ldc4 i32) (local $bias i32) (local $whole i32)
     (local $s v128) (local $b0 v128) (local $b1 v128) (local $r i32) (local $j i32) (local $v f32) (local $s4 i32)
-    (local.set $M (i32.load offset=36 (local.get $job)))
-    (local.set $N (i32.load offset=40 (local.get $job)))
+    (local.set $M (i32.load offset={{gemm.M}} (local.get $job)))
+    (local.set $N (i32.load offset={{gemm.N}} (local.get $job)))
     (local.set $n0 (i32.shl (local.get $p) (i32.const 3)))
-    (local.set $c (i32.load offset=20 (local.get $job)))
-    (local.set $ldc4 (i32.shl (i32.load offset=24 (local.get $job)) (i32.const 2)))
-    (local.set $bias (i32.load offset=32 (local.get $job)))
+    (local.set $c (i32.load offset={{gemm.c}} (local.get $job)))
+    (local.set $ldc4 (i32.shl (i32.load offset={{gemm.ldc}} (local.get $job)) (i32.const 2)))
+    (local.set $bias (i32.load offset={{gemm.bias}} (local.get $job)))
     (local.set $whole (i32.and (i32.le_u (i32.add (local.get $m) (i32.const 4)) (local.get $M))
                                (i32.le_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))))
     ;; GELU: bias and GELU in place on the tile first, which is then stored as a plain one
-    (if (i32.load offset=68 (local.get $job))
+    (if (i32.load offset={{gemm.activation}} (local.get $job))
       (then
         (if (local.get $whole)
           (then
-            (if (i32.load offset=28 (local.get $job))
+            (if (i32.load offset={{gemm.cT}} (local.get $job))
               (then (call $gelu_tile (local.get $tile) (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)
                 (select (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2))) (i32.const 0) (local.get $bias))))
               (else
@@ -349,7 +346,7 @@
                       (then
                         (local.set $v (f32.load (local.tee $s4 (i32.add (local.get $tile) (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2))))))
                         (f32.store (local.get $s4) (f32.add (local.get $v) (f32.load (i32.add (local.get $bias)
-                          (i32.shl (select (i32.add (local.get $m) (local.get $r)) (i32.add (local.get $n0) (local.get $j)) (i32.load offset=28 (local.get $job)))
+                          (i32.shl (select (i32.add (local.get $m) (local.get $r)) (i32.add (local.get $n0) (local.get $j)) (i32.load offset={{gemm.cT}} (local.get $job)))
                             (i32.const 2))))))))
                     (local.set $j (i32.add (local.get $j) (i32.const 1)))
                     (br_if $bj (i32.lt_u (local.get $j) (i32.const 8))))
@@ -359,7 +356,7 @@
         (local.set $bias (i32.const 0))))
     (if (local.get $whole)
       (then
-        (if (i32.load offset=28 (local.get $job))
+        (if (i32.load offset={{gemm.cT}} (local.get $job))
           (then
             ;; C is stored [N, M]: columns n0 … n0+7 of the tile become rows, as two 4×4 transposes.
             (local.set $s (if (result v128) (local.get $bias)
@@ -402,7 +399,7 @@
                 (if (i32.lt_u (i32.add (local.get $n0) (local.get $j)) (local.get $N))
                   (then
                     (local.set $v (f32.load (i32.add (local.get $tile) (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
-                    (if (i32.load offset=28 (local.get $job))
+                    (if (i32.load offset={{gemm.cT}} (local.get $job))
                       (then
                         (if (local.get $bias) (then (local.set $v (f32.add (local.get $v)
                           (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $m) (local.get $r)) (i32.const 2))))))))
@@ -423,51 +420,51 @@
           (br_if $r (i32.lt_u (local.get $r) (i32.const 4)))))))
 
 
-  ;; Waits until all NP panels are packed (the count at offset 60), or the job was aborted. It waits for
+  ;; Waits until all NP panels are packed (the count at gemm.panelsPacked), or the job was aborted. It waits for
   ;; the packing, not for the other threads: one that starts late finds the panels packed and joins in.
   (func $await_packing (param $job i32) (param $NP i32)
     (local $done i32) (local $spin i32)
     (block $out
       (loop $wait
-        (local.set $done (i32.atomic.load offset=60 (local.get $job)))
+        (local.set $done (i32.atomic.load offset={{gemm.panelsPacked}} (local.get $job)))
         (br_if $out (i32.ge_u (local.get $done) (local.get $NP)))
-        (br_if $out (i32.atomic.load offset=64 (local.get $job)))
+        (br_if $out (i32.atomic.load offset={{shared.abort}} (local.get $job)))
         ;; spin briefly (the last panel is normally microseconds away), then sleep in 1 ms waits
         (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
         (if (i32.gt_u (local.get $spin) (i32.const 20000))
-          (then (drop (memory.atomic.wait32 offset=60 (local.get $job) (local.get $done) (i64.const 1000000)))))
+          (then (drop (memory.atomic.wait32 offset={{gemm.panelsPacked}} (local.get $job) (local.get $done) (i64.const 1000000)))))
         ;; ~60 s of 1 ms waits: a thread is gone; abort the job rather than hang (the caller reports it)
         (if (i32.gt_u (local.get $spin) (i32.const 80000))
-          (then (i32.atomic.store offset=64 (local.get $job) (i32.const 1))))
+          (then (i32.atomic.store offset={{shared.abort}} (local.get $job) (i32.const 1))))
         (br $wait))))
 
   ;; Thread `tid` of `nth`: panels to pack, then work items, both from counters (see the top).
   (func $gemm (param $job i32) (param $tid i32) (param $nth i32)
     (local $NP i32) (local $MT i32) (local $p i32) (local $g0 i32) (local $gEnd i32)
     (local $mt i32) (local $mtEnd i32) (local $G i32) (local $nch i32) (local $items i32) (local $item i32)
-    (local.set $NP (i32.shr_u (i32.add (i32.load offset=40 (local.get $job)) (i32.const 7)) (i32.const 3)))
-    (local.set $MT (i32.shr_u (i32.add (i32.load offset=36 (local.get $job)) (i32.const 3)) (i32.const 2)))
-    (local.set $G (i32.load offset=52 (local.get $job)))
-    ;; 1. packing, unless B is packed already: panels taken from the counter at offset 56; offset 60
+    (local.set $NP (i32.shr_u (i32.add (i32.load offset={{gemm.N}} (local.get $job)) (i32.const 7)) (i32.const 3)))
+    (local.set $MT (i32.shr_u (i32.add (i32.load offset={{gemm.M}} (local.get $job)) (i32.const 3)) (i32.const 2)))
+    (local.set $G (i32.load offset={{gemm.panelsPerGroup}} (local.get $job)))
+    ;; 1. packing, unless B is packed already: panels taken from the counter at gemm.nextPanel; gemm.panelsPacked
     ;; counts the packed ones (the last to finish one wakes any thread asleep in $await_packing)
-    (if (i32.eqz (i32.load offset=84 (local.get $job)))
+    (if (i32.eqz (i32.load offset={{gemm.packed}} (local.get $job)))
       (then
         (block $packed
           (loop $pack
             (if (i32.gt_u (local.get $nth) (i32.const 1))
-              (then (local.set $p (i32.atomic.rmw.add offset=56 (local.get $job) (i32.const 1)))))
+              (then (local.set $p (i32.atomic.rmw.add offset={{gemm.nextPanel}} (local.get $job) (i32.const 1)))))
             (br_if $packed (i32.ge_u (local.get $p) (local.get $NP)))
             (call $pack_panel (local.get $job) (local.get $p))
             (if (i32.gt_u (local.get $nth) (i32.const 1))
               (then
-                (if (i32.eq (i32.add (i32.atomic.rmw.add offset=60 (local.get $job) (i32.const 1)) (i32.const 1)) (local.get $NP))
-                  (then (drop (memory.atomic.notify offset=60 (local.get $job) (i32.const -1))))))
+                (if (i32.eq (i32.add (i32.atomic.rmw.add offset={{gemm.panelsPacked}} (local.get $job) (i32.const 1)) (i32.const 1)) (local.get $NP))
+                  (then (drop (memory.atomic.notify offset={{gemm.panelsPacked}} (local.get $job) (i32.const -1))))))
               (else (local.set $p (i32.add (local.get $p) (i32.const 1)))))
             (br $pack)))
         ;; 2. every panel packed
         (if (i32.gt_u (local.get $nth) (i32.const 1)) (then (call $await_packing (local.get $job) (local.get $NP))))))
     ;; 3. work items (panel group, chunk of 4 row tiles), group by group: taken from the counter at
-    ;; offset 80 (0 at the start) by whichever thread is free, so a thread the machine slows down does
+    ;; shared.nextItem (0 at the start) by whichever thread is free, so a thread the machine slows down does
     ;; fewer of them instead of holding the others up at the end. (One thread: in order, no atomics.)
     (local.set $nch (i32.shr_u (i32.add (local.get $MT) (i32.const 3)) (i32.const 2)))
     (local.set $items (i32.mul (local.get $nch) (i32.div_u (i32.add (local.get $NP) (i32.sub (local.get $G) (i32.const 1))) (local.get $G))))
@@ -475,7 +472,7 @@
     (block $done
       (loop $next
         (if (i32.gt_u (local.get $nth) (i32.const 1))
-          (then (local.set $item (i32.atomic.rmw.add offset=80 (local.get $job) (i32.const 1)))))
+          (then (local.set $item (i32.atomic.rmw.add offset={{shared.nextItem}} (local.get $job) (i32.const 1)))))
         (br_if $done (i32.ge_u (local.get $item) (local.get $items)))
         (local.set $g0 (i32.mul (i32.div_u (local.get $item) (local.get $nch)) (local.get $G)))
         (local.set $gEnd (i32.add (local.get $g0) (local.get $G)))
@@ -495,8 +492,7 @@
         (br $next))))
 
   ;; ---- Row operations: LayerNorm and softmax, rows split between the threads like A's row tiles ----
-  ;; Job fields when op (offset 72) is 1 or 2:
-  ;;   0 x   4 rows   8 residual (LayerNorm; 0: none)   12 cols   16 gamma   20 y   24 beta   28 eps (f32)
+  ;; Job fields when shared.op is 1 or 2: the rows.* of job.json (rows.residual 0: none; rows.eps f32).
   ;; y may be x (in place). cols must be a multiple of 4 for LayerNorm; softmax takes any cols.
 
   (func $hsum (param $v v128) (result f32)
@@ -511,19 +507,19 @@
     (local $rows i32) (local $cols4 i32) (local $row i32) (local $end i32) (local $i i32)
     (local $px i32) (local $pr i32) (local $py i32) (local $src i32) (local $g i32) (local $b i32)
     (local $acc v128) (local $v v128) (local $mean v128) (local $rstd v128) (local $n f32)
-    (local.set $rows (i32.load offset=4 (local.get $job)))
-    (local.set $cols4 (i32.shl (i32.load offset=12 (local.get $job)) (i32.const 2)))
-    (local.set $n (f32.convert_i32_u (i32.load offset=12 (local.get $job))))
-    (local.set $g (i32.load offset=16 (local.get $job)))
-    (local.set $b (i32.load offset=24 (local.get $job)))
+    (local.set $rows (i32.load offset={{rows.rows}} (local.get $job)))
+    (local.set $cols4 (i32.shl (i32.load offset={{rows.cols}} (local.get $job)) (i32.const 2)))
+    (local.set $n (f32.convert_i32_u (i32.load offset={{rows.cols}} (local.get $job))))
+    (local.set $g (i32.load offset={{rows.gamma}} (local.get $job)))
+    (local.set $b (i32.load offset={{rows.beta}} (local.get $job)))
     (local.set $row (i32.div_u (i32.mul (local.get $rows) (local.get $tid)) (local.get $nth)))
     (local.set $end (i32.div_u (i32.mul (local.get $rows) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
     (block $done
       (loop $rowl
         (br_if $done (i32.ge_u (local.get $row) (local.get $end)))
-        (local.set $px (i32.add (i32.load offset=0 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
-        (local.set $py (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
-        (local.set $pr (i32.load offset=8 (local.get $job)))
+        (local.set $px (i32.add (i32.load offset={{rows.x}} (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $py (i32.add (i32.load offset={{rows.y}} (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $pr (i32.load offset={{rows.residual}} (local.get $job)))
         (local.set $src (local.get $px))
         (local.set $acc (v128.const i32x4 0 0 0 0))
         (local.set $i (i32.const 0))
@@ -551,7 +547,7 @@
           (local.set $i (i32.add (local.get $i) (i32.const 16)))
           (br_if $s2 (i32.lt_u (local.get $i) (local.get $cols4))))
         (local.set $rstd (f32x4.splat (f32.div (f32.const 1)
-          (f32.sqrt (f32.add (f32.div (call $hsum (local.get $acc)) (local.get $n)) (f32.load offset=28 (local.get $job)))))))
+          (f32.sqrt (f32.add (f32.div (call $hsum (local.get $acc)) (local.get $n)) (f32.load offset={{rows.eps}} (local.get $job)))))))
         (local.set $i (i32.const 0))
         (loop $s3
           (v128.store (i32.add (local.get $py) (local.get $i))
@@ -585,16 +581,16 @@
     (local $px i32) (local $py i32) (local $mx v128) (local $sum v128) (local $e v128) (local $m f32) (local $t0 f32)
     (local $c i32) (local $whole i32) (local $y v128) (local $drop v128) (local $t v128) (local $n v128) (local $r v128) (local $p v128)
     (local.set $c (global.get $consts))
-    (local.set $rows (i32.load offset=4 (local.get $job)))
-    (local.set $cols (i32.load offset=12 (local.get $job)))
+    (local.set $rows (i32.load offset={{rows.rows}} (local.get $job)))
+    (local.set $cols (i32.load offset={{rows.cols}} (local.get $job)))
     (local.set $cols4 (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $row (i32.div_u (i32.mul (local.get $rows) (local.get $tid)) (local.get $nth)))
     (local.set $end (i32.div_u (i32.mul (local.get $rows) (i32.add (local.get $tid) (i32.const 1))) (local.get $nth)))
     (block $done
       (loop $rowl
         (br_if $done (i32.ge_u (local.get $row) (local.get $end)))
-        (local.set $px (i32.add (i32.load offset=0 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
-        (local.set $py (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $px (i32.add (i32.load offset={{rows.x}} (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
+        (local.set $py (i32.add (i32.load offset={{rows.y}} (local.get $job)) (i32.mul (local.get $row) (local.get $cols4))))
         ;; Every pass goes four values at a time; the last 1–3 of a row as one vector padded with −∞.
         ;; max (pmax is one instruction on x64, max eight; a NaN it skips still makes the row NaN
         ;; through e^(NaN − max) and the sum)
@@ -665,11 +661,10 @@
 
 
 ;; ---- Multi-head self-attention, every batch row and head in one job ----
-  ;; Job fields when op (offset 72) is 3 (q, k, v and out are token-major [B·T, H], head h in columns
+  ;; Job fields when shared.op is 3 (q, k, v and out are token-major [B·T, H], head h in columns
   ;; h·d … (h+1)·d, row stride H floats):
-  ;;   0 q   4 k   8 v   12 out   16 key bias ([B, T], added to every query's scores; 0: none)
-  ;;   20 B  24 T  28 heads  32 d  36 H  40 R (query rows per block)  44 scale (f32)
-  ;;   48 scratch  52 scratch bytes per thread  80 next work item (atomic counter, 0 at the start)
+  ;;   the attention.* of job.json: attention.keyBias is [B, T], added to every query's scores (0: none);
+  ;;   attention.rows is R, the query rows per block; attention.scale is f32; shared.nextItem counts items.
   ;; A work item is (batch row b, head h); the threads take items from the counter until none are
   ;; left. Per item, on the thread's own scratch: k_h and v_h packed once, then per block of R query rows
   ;;   S [m, T] = scale·(q_h · k_hᵀ) + keyBias[b]   (a one-thread GEMM: A = q rows, B = k rows given as [T, d])
@@ -682,63 +677,63 @@
     (local $B i32) (local $T i32) (local $heads i32) (local $d i32) (local $H4 i32) (local $R i32)
     (local $items i32) (local $item i32) (local $b i32) (local $h i32) (local $r0 i32) (local $m i32) (local $p i32)
     (local $base i32) (local $g1 i32) (local $g2 i32) (local $sm i32) (local $S i32) (local $colh i32) (local $rows i32)
-    (local.set $B (i32.load offset=20 (local.get $job)))
-    (local.set $T (i32.load offset=24 (local.get $job)))
-    (local.set $heads (i32.load offset=28 (local.get $job)))
-    (local.set $d (i32.load offset=32 (local.get $job)))
-    (local.set $H4 (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 2)))
-    (local.set $R (i32.load offset=40 (local.get $job)))
+    (local.set $B (i32.load offset={{attention.batch}} (local.get $job)))
+    (local.set $T (i32.load offset={{attention.T}} (local.get $job)))
+    (local.set $heads (i32.load offset={{attention.heads}} (local.get $job)))
+    (local.set $d (i32.load offset={{attention.d}} (local.get $job)))
+    (local.set $H4 (i32.shl (i32.load offset={{attention.H}} (local.get $job)) (i32.const 2)))
+    (local.set $R (i32.load offset={{attention.rows}} (local.get $job)))
     (local.set $items (i32.mul (local.get $B) (local.get $heads)))
-    (local.set $base (i32.add (i32.load offset=48 (local.get $job)) (i32.mul (local.get $tid) (i32.load offset=52 (local.get $job)))))
+    (local.set $base (i32.add (i32.load offset={{attention.scratch}} (local.get $job)) (i32.mul (local.get $tid) (i32.load offset={{attention.scratchPerThread}} (local.get $job)))))
     (local.set $g1 (local.get $base))
     (local.set $g2 (i32.add (local.get $base) (i32.const 256)))
     (local.set $sm (i32.add (local.get $base) (i32.const 512)))
     (memory.fill (local.get $base) (i32.const 0) (i32.const 576))
     ;; GEMM 1: S = scale·(q_h·k_hᵀ) + bias; B = k_h given as [T, d] (bT), K = d, N = T
-    (i32.store offset=4 (local.get $g1) (i32.shr_u (local.get $H4) (i32.const 2)))
-    (i32.store offset=12 (local.get $g1) (i32.shr_u (local.get $H4) (i32.const 2)))
-    (i32.store offset=16 (local.get $g1) (i32.const 1))
-    (i32.store offset=24 (local.get $g1) (local.get $T))
-    (i32.store offset=40 (local.get $g1) (local.get $T))
-    (i32.store offset=44 (local.get $g1) (local.get $d))
-    (i32.store offset=48 (local.get $g1) (i32.add (local.get $base) (i32.const 576)))
-    (i32.store offset=52 (local.get $g1) (i32.const 1048576)) ;; every panel in one group
-    (i32.store offset=76 (local.get $g1) (i32.load offset=44 (local.get $job)))
+    (i32.store offset={{gemm.lda}} (local.get $g1) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset={{gemm.ldb}} (local.get $g1) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset={{gemm.bT}} (local.get $g1) (i32.const 1))
+    (i32.store offset={{gemm.ldc}} (local.get $g1) (local.get $T))
+    (i32.store offset={{gemm.N}} (local.get $g1) (local.get $T))
+    (i32.store offset={{gemm.K}} (local.get $g1) (local.get $d))
+    (i32.store offset={{gemm.pack}} (local.get $g1) (i32.add (local.get $base) (i32.const 576)))
+    (i32.store offset={{gemm.panelsPerGroup}} (local.get $g1) (i32.const 1048576)) ;; every panel in one group
+    (i32.store offset={{gemm.scale}} (local.get $g1) (i32.load offset={{attention.scale}} (local.get $job)))
     ;; GEMM 2: out = P·v_h; A = S [m, T], B = v_h [T, d], K = T, N = d, C with row stride H
-    (i32.store offset=4 (local.get $g2) (local.get $T))
-    (i32.store offset=12 (local.get $g2) (i32.shr_u (local.get $H4) (i32.const 2)))
-    (i32.store offset=24 (local.get $g2) (i32.shr_u (local.get $H4) (i32.const 2)))
-    (i32.store offset=40 (local.get $g2) (local.get $d))
-    (i32.store offset=44 (local.get $g2) (local.get $T))
-    (i32.store offset=48 (local.get $g2) (i32.add (i32.load offset=48 (local.get $g1))
+    (i32.store offset={{gemm.lda}} (local.get $g2) (local.get $T))
+    (i32.store offset={{gemm.ldb}} (local.get $g2) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset={{gemm.ldc}} (local.get $g2) (i32.shr_u (local.get $H4) (i32.const 2)))
+    (i32.store offset={{gemm.N}} (local.get $g2) (local.get $d))
+    (i32.store offset={{gemm.K}} (local.get $g2) (local.get $T))
+    (i32.store offset={{gemm.pack}} (local.get $g2) (i32.add (i32.load offset={{gemm.pack}} (local.get $g1))
       (i32.shl (i32.mul (local.get $d) (i32.and (i32.add (local.get $T) (i32.const 7)) (i32.const -8))) (i32.const 2))))
-    (i32.store offset=52 (local.get $g2) (i32.const 1048576))
-    (local.set $S (i32.add (i32.load offset=48 (local.get $g2))
+    (i32.store offset={{gemm.panelsPerGroup}} (local.get $g2) (i32.const 1048576))
+    (local.set $S (i32.add (i32.load offset={{gemm.pack}} (local.get $g2))
       (i32.shl (i32.mul (local.get $T) (i32.and (i32.add (local.get $d) (i32.const 7)) (i32.const -8))) (i32.const 2))))
-    (i32.store offset=0 (local.get $g2) (local.get $S))
-    (i32.store offset=20 (local.get $g1) (local.get $S))
+    (i32.store offset={{gemm.a}} (local.get $g2) (local.get $S))
+    (i32.store offset={{gemm.c}} (local.get $g1) (local.get $S))
     ;; the row job: softmax over rows of T, in place on S
-    (i32.store offset=0 (local.get $sm) (local.get $S))
-    (i32.store offset=12 (local.get $sm) (local.get $T))
-    (i32.store offset=20 (local.get $sm) (local.get $S))
+    (i32.store offset={{rows.x}} (local.get $sm) (local.get $S))
+    (i32.store offset={{rows.cols}} (local.get $sm) (local.get $T))
+    (i32.store offset={{rows.y}} (local.get $sm) (local.get $S))
     (block $done
       (loop $next
-        (br_if $done (i32.atomic.load offset=64 (local.get $job))) ;; another thread failed
-        (local.set $item (i32.atomic.rmw.add offset=80 (local.get $job) (i32.const 1)))
+        (br_if $done (i32.atomic.load offset={{shared.abort}} (local.get $job))) ;; another thread failed
+        (local.set $item (i32.atomic.rmw.add offset={{shared.nextItem}} (local.get $job) (i32.const 1)))
         (br_if $done (i32.ge_u (local.get $item) (local.get $items)))
         ;; item = b·heads + h
         (local.set $h (i32.rem_u (local.get $item) (local.get $heads)))
         (local.set $b (i32.div_u (local.get $item) (local.get $heads)))
         (local.set $colh (i32.shl (i32.mul (local.get $h) (local.get $d)) (i32.const 2))) ;; bytes to head h's columns
         (local.set $rows (i32.add (i32.mul (i32.mul (local.get $b) (local.get $T)) (local.get $H4)) (local.get $colh))) ;; row b·T, head h
-        (i32.store offset=8 (local.get $g1) (i32.add (i32.load offset=4 (local.get $job)) (local.get $rows)))
-        (i32.store offset=32 (local.get $g1) (if (result i32) (i32.load offset=16 (local.get $job))
-          (then (i32.add (i32.load offset=16 (local.get $job)) (i32.shl (i32.mul (local.get $b) (local.get $T)) (i32.const 2))))
+        (i32.store offset={{gemm.b}} (local.get $g1) (i32.add (i32.load offset={{attention.k}} (local.get $job)) (local.get $rows)))
+        (i32.store offset={{gemm.bias}} (local.get $g1) (if (result i32) (i32.load offset={{attention.keyBias}} (local.get $job))
+          (then (i32.add (i32.load offset={{attention.keyBias}} (local.get $job)) (i32.shl (i32.mul (local.get $b) (local.get $T)) (i32.const 2))))
           (else (i32.const 0))))
-        (i32.store offset=8 (local.get $g2) (i32.add (i32.load offset=8 (local.get $job)) (local.get $rows)))
+        (i32.store offset={{gemm.b}} (local.get $g2) (i32.add (i32.load offset={{attention.v}} (local.get $job)) (local.get $rows)))
         ;; pack k_h and v_h once for all blocks of queries
-        (i32.store offset=84 (local.get $g1) (i32.const 0))
-        (i32.store offset=84 (local.get $g2) (i32.const 0))
+        (i32.store offset={{gemm.packed}} (local.get $g1) (i32.const 0))
+        (i32.store offset={{gemm.packed}} (local.get $g2) (i32.const 0))
         (local.set $p (i32.const 0))
         (loop $pk
           (call $pack_panel (local.get $g1) (local.get $p))
@@ -749,30 +744,30 @@
           (call $pack_panel (local.get $g2) (local.get $p))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br_if $pv (i32.lt_u (i32.shl (local.get $p) (i32.const 3)) (local.get $d))))
-        (i32.store offset=84 (local.get $g1) (i32.const 1))
-        (i32.store offset=84 (local.get $g2) (i32.const 1))
+        (i32.store offset={{gemm.packed}} (local.get $g1) (i32.const 1))
+        (i32.store offset={{gemm.packed}} (local.get $g2) (i32.const 1))
         (local.set $r0 (i32.const 0))
         (loop $block
           (local.set $m (i32.sub (local.get $T) (local.get $r0)))
           (if (i32.gt_u (local.get $m) (local.get $R)) (then (local.set $m (local.get $R))))
           ;; S = scale·(q_h[r0 …] · k_hᵀ) + keyBias[b]
-          (i32.store offset=0 (local.get $g1) (i32.add (i32.load offset=0 (local.get $job))
+          (i32.store offset={{gemm.a}} (local.get $g1) (i32.add (i32.load offset={{attention.q}} (local.get $job))
             (i32.add (local.get $rows) (i32.mul (local.get $r0) (local.get $H4)))))
-          (i32.store offset=36 (local.get $g1) (local.get $m))
+          (i32.store offset={{gemm.M}} (local.get $g1) (local.get $m))
           (call $gemm (local.get $g1) (i32.const 0) (i32.const 1))
           ;; P = softmax(S)
-          (i32.store offset=4 (local.get $sm) (local.get $m))
+          (i32.store offset={{rows.rows}} (local.get $sm) (local.get $m))
           (call $softmax (local.get $sm) (i32.const 0) (i32.const 1))
           ;; out[b·T + r0 …, head h] = P · v_h
-          (i32.store offset=20 (local.get $g2) (i32.add (i32.load offset=12 (local.get $job))
+          (i32.store offset={{gemm.c}} (local.get $g2) (i32.add (i32.load offset={{attention.out}} (local.get $job))
             (i32.add (local.get $rows) (i32.mul (local.get $r0) (local.get $H4)))))
-          (i32.store offset=36 (local.get $g2) (local.get $m))
+          (i32.store offset={{gemm.M}} (local.get $g2) (local.get $m))
           (call $gemm (local.get $g2) (i32.const 0) (i32.const 1))
           (local.set $r0 (i32.add (local.get $r0) (local.get $R)))
           (br_if $block (i32.lt_u (local.get $r0) (local.get $T))))
         (br $next))))
 
-  ;; Thread `tid` of `nth` of a job: its op (offset 72) is 0 GEMM, 1 LayerNorm, 2 softmax, 3 attention.
+  ;; Thread `tid` of `nth` of a job: its shared.op is 0 GEMM, 1 LayerNorm, 2 softmax, 3 attention.
   (func (export "run") (param $job i32) (param $tid i32) (param $nth i32)
     (call $set_constants (i32.add (i32.add (local.get $job) (i32.const 1152)) (i32.shl (local.get $tid) (i32.const 7))))
     (block $unknown
@@ -780,7 +775,7 @@
         (block $softmax
           (block $layernorm
             (block $gemm
-              (br_table $gemm $layernorm $softmax $attention $unknown (i32.load offset=72 (local.get $job))))
+              (br_table $gemm $layernorm $softmax $attention $unknown (i32.load offset={{shared.op}} (local.get $job))))
             (return (call $gemm (local.get $job) (local.get $tid) (local.get $nth))))
           (return (call $layernorm (local.get $job) (local.get $tid) (local.get $nth))))
         (return (call $softmax (local.get $job) (local.get $tid) (local.get $nth))))

@@ -6,12 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { activeContext, heapAddress, kernelActive, SMALL_JOB, type Backend } from './gemm.js';
+import { writeJob } from './job.js';
 
 export const LAYER_NORM_KERNEL = 'BgeM3LayerNorm';
 export const SOFTMAX_KERNEL = 'BgeM3Softmax';
 
-const OP_LAYER_NORM = 1;
-const OP_SOFTMAX = 2;
 
 function checkFloat2d(kernel: string, name: string, t: tf.TensorInfo | undefined, shape?: readonly number[]): void {
   if (!t) return;
@@ -22,13 +21,10 @@ function checkFloat2d(kernel: string, name: string, t: tf.TensorInfo | undefined
 }
 
 /** Writes a row job (see gemm.wat) and runs it on every thread. */
-function runRows(backend: Backend, op: number, f: { x: number; rows: number; residual: number; cols: number; gamma: number; y: number; beta: number; eps: number }): void {
+function runRows(backend: Backend, op: 'layerNorm' | 'softmax', f: { x: number; rows: number; residual: number; cols: number; gamma: number; y: number; beta: number; eps: number }): void {
   const ctx = activeContext();
   if (!ctx || ctx.backend !== backend) throw new Error('row kernels: the kernel cannot run on this backend');
-  const w = new Int32Array(ctx.pool.memory.buffer, ctx.job, 32);
-  w[0] = f.x; w[1] = f.rows; w[2] = f.residual; w[3] = f.cols; w[4] = f.gamma; w[5] = f.y; w[6] = f.beta;
-  new Float32Array(ctx.pool.memory.buffer, ctx.job, 32)[7] = f.eps;
-  w[14] = 0; w[16] = 0; w[18] = op;
+  writeJob(ctx.pool.memory.buffer, ctx.job, op, 'rows', f);
   ctx.pool.exec(ctx.job, f.rows * f.cols < SMALL_JOB / 4 ? 1 : undefined);
 }
 
@@ -47,7 +43,7 @@ function layerNormKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const out = backend.makeOutput([rows, cols], 'float32');
   if (rows === 0) return out;
   const at = (t: tf.TensorInfo | undefined): number => (t ? heapAddress(backend, t) : 0);
-  runRows(backend, OP_LAYER_NORM, { x: at(x), rows, residual: at(residual), cols, gamma: at(gamma), y: at(out), beta: at(beta), eps });
+  runRows(backend, 'layerNorm', { x: at(x), rows, residual: at(residual), cols, gamma: at(gamma), y: at(out), beta: at(beta), eps });
   return out;
 }
 
@@ -59,7 +55,7 @@ function softmaxKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }
   const [rows, cols] = x.shape as [number, number];
   const out = backend.makeOutput([rows, cols], 'float32');
   if (rows === 0 || cols === 0) return out;
-  runRows(backend, OP_SOFTMAX, { x: heapAddress(backend, x), rows, residual: 0, cols, gamma: 0, y: heapAddress(backend, out), beta: 0, eps: 0 });
+  runRows(backend, 'softmax', { x: heapAddress(backend, x), rows, residual: 0, cols, gamma: 0, y: heapAddress(backend, out), beta: 0, eps: 0 });
   return out;
 }
 
