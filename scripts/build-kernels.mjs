@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Assembles src/kernels/*.wat with wabt into src/kernels/<name>.wasm.ts (the bytes as base64, so that
-// tsc, vitest and the published package all see them without copying binary files around). The job
+// Assembles each WebAssembly module of src/kernels (a .wat file that opens with `(module`: kernel.wat)
+// with wabt into src/kernels/<name>.wasm.ts (the bytes as base64, so that tsc, vitest and the published
+// package all see them without copying binary files around). A module takes its parts (gemm.wat,
+// rows.wat, attention.wat, maths.wat) in where it says `;; #include <file>`. The job
 // struct is declared once, in src/kernels/job.json: `{{op.field}}` in the WAT is replaced by the field's
 // byte offset before assembling (kernels/job.ts writes the struct with the same names).
 // `--check` only verifies that the generated modules match their sources (exit 1 if not).
@@ -23,10 +25,15 @@ function withOffsets(file, source) {
   });
 }
 let stale = 0;
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.wat')).sort()) {
+/** A module's text with its `;; #include <file>` lines replaced by those files (one level). */
+function withParts(source) {
+  return source.replace(/^[ \t]*;; #include (\S+)[ \t]*$/gm, (_, part) => readFileSync(join(dir, part), 'utf8'));
+}
+const isModule = (file) => /^\(module\b/m.test(readFileSync(join(dir, file), 'utf8'));
+for (const file of readdirSync(dir).filter((f) => f.endsWith('.wat') && isModule(f)).sort()) {
   let bytes;
   try {
-    const source = withOffsets(file, readFileSync(join(dir, file), 'utf8'));
+    const source = withOffsets(file, withParts(readFileSync(join(dir, file), 'utf8')));
     const mod = wabt.parseWat(file, source, FEATURES);
     mod.validate(FEATURES);
     bytes = Buffer.from(mod.toBinary({ log: false, write_debug_names: true }).buffer);

@@ -1,5 +1,5 @@
 /**
- * Multi-head self-attention as one job of the kernel's threads (gemm.wat `$attention`), registered as
+ * Multi-head self-attention as one job of the kernel's threads (attention.wat `$attention`), registered as
  * the wasm backend's `BgeM3Attention`: for every batch row b and head h,
  *
  *   out[b, :, head h] = softmax(scale · q_h k_hᵀ + keyBias[b]) · v_h
@@ -26,7 +26,7 @@ export function attentionRows(T: number): number {
   return Math.min(T, Math.max(4, Math.floor(SCORE_BLOCK_BYTES / (4 * T) / 4) * 4));
 }
 
-/** Scratch bytes one thread needs (see gemm.wat `$attention`): job structs, packed keys or values, one score block. */
+/** Scratch bytes one thread needs (see attention.wat `$attention`): job structs, packed keys or values, one score block. */
 function scratchPerThread(T: number, d: number, R: number): number {
   const up8 = (n: number) => Math.ceil(n / 8) * 8;
   const bytes = 576 + 4 * (d * up8(T) + T * up8(d)) + 4 * R * T;

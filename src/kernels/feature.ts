@@ -6,7 +6,7 @@
  * back to the tfjs-wasm backend's own XNNPACK path.
  */
 import { createRequire } from 'node:module';
-import { WASM_BASE64 } from './gemm.wasm.js';
+import { WASM_BASE64 } from './kernel.wasm.js';
 
 /** The smallest module using relaxed_madd: (v128, v128, v128) -> v128. */
 const PROBE = new Uint8Array([

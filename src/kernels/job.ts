@@ -1,5 +1,5 @@
 /**
- * The job struct gemm.wat reads, declared once in job.json (byte offsets of each op's fields; the
+ * The job struct the kernel (kernel.wat and its parts) reads, declared once in job.json (byte offsets of each op's fields; the
  * build substitutes the same names into the WAT) and written here by name. One struct per kernel
  * context: its fields, then per thread a scratch tile and a table of constants.
  */

@@ -1,5 +1,5 @@
 /**
- * LayerNorm and softmax over rows, on the kernel's threads (gemm.wat: `$layernorm`, `$softmax`), as
+ * LayerNorm and softmax over rows, on the kernel's threads (rows.wat: `$layernorm`, `$softmax`), as
  * tfjs kernels of the wasm backend. Each is one job: the rows are split between the threads, and a
  * row is read from L1 on its later passes, so each op costs about one pass over memory instead of
  * the 6–9 elementwise ops (each one thread, each a pass) of the tfjs formulation.
@@ -20,7 +20,7 @@ function checkFloat2d(kernel: string, name: string, t: tf.TensorInfo | undefined
   }
 }
 
-/** Writes a row job (see gemm.wat) and runs it on every thread. */
+/** Writes a row job (see rows.wat) and runs it on every thread. */
 function runRows(backend: Backend, op: 'layerNorm' | 'softmax', f: { x: number; rows: number; residual: number; cols: number; gamma: number; y: number; beta: number; eps: number }): void {
   const ctx = activeContext();
   if (!ctx || ctx.backend !== backend) throw new Error('row kernels: the kernel cannot run on this backend');

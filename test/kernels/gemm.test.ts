@@ -283,7 +283,7 @@ describe('GEMM kernel: bad input and memory', () => {
     tf.dispose([x, w, b]);
   });
 
-  it('the committed gemm.wasm.ts is what scripts/build-kernels.mjs assembles from gemm.wat', () => {
+  it('the committed kernel.wasm.ts is what scripts/build-kernels.mjs assembles from kernel.wat and its parts', () => {
     const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
     // Throws (exit 1, with the file named) when the generated module is stale.
     execFileSync(process.execPath, [join(root, 'scripts', 'build-kernels.mjs'), '--check'], { stdio: 'pipe' });
