@@ -19,7 +19,7 @@ import { denseHead } from '../heads/dense.js';
 import { sparseHead, unusedTokenIds } from '../heads/sparse.js';
 import type { ActivationName } from '../hooks/names.js';
 import { HookRunner, NO_HOOKS, type HookFn } from '../hooks/runner.js';
-import { padBatch } from '../model/encoder.js';
+import { padBatch } from '../batches.js';
 import type { BgeM3 } from '../m3.js';
 
 /** What is differentiated. `position` is the token whose lexical weight is explained. */

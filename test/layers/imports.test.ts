@@ -1,6 +1,6 @@
 /**
  * The layers of src/, lowest first: formats (weights/, tokenizer/, hub/) -> runtime and kernels ->
- * weight tree, hooks and batches -> model -> heads -> facade (m3.ts) -> lab / inspect / CLI.
+ * weight tree, hooks and batches -> model -> heads -> facade (m3.ts, attribution/) -> lab / inspect / CLI.
  * A file may import its own layer or a lower one, never a higher one; and the textbook model
  * (src/model/ without fast/) imports nothing from the fast op set, the kernels or the runtime.
  * Every relative import is read, `import type` included (a type still ties the layers together).
@@ -14,13 +14,13 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
 /** [layer, pattern over the path relative to src/]; the first match names a file's layer. */
 const LAYERS: Array<[string, RegExp]> = [
-  ['base', /^(config|rng|tfjs-api)\.ts$/],
+  ['base', /^(config|rng|tfjs-api|temp-path|utf8-lines|package-files)\.ts$/],
   ['formats', /^(weights|tokenizer|hub)\/|^tokenizer\.ts$/],
   ['runtime', /^(runtime|kernels)\/|^backend\.ts$/],
   ['weight tree', /^model\/params\.ts$|^hooks\/|^batches\.ts$/],
   ['model', /^model\/|^forward\.ts$/],
   ['heads', /^heads\/|^scores\.ts$/],
-  ['facade', /^m3\.ts$/],
+  ['facade', /^m3\.ts$|^attribution\//], // m3.attribute is part of the facade's API
   ['uses', /^(lab|inspect|cli|bench)\/|^(explain|index)\.ts$/],
 ];
 const TEXTBOOK = /^model\/(?!fast\/)/;
