@@ -81,9 +81,10 @@ describe('sparse train --cache (tiny-m3, 64 documents, 40 queries, cached in sev
       const beir = join(dir, 'beir');
       makeSet(beir, words, equal);
       await makeCache(beir, join(dir, 'cache'));
-      // The default batch size (16) gives several parts per side: more than one training step touches.
-      expect(parts(join(dir, 'cache', 'queries')).length).toBe(3);
-      expect(parts(join(dir, 'cache', 'corpus')).length).toBe(4);
+      // The default limits (16 texts a batch, padding bounded) give several parts per side: more than
+      // one training step touches (40 queries, 64 documents: at least 3 and 4).
+      expect(parts(join(dir, 'cache', 'queries')).length).toBeGreaterThanOrEqual(3);
+      expect(parts(join(dir, 'cache', 'corpus')).length).toBeGreaterThanOrEqual(4);
       const base = ['--model', MODEL, '--beir', beir, '--head', 'm3', '--epochs', '2', '--seed', '3', '--lr', '0.01', '--flops-weight', '0.001'];
       const mem = await cli(train, [...base, '--out', join(dir, 'mem')]);
       expect(mem.err).toMatch(/epoch 2\/2/);
