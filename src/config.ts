@@ -3,7 +3,7 @@
  * Field names are the file's own; every field the forward pass uses is validated, and the error
  * names the file and the field.
  */
-import { readFile } from 'node:fs/promises';
+import { readTextFile } from './host/files.js';
 
 export interface XLMRobertaConfig {
   readonly model_type: 'xlm-roberta';
@@ -94,10 +94,11 @@ export function parseConfig(raw: unknown, file = 'config.json'): XLMRobertaConfi
   };
 }
 
-export async function loadConfig(path: string): Promise<XLMRobertaConfig> {
+/** Reads and validates a config.json: the file at `path`, or what `read` returns (a URL's, a picked file's) named `path`. */
+export async function loadConfig(path: string, read: () => Promise<string> = () => readTextFile(path)): Promise<XLMRobertaConfig> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await read();
   } catch (e) {
     throw new ConfigError(path, '(file)', `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }

@@ -3,7 +3,6 @@
  * Mirrors FlagEmbedding's `BGEM3FlagModel` (encode / compute_score / convert_id_to_token).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { join } from 'node:path';
 import './tfjs-api.js'; // hooks get tensors with tfjs's chained methods; tf.grad works on them
 import { attribute, type AttributeOptions, type Attribution } from './attribution/attribute.js';
 import { useBackend, type BackendName } from './backend.js';
@@ -26,7 +25,9 @@ import {
 import { M3Tokenizer } from './tokenizer.js';
 import { assertHeadWeights, checkOutputsFinite, weightFile } from './weights/finite.js';
 import { openSnapshot } from './weights/snapshot.js';
-import { resolveModelDir } from './hub/cache.js';
+import { countingFolder, filesFolder, type ModelFolder } from './weights/folder.js';
+import type { UrlSourceOptions } from './weights/source.js';
+import { openModelFolder } from './host/model-folder.js';
 
 export interface LoadOptions {
   backend?: BackendName;
@@ -34,7 +35,18 @@ export interface LoadOptions {
   threads?: number;
   /** Called with load warnings (unexpected checkpoint keys); default: console.warn. */
   onWarning?: (message: string) => void;
+  /**
+   * Called as weight bytes are read: bytes so far and the total of the weight files opened so far.
+   * (Node's direct read of F32 safetensors into the wasm heap is counted once, when done.)
+   */
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /** For a folder URL: the `fetch` to use (a caching one: see `cachingFetch`) and extra request headers. */
+  fetch?: UrlSourceOptions['fetch'];
+  headers?: UrlSourceOptions['headers'];
 }
+
+/** Where a model is loaded from: see `BgeM3.load`. */
+export type ModelLocation = string | ModelFolder | ReadonlyArray<Blob & { readonly name: string }>;
 
 export interface EncodeOptions extends RunOptions {
   /**
@@ -134,7 +146,7 @@ function checkRunOptions(opts: RunOptions): Required<RunOptions> {
 export class BgeM3 {
   private disposed = false;
 
-  private constructor(
+  protected constructor(
     readonly config: XLMRobertaConfig,
     readonly tokenizer: M3Tokenizer,
     /** The weights as tensors, in the Hugging Face key tree (read them; do not dispose them). */
@@ -143,18 +155,34 @@ export class BgeM3 {
     readonly files: Readonly<Record<string, string>>,
   ) {}
 
-  /** Loads a snapshot directory (see `openSnapshot` for the files it reads) or a repo id from the Hugging Face cache. */
-  static async load(dir: string, opts: LoadOptions = {}): Promise<BgeM3> {
-    dir = resolveModelDir(dir); // a directory as given, or `BAAI/bge-m3[@rev]` → its cached snapshot (src/hub/cache.ts)
+  /**
+   * Loads a model folder (see `openSnapshot` for the files it reads): in Node a directory, a repo id in
+   * the Hugging Face cache (`BAAI/bge-m3[@rev]`) or a folder URL ending in `/`; in a browser a folder
+   * URL (absolute or relative to the page); in both, File objects (a picked folder) or a `ModelFolder`.
+   */
+  static async load(where: ModelLocation, opts: LoadOptions = {}): Promise<BgeM3> {
+    let folder = typeof where === 'string'
+      ? await openModelFolder(where, { fetch: opts.fetch, headers: opts.headers })
+      : Array.isArray(where) ? filesFolder(where) : where as ModelFolder;
     await useBackend(opts.backend ?? 'wasm', { threads: opts.threads });
-    const tokenizer = await M3Tokenizer.fromDir(dir);
-    const snap = await openSnapshot(dir, expectedShapes);
+    let total = 0;
+    let done = 0;
+    if (opts.onProgress) {
+      const report = opts.onProgress;
+      folder = countingFolder(folder, (bytes, size) => {
+        if (size !== undefined) total += size;
+        else report((done += bytes), total);
+      });
+    }
+    const tokenizer = await M3Tokenizer.fromFolder(folder);
+    const snap = await openSnapshot(folder, expectedShapes);
     try {
       if (snap.unexpectedKeys.length > 0) {
         (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
       }
-      checkVocabulary(tokenizer, snap.config, join(dir, 'config.json'));
-      const source = weightSource(snap); // F32 safetensors straight into the wasm heap
+      checkVocabulary(tokenizer, snap.config, folder.path('config.json'));
+      // F32 safetensors straight into the wasm heap, when the folder's files are paths this host opens.
+      const source = weightSource(folder.paths ? snap : { take: snap.take });
       let params: M3Params;
       try {
         params = await buildParams(snap.config, snap.colbertDim, source);
@@ -170,6 +198,7 @@ export class BgeM3 {
         disposeParams(params);
         throw e;
       }
+      if (opts.onProgress && done < total) opts.onProgress((done = total), total);
       return new BgeM3(snap.config, tokenizer, params, snap.files);
     } finally {
       await snap.close();

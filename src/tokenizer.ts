@@ -16,8 +16,8 @@
  * `@huggingface/tokenizers`, which give different ids from Rust (see `src/tokenizer/*.ts` for each
  * cause); the library still provides the Unigram lattice. Replace regexes run on RE2 (`src/tokenizer/regex.ts`).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { joinPath, readTextFileSync } from './host/files.js';
+import type { ModelFolder } from './weights/folder.js';
 import {
   AddedTokenMatcher,
   buildNormalizer,
@@ -169,9 +169,27 @@ export class M3Tokenizer {
   }
 
   static fromDirSync(dir: string): M3Tokenizer {
-    const tokPath = join(dir, 'tokenizer.json');
-    const cfgPath = join(dir, 'tokenizer_config.json');
+    const tokPath = joinPath(dir, 'tokenizer.json');
+    const cfgPath = joinPath(dir, 'tokenizer_config.json');
     return new M3Tokenizer(readJson(tokPath), readJson(cfgPath), { tokenizer: tokPath, config: cfgPath });
+  }
+
+  /** Loads the two files from any model folder: a directory, a folder URL, picked files (weights/folder.ts). */
+  static async fromFolder(folder: ModelFolder): Promise<M3Tokenizer> {
+    const read = async (f: string): Promise<unknown> => {
+      const path = folder.path(f);
+      let text: string;
+      try {
+        text = await folder.text(f);
+      } catch (e) {
+        const msg = (e as Error).message;
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${path}: file not found`);
+        throw msg.startsWith(path) ? e : new Error(`${path}: cannot read (${msg})`);
+      }
+      return parseJson(text, path);
+    };
+    const [tok, cfg] = await Promise.all([read('tokenizer.json'), read('tokenizer_config.json')]);
+    return new M3Tokenizer(tok, cfg, { tokenizer: folder.path('tokenizer.json'), config: folder.path('tokenizer_config.json') });
   }
 
   /** Number of special ids the post-processor adds around one sequence (2: `<s>` … `</s>`). */
@@ -385,11 +403,15 @@ function cleanUpTokenization(text: string): string {
 function readJson(path: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(code === 'ENOENT' ? `${path}: file not found` : `${path}: cannot read (${String(e)})`);
   }
+  return parseJson(text, path);
+}
+
+function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {

@@ -47,7 +47,7 @@ export class PrecompiledCharsmap {
   }
 
   static fromBase64(b64: string): PrecompiledCharsmap {
-    return new PrecompiledCharsmap(new Uint8Array(Buffer.from(b64, 'base64')));
+    return new PrecompiledCharsmap(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
   }
 
   /** darts-clone common-prefix search: the values of every key that is a prefix of `key`, shortest first. */

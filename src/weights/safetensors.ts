@@ -4,10 +4,12 @@
  * Layout: 8-byte little-endian header length N, N bytes of JSON header
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {str: str} }`,
  * then the data section; offsets are relative to the data section.
- * The reader validates the whole header up front and reads tensors lazily by offset.
+ * The reader validates the whole header up front and reads tensors lazily by offset, from any byte
+ * source (a file path in Node, a URL or a Blob: see source.ts).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { createFile, openFileSource } from '../host/files.js';
 import { toFloat32 } from './dtype.js';
+import type { ByteSource } from './source.js';
 import {
   DTYPE_SIZE, isDType, numel, WeightFileError,
   type DType, type HostTensor, type RawTensor, type TensorInfo, type TensorSource,
@@ -89,29 +91,27 @@ export class SafetensorsFile implements TensorSource {
 
   private constructor(
     readonly path: string,
-    private readonly fh: FileHandle,
+    private readonly src: ByteSource,
     private readonly entries: Map<string, Entry>,
     readonly metadata: Readonly<Record<string, string>>,
   ) {}
 
-  static async open(path: string): Promise<SafetensorsFile> {
-    const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
-      throw new WeightFileError(path, `cannot open (${e.code ?? e.message})`);
-    });
+  /** Opens a file path (Node), or any byte source: a URL (`openUrlSource`), a Blob or File (`blobSource`). */
+  static async open(from: string | ByteSource): Promise<SafetensorsFile> {
+    const src = typeof from === 'string' ? await openFileSource(from) : from;
+    const path = src.name;
     try {
-      const { size } = await fh.stat();
+      const { size } = src;
       if (size < 8) throw new WeightFileError(path, `file is ${size} bytes, too short for a safetensors header`);
-      const lenBuf = Buffer.alloc(8);
-      await fh.read(lenBuf, 0, 8, 0);
-      const n = lenBuf.readBigUInt64LE(0);
+      const lenBuf = await src.read(0, 8, 'header length');
+      const n = new DataView(lenBuf.buffer, lenBuf.byteOffset, 8).getBigUint64(0, true);
       if (n > BigInt(MAX_HEADER_BYTES)) throw new WeightFileError(path, `header length ${n} is larger than ${MAX_HEADER_BYTES} bytes: not a safetensors file?`);
       if (8n + n > BigInt(size)) throw new WeightFileError(path, `header length ${n} runs past the end of the ${size}-byte file (truncated?)`);
-      const headerBuf = Buffer.alloc(Number(n));
-      await fh.read(headerBuf, 0, headerBuf.length, 8);
-      const { entries, metadata } = parseHeader(path, headerBuf.toString('utf8'), 8 + Number(n), size);
-      return new SafetensorsFile(path, fh, entries, metadata);
+      const headerBuf = await src.read(8, Number(n), 'header');
+      const { entries, metadata } = parseHeader(path, new TextDecoder().decode(headerBuf), 8 + Number(n), size);
+      return new SafetensorsFile(path, src, entries, metadata);
     } catch (e) {
-      await fh.close();
+      await src.close();
       throw e;
     }
   }
@@ -133,15 +133,7 @@ export class SafetensorsFile implements TensorSource {
   async readRaw(name: string): Promise<RawTensor> {
     const e = this.entries.get(name);
     if (!e) throw new WeightFileError(this.path, `no tensor named '${name}'`);
-    const bytes = new Uint8Array(e.end - e.begin);
-    let done = 0;
-    while (done < bytes.length) {
-      // fs reads are capped near 2 GB per call; loop for large tensors.
-      const chunk = Math.min(bytes.length - done, 1 << 30);
-      const { bytesRead } = await this.fh.read(bytes, done, chunk, e.begin + done);
-      if (bytesRead === 0) throw new WeightFileError(this.path, `tensor '${name}': unexpected end of file`);
-      done += bytesRead;
-    }
+    const bytes = await this.src.read(e.begin, e.end - e.begin, `tensor '${name}'`);
     return { name: e.name, dtype: e.dtype, shape: e.shape, bytes };
   }
 
@@ -156,14 +148,7 @@ export class SafetensorsFile implements TensorSource {
     if (from < 0 || bytes < 0 || e.begin + from + bytes > e.end) {
       throw new RangeError(`${this.path}: tensor '${name}': bytes [${from}, ${from + bytes}) are outside its ${e.end - e.begin} bytes`);
     }
-    let done = 0;
-    while (done < bytes) {
-      const target = into();
-      const chunk = Math.min(bytes - done, 1 << 30);
-      const { bytesRead } = await this.fh.read(target, done, chunk, e.begin + from + done);
-      if (bytesRead === 0) throw new WeightFileError(this.path, `tensor '${name}': unexpected end of file`);
-      done += bytesRead;
-    }
+    await this.src.read(e.begin + from, bytes, `tensor '${name}'`, into);
   }
 
   async readFloat32(name: string): Promise<HostTensor> {
@@ -174,12 +159,12 @@ export class SafetensorsFile implements TensorSource {
   }
 
   async close(): Promise<void> {
-    await this.fh.close();
+    await this.src.close();
   }
 }
 
-export function openSafetensors(path: string): Promise<SafetensorsFile> {
-  return SafetensorsFile.open(path);
+export function openSafetensors(from: string | ByteSource): Promise<SafetensorsFile> {
+  return SafetensorsFile.open(from);
 }
 
 /** One tensor to write: its bytes are produced on demand so a writer never holds the whole model. */
@@ -211,13 +196,14 @@ export async function writeSafetensors(
     offset += size;
   }
   let json = JSON.stringify(header);
-  const pad = (8 - ((Buffer.byteLength(json) + 8) % 8)) % 8;
+  const utf8 = new TextEncoder();
+  const pad = (8 - ((utf8.encode(json).byteLength + 8) % 8)) % 8;
   json += ' '.repeat(pad);
-  const headerBytes = Buffer.from(json, 'utf8');
-  const fh = await open(path, opts.overwrite ? 'w' : 'wx');
+  const headerBytes = utf8.encode(json);
+  const fh = await createFile(path, opts.overwrite ? 'w' : 'wx');
   try {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(headerBytes.length));
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
     await fh.write(len);
     await fh.write(headerBytes);
     for (const t of sorted) {

@@ -3,11 +3,12 @@
  * `config.json`, tokenizer files, the encoder in `model.safetensors` (else `pytorch_model.bin`),
  * and the heads `colbert_linear.*` / `sparse_linear.*` (`.safetensors`, else `.pt`).
  * The head files hold `weight` / `bias`; they are read as `colbert_linear.weight` etc.
+ * The folder is a directory (Node), a folder URL or picked File objects (folder.ts).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadConfig, type XLMRobertaConfig } from '../config.js';
+import { dirFolder, type ModelFolder } from './folder.js';
 import { openSafetensors } from './safetensors.js';
+import type { ByteSource } from './source.js';
 import { openTorchCheckpoint } from './torch.js';
 import { WeightFileError, type HostTensor, type TensorSource } from './types.js';
 
@@ -18,26 +19,26 @@ export type HeadName = (typeof HEAD_NAMES)[number];
 /** Keys a BGE-M3 checkpoint carries that the model does not use. */
 const KNOWN_UNUSED = /^(pooler\.dense\.(weight|bias)|embeddings\.position_ids)$/;
 
-export function openWeightFile(path: string): Promise<TensorSource> {
-  return path.endsWith('.safetensors') ? openSafetensors(path) : openTorchCheckpoint(path);
+/** A weight file by its format, told by its name: `.safetensors`, else a torch.save archive. */
+export function openWeightFile(from: string | ByteSource): Promise<TensorSource> {
+  const name = typeof from === 'string' ? from : from.name;
+  return name.endsWith('.safetensors') ? openSafetensors(from) : openTorchCheckpoint(from);
 }
 
-/** The file a snapshot loads for the encoder or a head, by the preference order above. */
-export function snapshotFile(dir: string, part: 'encoder' | HeadName): string {
+/** The file (name within the folder) a snapshot loads for the encoder or a head, by the preference order above. */
+export async function snapshotFile(folder: ModelFolder, part: 'encoder' | HeadName): Promise<string> {
   const candidates = part === 'encoder' ? ENCODER_FILES : [`${part}.safetensors`, `${part}.pt`];
-  const found = candidates.map((f) => join(dir, f)).find((p) => existsSync(p));
-  if (!found) {
-    throw new WeightFileError(dir, `no ${part === 'encoder' ? 'encoder weights' : `'${part}' head`} in the snapshot (looked for ${candidates.join(', ')})`);
-  }
-  return found;
+  for (const f of candidates) if (await folder.has(f)) return f;
+  throw new WeightFileError(folder.name, `no ${part === 'encoder' ? 'encoder weights' : `'${part}' head`} in the snapshot (looked for ${candidates.join(', ')})`);
 }
 
 export interface SnapshotWeights {
+  /** The folder's name: its directory or URL. */
   readonly dir: string;
   readonly config: XLMRobertaConfig;
   /** ColBERT output size, read from `colbert_linear.weight`. */
   readonly colbertDim: number;
-  /** The files read, by part. */
+  /** The files read, by part (paths or URLs). */
   readonly files: Readonly<Record<'encoder' | HeadName, string>>;
   /** Keys a BGE-M3 checkpoint has but the model does not use (`pooler.*`). */
   readonly ignoredKeys: readonly string[];
@@ -47,6 +48,8 @@ export interface SnapshotWeights {
   take(name: string): Promise<HostTensor>;
   /** The file a full name is read from, and its key there (`colbert_linear.bias` -> colbert_linear.pt, `bias`). */
   locate(name: string): { file: string; key: string };
+  /** The open weight file a full name is read from, and its key there. */
+  source(name: string): { source: TensorSource; key: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -65,23 +68,33 @@ export type ExpectedShapes = (config: XLMRobertaConfig, colbertDim: number) => R
  * Opens the snapshot's files and checks, before any tensor is read, that every `expected` key is
  * present with its shape. Errors name the file and the tensor.
  */
-export async function openSnapshot(dir: string, expectedShapes: ExpectedShapes): Promise<SnapshotWeights> {
-  if (!existsSync(dir)) throw new WeightFileError(dir, 'snapshot directory does not exist');
-  const config = await loadConfig(join(dir, 'config.json'));
+export async function openSnapshot(from: string | ModelFolder, expectedShapes: ExpectedShapes): Promise<SnapshotWeights> {
+  if (typeof from === 'string' && !(await dirFolder(from).has('.'))) throw new WeightFileError(from, 'snapshot directory does not exist');
+  const folder = typeof from === 'string' ? dirFolder(from) : from;
+  const dir = folder.name;
+  const config = await loadConfig(folder.path('config.json'), () => folder.text('config.json'));
+  const names = {
+    encoder: await snapshotFile(folder, 'encoder'),
+    colbert_linear: await snapshotFile(folder, 'colbert_linear'),
+    sparse_linear: await snapshotFile(folder, 'sparse_linear'),
+  };
   const files = {
-    encoder: snapshotFile(dir, 'encoder'),
-    colbert_linear: snapshotFile(dir, 'colbert_linear'),
-    sparse_linear: snapshotFile(dir, 'sparse_linear'),
+    encoder: folder.path(names.encoder),
+    colbert_linear: folder.path(names.colbert_linear),
+    sparse_linear: folder.path(names.sparse_linear),
   };
   const sources: TensorSource[] = [];
+  const open = async (part: keyof typeof names): Promise<TensorSource> => {
+    const s = await openWeightFile(await folder.open(names[part]));
+    sources.push(s);
+    return s;
+  };
   try {
-    const encoder = await openWeightFile(files.encoder);
-    sources.push(encoder);
+    const encoder = await open('encoder');
     const heads: Record<HeadName, TensorSource> = {
-      colbert_linear: await openWeightFile(files.colbert_linear),
-      sparse_linear: await openWeightFile(files.sparse_linear),
+      colbert_linear: await open('colbert_linear'),
+      sparse_linear: await open('sparse_linear'),
     };
-    sources.push(heads.colbert_linear, heads.sparse_linear);
 
     // Where each full name lives.
     const where = new Map<string, [TensorSource, string]>();
@@ -115,6 +128,10 @@ export async function openSnapshot(dir: string, expectedShapes: ExpectedShapes):
         return at[0].readFloat32(at[1]);
       },
       locate: (name) => locate(files, name),
+      source: (name) => {
+        const at = where.get(name);
+        return at && { source: at[0], key: at[1] };
+      },
       close: async () => { await Promise.all(sources.map((s) => s.close())); },
     };
   } catch (e) {
@@ -122,3 +139,4 @@ export async function openSnapshot(dir: string, expectedShapes: ExpectedShapes):
     throw e;
   }
 }
+

@@ -5,13 +5,12 @@
  * `archive/`, ...) holding `data.pkl` (the pickled state dict), `data/<key>` (the raw storages, stored
  * uncompressed), `version` and, in newer files, `byteorder`. The pickle is read by a restricted
  * unpickler (see pickle.ts) that never executes anything; tensors are views on storages
- * (storage offset, size, stride) and are read lazily with positional reads on one open file handle:
- * the file is never read whole.
+ * (storage offset, size, stride) and are read lazily with positional reads on one byte source (a
+ * file, a Blob, a URL read by HTTP ranges: see source.ts): the file is never read whole.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { constants as bufferConstants } from 'node:buffer';
-import { inflateRawSync } from 'node:zlib';
+import { openFileSource } from '../host/files.js';
 import { toFloat32 } from './dtype.js';
+import type { ByteSource } from './source.js';
 import {
   DTYPE_SIZE, numel, WeightFileError,
   type HostTensor, type RawTensor, type TensorInfo, type TensorSource,
@@ -25,6 +24,9 @@ import { describe, TorchTensorRef, unpickle, type PickleValue } from './pickle.j
  * deflated pickle bomb can take: inflating needs about twice the inflated size.
  */
 export const MAX_PICKLE_BYTES = 16 * 1024 * 1024;
+
+/** Most bytes one tensor may take (Node's Buffer limit on 64-bit hosts; browsers allow as much). */
+const MAX_TENSOR_BYTES = 2 ** 32;
 
 /** Wrapper keys unwrapped when the top-level dict holds no tensors itself (`{'state_dict': {...}}`). */
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module'];
@@ -122,32 +124,27 @@ export class TorchCheckpoint implements TensorSource {
 
   private constructor(
     readonly path: string,
-    private readonly fh: FileHandle,
-    private readonly fileSize: number,
+    private readonly src: ByteSource,
     /** Top folder of the archive, e.g. `pytorch_model` (empty when entries sit at the root). */
     readonly archive: string,
     readonly byteorder: 'little' | 'big',
     private readonly entries: Map<string, Entry>,
   ) {}
 
-  static async open(path: string): Promise<TorchCheckpoint> {
-    let fh: FileHandle;
+  /** Opens a file path (Node), or any byte source: a URL (`openUrlSource`), a Blob or File (`blobSource`). */
+  static async open(from: string | ByteSource): Promise<TorchCheckpoint> {
+    const src = typeof from === 'string' ? await openFileSource(from) : from;
     try {
-      fh = await open(path, 'r');
+      return await TorchCheckpoint.load(src);
     } catch (e) {
-      throw new WeightFileError(path, `cannot open: ${(e as Error).message}`);
-    }
-    try {
-      return await TorchCheckpoint.load(path, fh);
-    } catch (e) {
-      await fh.close().catch(() => undefined);
+      await src.close().catch(() => undefined);
       throw e;
     }
   }
 
-  private static async load(file: string, fh: FileHandle): Promise<TorchCheckpoint> {
-    const fileSize = (await fh.stat()).size;
-    const dir = await readZipDirectory(fh, file, fileSize);
+  private static async load(src: ByteSource): Promise<TorchCheckpoint> {
+    const file = src.name;
+    const dir = await readZipDirectory(src);
 
     const pkls = dir.entries.filter((e) => /^(?:[^/]+\/)?data\.pkl$/.test(e.name));
     if (pkls.length === 0) {
@@ -161,13 +158,13 @@ export class TorchCheckpoint implements TensorSource {
     const prefix = pklEntry.name.slice(0, -'data.pkl'.length); // '' or '<archive>/'
     const archive = prefix.replace(/\/$/, '');
 
-    const pickle = await readSmallEntry(fh, file, fileSize, pklEntry, MAX_PICKLE_BYTES);
+    const pickle = await readSmallEntry(src, pklEntry, MAX_PICKLE_BYTES);
     const root = unpickle(pickle, { file, where: pklEntry.name });
 
     let byteorder: 'little' | 'big' = 'little';
     const bo = dir.byName.get(`${prefix}byteorder`);
     if (bo) {
-      const text = new TextDecoder().decode(await readSmallEntry(fh, file, fileSize, bo, 64)).trim();
+      const text = new TextDecoder().decode(await readSmallEntry(src, bo, 64)).trim();
       if (text !== 'little' && text !== 'big') throw new WeightFileError(file, `'${bo.name}' says '${text}', expected 'little' or 'big'`);
       byteorder = text;
     }
@@ -211,7 +208,7 @@ export class TorchCheckpoint implements TensorSource {
         },
       });
     }
-    return new TorchCheckpoint(file, fh, fileSize, archive, byteorder, entries);
+    return new TorchCheckpoint(file, src, archive, byteorder, entries);
   }
 
   keys(): string[] { return [...this.entries.keys()]; }
@@ -235,7 +232,7 @@ export class TorchCheckpoint implements TensorSource {
   private dataOffset(zip: ZipEntry): Promise<number> {
     let p = this.offsets.get(zip.name);
     if (!p) {
-      p = entryDataOffset(this.fh, this.path, this.fileSize, zip);
+      p = entryDataOffset(this.src, zip);
       p.catch(() => this.offsets.delete(zip.name));
       this.offsets.set(zip.name, p);
     }
@@ -249,7 +246,7 @@ export class TorchCheckpoint implements TensorSource {
     const esize = DTYPE_SIZE[dtype];
     const n = numel(shape);
     const nbytes = n * esize;
-    if (nbytes > bufferConstants.MAX_LENGTH) {
+    if (nbytes > MAX_TENSOR_BYTES) {
       throw new WeightFileError(this.path, `tensor '${name}' has ${nbytes} bytes, more than this runtime can hold in one buffer`);
     }
     const out = new Uint8Array(nbytes);
@@ -257,16 +254,16 @@ export class TorchCheckpoint implements TensorSource {
     const base = await this.dataOffset(e.zip);
     const what = `tensor '${name}' (storage '${view.storage}')`;
     if (view.contiguous) {
-      await readExactly(this.fh, this.path, base + view.storageOffset * esize, nbytes, what, out);
+      await readExactly(this.src, base + view.storageOffset * esize, nbytes, what, out);
     } else {
       // Read the span of the storage the view touches, then gather element by element (strides >= 0).
       let last = view.storageOffset;
       for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * view.stride[i]!;
       const spanBytes = (last - view.storageOffset + 1) * esize;
-      if (spanBytes > bufferConstants.MAX_LENGTH) {
+      if (spanBytes > MAX_TENSOR_BYTES) {
         throw new WeightFileError(this.path, `tensor '${name}': its strided view spans ${spanBytes} bytes, too many to read at once`);
       }
-      const span = await readExactly(this.fh, this.path, base + view.storageOffset * esize, spanBytes, what);
+      const span = await readExactly(this.src, base + view.storageOffset * esize, spanBytes, what);
       gather(span, out, shape, view.stride, esize);
     }
     if (this.byteorder === 'big' && esize > 1) swapBytes(out, esize);
@@ -289,31 +286,27 @@ export class TorchCheckpoint implements TensorSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    await this.src.close();
   }
 }
 
 /** Opens a `torch.save` checkpoint; parses the archive directory and the pickle, validates every tensor view. */
-export function openTorchCheckpoint(path: string): Promise<TorchCheckpoint> {
-  return TorchCheckpoint.open(path);
+export function openTorchCheckpoint(from: string | ByteSource): Promise<TorchCheckpoint> {
+  return TorchCheckpoint.open(from);
 }
 
 /** Reads a small whole entry (data.pkl, byteorder), inflating it if deflated, checking its CRC. */
-async function readSmallEntry(fh: FileHandle, file: string, fileSize: number, e: ZipEntry, limit: number): Promise<Uint8Array> {
+async function readSmallEntry(src: ByteSource, e: ZipEntry, limit: number): Promise<Uint8Array> {
+  const file = src.name;
   if (e.uncompressedSize > limit || e.compressedSize > limit) {
     throw new WeightFileError(file, `'${e.name}' is ${e.uncompressedSize} bytes, more than the ${limit}-byte limit`);
   }
-  const start = await entryDataOffset(fh, file, fileSize, e);
-  const stored = await readExactly(fh, file, start, e.compressedSize, `'${e.name}'`);
+  const start = await entryDataOffset(src, e);
+  const stored = await readExactly(src, start, e.compressedSize, `'${e.name}'`);
   let data: Uint8Array;
   if (e.method === 0) data = stored;
   else if (e.method === 8) {
-    try {
-      data = inflateRawSync(stored, { maxOutputLength: Math.max(1, e.uncompressedSize) });
-    } catch (err) {
-      throw new WeightFileError(file, `'${e.name}': cannot inflate (${(err as Error).message})`);
-    }
-    if (data.byteLength !== e.uncompressedSize) throw new WeightFileError(file, `'${e.name}': inflated to ${data.byteLength} bytes, expected ${e.uncompressedSize}`);
+    data = await inflateRaw(stored, e.uncompressedSize, file, e.name);
   } else {
     throw new WeightFileError(file, `'${e.name}' uses unsupported zip compression method ${e.method}`);
   }
@@ -322,6 +315,34 @@ async function readSmallEntry(fh: FileHandle, file: string, fileSize: number, e:
     throw new WeightFileError(file, `'${e.name}': CRC-32 mismatch (stored ${e.crc32.toString(16)}, computed ${crc.toString(16)}): corrupt archive`);
   }
   return data;
+}
+
+/**
+ * Inflates a raw-deflate entry with the web-standard DecompressionStream (Node >= 20 and browsers), stopping
+ * as soon as the output would exceed `expected` bytes, so a deflate bomb costs no more than that.
+ */
+async function inflateRaw(stored: Uint8Array, expected: number, file: string, entry: string): Promise<Uint8Array> {
+  const out = new Uint8Array(expected);
+  let done = 0;
+  const reader = new Blob([stored as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw')).getReader();
+  try {
+    for (;;) {
+      const { done: end, value } = await reader.read();
+      if (end) break;
+      if (done + value.byteLength > expected) {
+        throw new WeightFileError(file, `'${entry}': inflates to more than the ${expected} bytes its zip entry declares`);
+      }
+      out.set(value, done);
+      done += value.byteLength;
+    }
+  } catch (err) {
+    if (err instanceof WeightFileError) throw err;
+    throw new WeightFileError(file, `'${entry}': cannot inflate (${(err as Error).message})`);
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  if (done !== expected) throw new WeightFileError(file, `'${entry}': inflated to ${done} bytes, expected ${expected}`);
+  return out;
 }
 
 /** Copies a strided view (`span` starts at the view's first element) into contiguous `out`. */

@@ -6,8 +6,7 @@
  * inflated here; callers decide what to do with compressed entries (torch stores everything
  * uncompressed).
  */
-import type { FileHandle } from 'node:fs/promises';
-import * as zlib from 'node:zlib';
+import type { ByteSource } from './source.js';
 import { WeightFileError } from './types.js';
 
 export interface ZipEntry {
@@ -37,22 +36,9 @@ const LOCAL_SIG = 0x04034b50;
 const EOCD_MIN = 22;
 const MAX_COMMENT = 0xffff;
 
-/** Reads exactly `length` bytes at `position` (looping over short reads); throws naming `what` if the file ends first. */
-export async function readExactly(
-  fh: FileHandle, file: string, position: number, length: number, what: string, into?: Uint8Array,
-): Promise<Uint8Array> {
-  const buf = into ?? new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    // fs.read is limited to 2 GiB per call; 64 MB reads are also measurably faster than one huge read.
-    const chunk = Math.min(length - done, 64 << 20);
-    const { bytesRead } = await fh.read(buf, done, chunk, position + done);
-    if (bytesRead === 0) {
-      throw new WeightFileError(file, `${what}: file ends after ${position + done} bytes (needed ${length} bytes at offset ${position}; truncated?)`);
-    }
-    done += bytesRead;
-  }
-  return buf;
+/** Reads exactly `length` bytes at `position` of `src`; throws naming `what` if the source ends first. */
+export function readExactly(src: ByteSource, position: number, length: number, what: string, into?: Uint8Array): Promise<Uint8Array> {
+  return src.read(position, length, what, into ? () => into : undefined);
 }
 
 function u64(dv: DataView, off: number, file: string, what: string): number {
@@ -62,14 +48,15 @@ function u64(dv: DataView, off: number, file: string, what: string): number {
 }
 
 /**
- * Parses the central directory of the zip file open in `fh` (`fileSize` bytes).
- * Errors (not a zip, truncated, inconsistent directory, encrypted or split archives) are WeightFileErrors naming `file`.
+ * Parses the central directory of the zip archive `src` (a file, a Blob, a URL read by ranges).
+ * Errors (not a zip, truncated, inconsistent directory, encrypted or split archives) are WeightFileErrors naming it.
  */
-export async function readZipDirectory(fh: FileHandle, file: string, fileSize: number): Promise<ZipDirectory> {
+export async function readZipDirectory(src: ByteSource): Promise<ZipDirectory> {
+  const [file, fileSize] = [src.name, src.size];
   if (fileSize < EOCD_MIN) throw new WeightFileError(file, `not a zip archive (only ${fileSize} bytes)`);
   const tailLen = Math.min(fileSize, EOCD_MIN + MAX_COMMENT + 20);
   const tailStart = fileSize - tailLen;
-  const tail = await readExactly(fh, file, tailStart, tailLen, 'zip end of central directory');
+  const tail = await readExactly(src, tailStart, tailLen, 'zip end of central directory');
   const tdv = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
 
   // The end-of-central-directory record: search backwards; prefer one whose comment reaches exactly to EOF.
@@ -83,7 +70,7 @@ export async function readZipDirectory(fh: FileHandle, file: string, fileSize: n
   }
   if (eocd < 0) eocd = fallback;
   if (eocd < 0) {
-    const head = await readExactly(fh, file, 0, Math.min(4, fileSize), 'file magic');
+    const head = await readExactly(src, 0, Math.min(4, fileSize), 'file magic');
     const legacy = head[0] === 0x80 ? ' (it starts like a pickle: the legacy pre-1.6 torch.save format is not supported)' : '';
     const local = new DataView(head.buffer).getUint32(0, true) === LOCAL_SIG ? ' (it starts like a zip: truncated archive?)' : '';
     throw new WeightFileError(file, `not a zip archive or truncated: no end-of-central-directory record${legacy}${local}`);
@@ -101,13 +88,13 @@ export async function readZipDirectory(fh: FileHandle, file: string, fileSize: n
   if (locAbs >= 0) {
     const loc = locAbs >= tailStart
       ? tail.subarray(eocd - 20, eocd)
-      : await readExactly(fh, file, locAbs, 20, 'zip64 locator');
+      : await readExactly(src, locAbs, 20, 'zip64 locator');
     const ldv = new DataView(loc.buffer, loc.byteOffset, 20);
     if (ldv.getUint32(0, true) === EOCD64_LOCATOR_SIG) {
       zip64 = true;
       const recOff = u64(ldv, 8, file, 'zip64 end record offset');
       if (recOff + 56 > fileSize) throw new WeightFileError(file, `zip64 end-of-central-directory record at ${recOff} lies beyond the end of the file (truncated?)`);
-      const rec = await readExactly(fh, file, recOff, 56, 'zip64 end-of-central-directory record');
+      const rec = await readExactly(src, recOff, 56, 'zip64 end-of-central-directory record');
       const rdv = new DataView(rec.buffer, rec.byteOffset, 56);
       if (rdv.getUint32(0, true) !== EOCD64_SIG) throw new WeightFileError(file, `zip64 locator points at ${recOff}, which is not a zip64 end-of-central-directory record`);
       if (rdv.getUint32(16, true) !== 0 || rdv.getUint32(20, true) !== 0) throw new WeightFileError(file, 'multi-disk (split) zip archives are not supported');
@@ -126,7 +113,7 @@ export async function readZipDirectory(fh: FileHandle, file: string, fileSize: n
   // Each entry takes at least 46 bytes: a count beyond that is corrupt (and would otherwise drive a long loop).
   if (count * 46 > cdSize) throw new WeightFileError(file, `zip central directory claims ${count} entries in ${cdSize} bytes`);
 
-  const cd = await readExactly(fh, file, cdOffset, cdSize, 'zip central directory');
+  const cd = await readExactly(src, cdOffset, cdSize, 'zip central directory');
   const dv = new DataView(cd.buffer, cd.byteOffset, cd.byteLength);
   const dec = new TextDecoder('utf-8');
   const entries: ZipEntry[] = [];
@@ -187,15 +174,16 @@ export async function readZipDirectory(fh: FileHandle, file: string, fileSize: n
  * Absolute file offset of the data of `entry` (reads its local header, whose name and extra-field
  * lengths may differ from the central directory's: torch pads the local extra field for alignment).
  */
-export async function entryDataOffset(fh: FileHandle, file: string, fileSize: number, entry: ZipEntry): Promise<number> {
-  const h = await readExactly(fh, file, entry.localHeaderOffset, 30, `zip local header of '${entry.name}'`);
+export async function entryDataOffset(src: ByteSource, entry: ZipEntry): Promise<number> {
+  const [file, fileSize] = [src.name, src.size];
+  const h = await readExactly(src, entry.localHeaderOffset, 30, `zip local header of '${entry.name}'`);
   const dv = new DataView(h.buffer, h.byteOffset, 30);
   if (dv.getUint32(0, true) !== LOCAL_SIG) {
     throw new WeightFileError(file, `zip entry '${entry.name}': no local file header at offset ${entry.localHeaderOffset}`);
   }
   const nameLen = dv.getUint16(26, true);
   const extraLen = dv.getUint16(28, true);
-  const nameBytes = await readExactly(fh, file, entry.localHeaderOffset + 30, nameLen, `zip local header of '${entry.name}'`);
+  const nameBytes = await readExactly(src, entry.localHeaderOffset + 30, nameLen, `zip local header of '${entry.name}'`);
   const localName = new TextDecoder('utf-8').decode(nameBytes);
   if (localName !== entry.name) {
     throw new WeightFileError(file, `zip entry '${entry.name}': local header names '${localName}' (corrupt archive)`);
@@ -209,12 +197,11 @@ export async function entryDataOffset(fh: FileHandle, file: string, fileSize: nu
 
 let CRC_TABLE: Uint32Array | undefined;
 
-/** zlib's native CRC-32 (Node >= 20.15), some 8x faster than the table loop below. */
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
-
-/** CRC-32 (zip polynomial), continuing from `crc` (0 to start). */
+/**
+ * CRC-32 (zip polynomial), continuing from `crc` (0 to start). A table loop: it only checks the small
+ * entries read here (data.pkl, byteorder); torch-writer.ts uses zlib's native one for storages.
+ */
 export function crc32(bytes: Uint8Array, crc = 0): number {
-  if (nativeCrc32) return nativeCrc32(bytes, crc);
   if (!CRC_TABLE) {
     CRC_TABLE = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {

@@ -1,0 +1,195 @@
+/**
+ * Byte sources: where a weight reader gets its bytes. The readers (safetensors, the torch.save zip and
+ * its pickle) only ever ask for "exactly `length` bytes at `position`", so the same reader works on a
+ * file (Node, host/files.ts), a Blob or File (browsers, Node ≥ 20) and a URL read with HTTP Range
+ * requests (browsers and Node, through `fetch`). Every error is a WeightFileError naming the source.
+ */
+import { WeightFileError } from './types.js';
+
+export interface ByteSource {
+  /** The file path or URL, named in every error. */
+  readonly name: string;
+  /** Total bytes. */
+  readonly size: number;
+  /**
+   * Reads exactly `length` bytes at `position`. With `into`, the bytes go to the view it returns,
+   * asked again before each chunk (it may be a view of memory that can move, such as a wasm heap);
+   * otherwise into a new array. `what` names the part being read in errors ("tensor 'x'").
+   */
+  read(position: number, length: number, what: string, into?: () => Uint8Array): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Checks a read request against the source's size; the error says what was being read. */
+export function checkRange(src: { name: string; size: number }, position: number, length: number, what: string): void {
+  if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0) {
+    throw new RangeError(`${src.name}: ${what}: bad byte range (${position}, ${length})`);
+  }
+  if (position + length > src.size) {
+    throw new WeightFileError(src.name, `${what}: file ends after ${src.size} bytes (needed ${length} bytes at offset ${position}; truncated?)`);
+  }
+}
+
+/** The target of one read: the caller's view (checked for size) or a new array. */
+function target(src: ByteSource, length: number, into?: () => Uint8Array): () => Uint8Array {
+  if (!into) {
+    const buf = new Uint8Array(length);
+    return () => buf;
+  }
+  return () => {
+    const v = into();
+    if (v.byteLength < length) throw new RangeError(`${src.name}: read target holds ${v.byteLength} bytes, ${length} asked`);
+    return v;
+  };
+}
+
+/** A Blob (or a File the user picked): `slice` reads only the range asked for. */
+export function blobSource(blob: Blob, name = (blob as Partial<File>).name ?? 'blob'): ByteSource {
+  const src: ByteSource = {
+    name,
+    size: blob.size,
+    async read(position, length, what, into) {
+      checkRange(src, position, length, what);
+      const out = target(src, length, into);
+      const CHUNK = 64 << 20; // one ArrayBuffer per 64 MB slice, not one of the whole range
+      for (let done = 0; done < length;) {
+        const n = Math.min(CHUNK, length - done);
+        let bytes: Uint8Array;
+        try {
+          bytes = new Uint8Array(await blob.slice(position + done, position + done + n).arrayBuffer());
+        } catch (e) {
+          throw new WeightFileError(name, `${what}: cannot read (${(e as Error).message}; was the file changed or removed after it was picked?)`);
+        }
+        if (bytes.byteLength !== n) throw new WeightFileError(name, `${what}: read ${bytes.byteLength} bytes at ${position + done}, expected ${n} (file changed?)`);
+        out().set(bytes, done);
+        done += n;
+      }
+      return out();
+    },
+    async close() {},
+  };
+  return src;
+}
+
+export interface UrlSourceOptions {
+  /** `fetch` to use (default: the global one); tests and the Cache API layer pass their own. */
+  fetch?: typeof fetch;
+  /** Extra request headers (an `Authorization` for a private repository, say). */
+  headers?: Record<string, string>;
+}
+
+/** An HTTP(S) error status, told plainly. */
+export class HttpError extends WeightFileError {
+  constructor(url: string, readonly status: number, statusText: string) {
+    super(url, status === 404 ? 'HTTP 404 Not Found (no such file at this URL)' : `HTTP ${status} ${statusText}`.trim());
+    this.name = 'HttpError';
+  }
+}
+
+/** `fetch` with its network failure (offline, DNS, a CORS refusal: the browser does not say which) named. */
+export async function fetchOrExplain(doFetch: typeof fetch, url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await doFetch(url, init);
+  } catch (e) {
+    throw new WeightFileError(url, `request failed (${(e as Error).message}): the server is unreachable, or, in a page, refused `
+      + 'the request by CORS (it must send Access-Control-Allow-Origin, and expose Content-Range, Content-Length and ETag)');
+  }
+}
+
+/** What identifies one version of a remote file: its ETag, else its Last-Modified date. */
+function validator(r: Response): string | null {
+  return r.headers.get('etag') ?? r.headers.get('last-modified');
+}
+
+/** Reads a response body into `out()` at [0, length); refuses a body shorter or longer than that. */
+async function readBody(r: Response, url: string, what: string, length: number, out: () => Uint8Array): Promise<void> {
+  if (!r.body) throw new WeightFileError(url, `${what}: the response has no body`);
+  const reader = r.body.getReader();
+  let done = 0;
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        throw new WeightFileError(url, `${what}: the connection broke after ${done} of ${length} bytes (${(e as Error).message})`);
+      }
+      if (chunk.done) break;
+      if (done + chunk.value.byteLength > length) {
+        throw new WeightFileError(url, `${what}: the server sent more than the ${length} bytes asked for`);
+      }
+      out().set(chunk.value, done);
+      done += chunk.value.byteLength;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (done !== length) throw new WeightFileError(url, `${what}: the body ended after ${done} of ${length} bytes (truncated download)`);
+}
+
+/**
+ * A file on an HTTP(S) server, read with Range requests: only the bytes asked for are fetched, and a
+ * tensor's bytes stream straight into its destination (no second copy of the file in JS memory).
+ * The first request learns the size and the file's ETag (or Last-Modified); a later response naming
+ * another version or size is refused (the file changed between two ranges). A server that ignores
+ * Range is refused for any read but a whole-file one.
+ */
+export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): Promise<ByteSource> {
+  const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  const headers = opts.headers ?? {};
+  // bytes=0-0: one byte, and the Content-Range header tells the total size.
+  const first = await fetchOrExplain(doFetch, url, { headers: { ...headers, Range: 'bytes=0-0' } });
+  if (first.status !== 206 && !first.ok) {
+    await first.body?.cancel();
+    throw new HttpError(url, first.status, first.statusText);
+  }
+  let size: number;
+  let ranges: boolean;
+  if (first.status === 206) {
+    const m = /\/(\d+)\s*$/.exec(first.headers.get('content-range') ?? '');
+    await first.body?.cancel();
+    if (!m) throw new WeightFileError(url, 'the server answered a Range request without a readable Content-Range total (is Content-Range exposed by CORS?)');
+    size = Number(m[1]);
+    ranges = true;
+  } else {
+    const len = first.headers.get('content-length');
+    await first.body?.cancel();
+    if (len === null) throw new WeightFileError(url, 'the server ignores Range requests and sends no Content-Length: its size is unknown');
+    size = Number(len);
+    ranges = false;
+  }
+  const version = validator(first);
+
+  const src: ByteSource = {
+    name: url,
+    size,
+    async read(position, length, what, into) {
+      checkRange(src, position, length, what);
+      const out = target(src, length, into);
+      if (length === 0) return out();
+      const whole = position === 0 && length === size;
+      if (!ranges && !whole) {
+        throw new WeightFileError(url, `${what}: the server does not answer HTTP Range requests, which reading part of this file needs`);
+      }
+      const r = await fetchOrExplain(doFetch, url, {
+        headers: whole ? headers : { ...headers, Range: `bytes=${position}-${position + length - 1}` },
+      });
+      if (r.status !== 206 && !(whole && r.status === 200)) {
+        await r.body?.cancel();
+        if (!r.ok) throw new HttpError(url, r.status, r.statusText);
+        throw new WeightFileError(url, `${what}: asked for bytes ${position}–${position + length - 1}, the server sent the whole file (HTTP ${r.status}): did the file change?`);
+      }
+      const now = validator(r);
+      const total = r.status === 206 ? Number(/\/(\d+)\s*$/.exec(r.headers.get('content-range') ?? '')?.[1] ?? NaN) : size;
+      if ((version !== null && now !== version) || total !== size) {
+        await r.body?.cancel();
+        throw new WeightFileError(url, `${what}: the file changed on the server between two range requests `
+          + `(${total !== size ? `size ${size} then ${total}` : `version ${version} then ${now}`}); reload to read it afresh`);
+      }
+      await readBody(r, url, what, length, out);
+      return out();
+    },
+    async close() {},
+  };
+  return src;
+}
