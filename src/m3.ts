@@ -171,7 +171,7 @@ export class BgeM3 {
       const report = opts.onProgress;
       folder = countingFolder(folder, (bytes, size) => {
         if (size !== undefined) total += size;
-        else report((done += bytes), total);
+        else report((done = Math.min(total, done + bytes)), total); // header and directory reads overlap tensor reads
       });
     }
     const tokenizer = await M3Tokenizer.fromFolder(folder);

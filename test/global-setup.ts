@@ -1,5 +1,6 @@
 // Builds dist/ once before the suite so that CLI tests run the real `bge-m3` binary, and the inspection
-// page's browser script (dist/inspect/client/main.js), which src/inspect/page.ts inlines even when run from source.
+// page's browser script (dist/inspect/client/main.js), which src/inspect/page.ts inlines even when run from source,
+// and the browser bundle (dist/browser/).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,4 +27,5 @@ export default function setup(): void {
   }
   run([join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')]);
   buildClient();
+  run([join(root, 'scripts/build-browser.mjs')]); // dist/browser/, which the browser tests' page imports
 }

@@ -1,0 +1,42 @@
+// Bundles the browser entry (dist/browser.js, built by tsc) into dist/browser/index.js: one ES module
+// with tfjs inlined, the package.json `browser` field swapping the Node-only modules (as any bundler
+// does), and tfjs-backend-wasm's .wasm files copied next to it. Refuses any `node:` import left in the
+// bundle: the list of what it found is the error.
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist', 'browser');
+
+/** Bundles `entry` for browsers; returns esbuild's metafile. Exported for the bundle test. */
+export async function bundleBrowser(entry = join(root, 'dist', 'browser.js'), outfile = join(out, 'index.js'), write = true) {
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    write,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: write,
+    metafile: true,
+    logLevel: 'silent',
+    legalComments: 'linked',
+  });
+  const nodeImports = Object.keys(result.metafile.inputs).filter((k) => /^node:|^\(disabled\):node:/.test(k));
+  const outputs = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+  const bad = [...nodeImports, ...outputs.filter((p) => p.startsWith('node:'))];
+  if (bad.length > 0) throw new Error(`the browser bundle imports Node modules: ${bad.join(', ')}`);
+  return result.metafile;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  mkdirSync(out, { recursive: true });
+  await bundleBrowser();
+  const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(wasmDir, f), join(out, f));
+}

@@ -1,0 +1,46 @@
+/**
+ * runtime/wasm-threads.ts in a browser. Here `@tensorflow/tfjs-backend-wasm` picks its build itself:
+ * the threaded-SIMD one when the page is crossOriginIsolated (served with COOP/COEP headers, so
+ * SharedArrayBuffer exists), else SIMD on one thread. This module points it at its .wasm files and
+ * asks for the thread count; `wasmThreadsStatus()` tells which path runs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as NodeThreads from '../runtime/wasm-threads.js';
+import { installHeapCopyKernels } from '../runtime/heap-ops.js';
+
+const status: NodeThreads.WasmThreadsStatus = { requested: 1 };
+
+export const wasmThreadsStatus: typeof NodeThreads.wasmThreadsStatus = () => status;
+
+/** All the cores the browser reports (up to 8) when threads are possible, else 1. */
+export const defaultWasmThreads: typeof NodeThreads.defaultWasmThreads = () =>
+  (globalThis.crossOriginIsolated ? Math.max(1, Math.min(8, globalThis.navigator?.hardwareConcurrency ?? 1)) : 1);
+
+/**
+ * Where the .wasm files are: `setWasmFolder(url)` before loading, else the folder this module was
+ * loaded from (dist/browser/, where `npm run build` puts them next to the bundle).
+ */
+let wasmFolder: string | undefined;
+export function setWasmFolder(url: string): void {
+  wasmFolder = url;
+}
+
+export const prepareWasmBackend: typeof NodeThreads.prepareWasmBackend = async (threads) => {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  installHeapCopyKernels();
+  if (tf.findBackend('wasm') !== null) {
+    status.actual = wasm.getThreadsCount();
+    return;
+  }
+  status.requested = threads;
+  if (threads > 1 && !globalThis.crossOriginIsolated) {
+    status.fallbackReason = 'the page is not crossOriginIsolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp): one thread';
+  }
+  wasm.setWasmPaths(wasmFolder ?? new URL('./', import.meta.url).href);
+  wasm.setThreadsCount(threads);
+};
+
+export const noteWasmThreads: typeof NodeThreads.noteWasmThreads = async () => {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  status.actual = wasm.getThreadsCount();
+};
