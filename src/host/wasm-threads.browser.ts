@@ -3,6 +3,10 @@
  * the threaded-SIMD one when the page is crossOriginIsolated (served with COOP/COEP headers, so
  * SharedArrayBuffer exists), else SIMD on one thread. This module points it at its .wasm files and
  * asks for the thread count; `wasmThreadsStatus()` tells which path runs.
+ *
+ * As in Node (runtime/wasm-threads.ts, point 3), the C++ side caps its pool at half of
+ * `emscripten_num_logical_cores()`, which the glue reads from `navigator.hardwareConcurrency`: 1 thread
+ * on a 2-core machine. While the backend initialises, that property reports 2 × the threads asked for.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as NodeThreads from '../runtime/wasm-threads.js';
@@ -38,9 +42,16 @@ export const prepareWasmBackend: typeof NodeThreads.prepareWasmBackend = async (
   }
   wasm.setWasmPaths(wasmFolder ?? new URL('./', import.meta.url).href);
   wasm.setThreadsCount(threads);
+  if (threads > 1 && globalThis.crossOriginIsolated && globalThis.navigator) {
+    Object.defineProperty(globalThis.navigator, 'hardwareConcurrency', { value: 2 * threads, configurable: true });
+  }
 };
 
 export const noteWasmThreads: typeof NodeThreads.noteWasmThreads = async () => {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  // The own property set above shadowed Navigator.prototype's getter: remove it.
+  if (globalThis.navigator && Object.prototype.hasOwnProperty.call(globalThis.navigator, 'hardwareConcurrency')) {
+    delete (globalThis.navigator as { hardwareConcurrency?: number }).hardwareConcurrency;
+  }
   status.actual = wasm.getThreadsCount();
 };

@@ -154,6 +154,7 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
       expect(got.runtime.crossOriginIsolated).toBe(true);
       expect(got.runtime.backend).toBe('wasm');
       expect(got.runtime.wasmThreads.requested).toBeGreaterThan(1);
+      expect(got.runtime.wasmThreads.actual).toBe(got.runtime.wasmThreads.requested);
       await compare(`${ckpt} wasm, threaded build`, got, node, ref);
       // Progress: bytes grow to the weight files' total.
       const [done, total] = got.progress.at(-1)!;
