@@ -11,6 +11,16 @@ import * as esbuild from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'browser');
 
+/** Is `@tensorflow/tfjs-backend-webgpu` installed (a dependency; absent until `npm ci` on older checkouts)? */
+export function haveWebgpu() {
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-webgpu', { paths: [root, ...(process.env.NODE_PATH?.split(':') ?? [])] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Bundles `entry` for browsers; returns esbuild's metafile. Exported for the bundle test. */
 export async function bundleBrowser(entry = join(root, 'dist', 'browser.js'), outfile = join(out, 'index.js'), write = true) {
   const result = await esbuild.build({
@@ -26,9 +36,14 @@ export async function bundleBrowser(entry = join(root, 'dist', 'browser.js'), ou
     metafile: true,
     logLevel: 'silent',
     legalComments: 'linked',
+    // Where else to look for packages, as Node's NODE_PATH (e.g. a dependency installed outside node_modules).
+    nodePaths: process.env.NODE_PATH ? process.env.NODE_PATH.split(':') : [],
+    // Without the webgpu package the bundle still builds; backend 'webgpu' then says it is missing.
+    external: haveWebgpu() ? [] : ['@tensorflow/tfjs-backend-webgpu'],
   });
   const nodeImports = Object.keys(result.metafile.inputs).filter((k) => /^node:|^\(disabled\):node:/.test(k));
   const outputs = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+  if (write && !haveWebgpu()) console.warn('build-browser: @tensorflow/tfjs-backend-webgpu is not installed (npm ci): the bundle has no webgpu backend');
   const bad = [...nodeImports, ...outputs.filter((p) => p.startsWith('node:'))];
   if (bad.length > 0) throw new Error(`the browser bundle imports Node modules: ${bad.join(', ')}`);
   return result.metafile;

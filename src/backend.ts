@@ -2,12 +2,14 @@
  * Backend selection. `wasm` (default) ships inside its npm package and runs XNNPACK's matMul on
  * several threads (see runtime/wasm-threads.ts); `cpu` is pure JS (slow, a fallback); `tensorflow` is
  * TensorFlow's C library through `@tensorflow/tfjs-node` or `@tensorflow/tfjs-node-gpu`, optional peers
- * a user may install (whichever is installed; the first of TENSORFLOW_PACKAGES that loads).
+ * a user may install (whichever is installed; the first of TENSORFLOW_PACKAGES that loads); `webgpu`
+ * (`@tensorflow/tfjs-backend-webgpu`) runs in web pages only.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultWasmThreads, noteWasmThreads, prepareWasmBackend } from './runtime/wasm-threads.js';
+import { prepareWebgpuBackend } from './host/gpu.js';
 
-export const BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const;
+export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'webgpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** The packages that provide the `tensorflow` backend, tried in this order. */
@@ -64,6 +66,7 @@ export async function useBackend(name: BackendName = 'wasm', opts: BackendOption
   if (tf.getBackend() === name) return;
   if (name === 'wasm') await prepareWasmBackend(threads);
   else if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
+  else if (name === 'webgpu') await prepareWebgpuBackend();
   else await loadTensorflow(opts.onInfo ?? ((m) => console.error(m)));
   if (!(await tf.setBackend(name))) throw new Error(`backend '${name}' failed to initialise`);
   await tf.ready();

@@ -34,6 +34,7 @@ export { openTorchCheckpoint } from './weights/torch.js';
 export { WeightFileError, type TensorSource, type DType } from './weights/types.js';
 export { blobSource, openUrlSource, HttpError, type ByteSource, type UrlSourceOptions } from './weights/source.js';
 export { urlFolder, filesFolder, type ModelFolder } from './weights/folder.js';
+export { cachingFetch } from './weights/url-cache.js';
 export { setWasmFolder } from './host/wasm-threads.browser.js';
 export { tf };
 

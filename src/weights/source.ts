@@ -86,14 +86,22 @@ export class HttpError extends WeightFileError {
   }
 }
 
-/** `fetch` with its network failure (offline, DNS, a CORS refusal: the browser does not say which) named. */
+/**
+ * `fetch` with its network failure (offline, DNS, a CORS refusal: the browser does not say which) named.
+ * A GET is tried twice: a kept-alive connection the server has just closed fails the first try (ECONNRESET).
+ */
 export async function fetchOrExplain(doFetch: typeof fetch, url: string, init: RequestInit): Promise<Response> {
-  try {
-    return await doFetch(url, init);
-  } catch (e) {
-    throw new WeightFileError(url, `request failed (${(e as Error).message}): the server is unreachable, or, in a page, refused `
-      + 'the request by CORS (it must send Access-Control-Allow-Origin, and expose Content-Range, Content-Length and ETag)');
+  let error: unknown;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      return await doFetch(url, init);
+    } catch (e) {
+      error = e;
+    }
   }
+  const cause = (error as { cause?: { message?: string } }).cause?.message; // Node's fetch puts the reason there
+  throw new WeightFileError(url, `request failed (${(error as Error).message}${cause ? `: ${cause}` : ''}): the server is unreachable, or, in a page, refused `
+    + 'the request by CORS (it must send Access-Control-Allow-Origin, and expose Content-Range, Content-Length and ETag)');
 }
 
 /** What identifies one version of a remote file: its ETag, else its Last-Modified date. */

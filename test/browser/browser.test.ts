@@ -18,13 +18,15 @@ import { etagOf, serveFile, startStaticServer, type StaticServer } from '../../s
 import { CHECKPOINTS, checkpointDir, FIXTURES, type Checkpoint } from '../helpers/fixtures.js';
 import { ErrorLog, loadCases, maxAbsDiff, Reference, sparseMaxAbsDiff } from '../helpers/reference.js';
 // @ts-expect-error: a plain .mjs build script, no typings
-import { bundleBrowser } from '../../scripts/build-browser.mjs';
+import { bundleBrowser, haveWebgpu } from '../../scripts/build-browser.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`test/browser/browser.test.ts: skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 const ROOT = join(FIXTURES, '..', '..');
+const webgpu = haveWebgpu() as boolean;
+if (!webgpu) console.warn('test/browser/browser.test.ts: webgpu tests skipped: @tensorflow/tfjs-backend-webgpu is not installed (npm ci)');
 const TOL = 1e-4; // the heads' tolerance against the float64 reference (test/model/parity.test.ts)
 const cases = loadCases();
 const inputIds = cases.map((c) => c.input_ids);
@@ -54,9 +56,11 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
   let isolated: StaticServer;
   let plain: StaticServer;
   let changes = 0;
+  const requests: string[] = []; // paths asked of the servers
   /** Faults: a folder without model.safetensors (so pytorch_model.bin is read), a cut body, a file that changes. */
   const intercept = (req: IncomingMessage, res: ServerResponse): boolean => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    requests.push(path);
     let m = /^\/torch\/([\w-]+)\/(.*)$/.exec(path);
     if (m) {
       if (m[2] === 'model.safetensors') res.writeHead(404).end();
@@ -114,15 +118,15 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
     return { page, errors };
   }
 
-  const encodeInPage = (page: Page, model: string, opts: object): Promise<PageOutput> =>
-    page.evaluate(([m, o, ids]) => (window as unknown as { bge: { encodeAll(...a: unknown[]): Promise<PageOutput> } }).bge.encodeAll(m, o, ids), [model, opts, inputIds] as const);
+  const encodeInPage = (page: Page, model: string, opts: object, ids: number[][] = inputIds): Promise<PageOutput> =>
+    page.evaluate(([m, o, i]) => (window as unknown as { bge: { encodeAll(...a: unknown[]): Promise<PageOutput> } }).bge.encodeAll(m, o, i), [model, opts, ids] as const);
 
   /** The page's outputs against Node's (same ids) and the float64 reference; returns the log. */
-  async function compare(label: string, got: PageOutput, node: EncodeOutput, ref: Reference): Promise<void> {
+  async function compare(label: string, got: PageOutput, node: EncodeOutput, ref: Reference, only = cases): Promise<void> {
     const vsNode = new ErrorLog(`${label}: page vs Node`);
     const vsRef = new ErrorLog(`${label}: page vs float64 reference`);
-    expect(got.inputIds).toEqual(inputIds);
-    for (const [i, c] of cases.entries()) {
+    expect(got.inputIds).toEqual(only.map((c) => c.input_ids));
+    for (const [i, c] of only.entries()) {
       expect(vsNode.add('dense', maxAbsDiff(got.dense[i]!, node.denseVecs![i]!)), c.id).toBeLessThanOrEqual(TOL);
       expect(vsNode.add('lexical weights', sparseMaxAbsDiff(got.sparse[i]!, node.lexicalWeights![i]!)), c.id).toBeLessThanOrEqual(TOL);
       expect(got.colbert[i]!.rows).toBe(node.colbertVecs![i]!.rows);
@@ -176,6 +180,35 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
     });
   });
 
+  describe.skipIf(!webgpu).each(['tiny-m3', 'sharp-m3'] as const)('%s by URL on webgpu (SwiftShader)', (ckpt) => {
+    // Every case but the 3034-token one: SwiftShader emulates the GPU on the CPU (minutes for that one).
+    const short = cases.filter((c) => c.input_ids.length <= 512);
+    it('is within 1e-4 of the float64 reference (and of Node on wasm)', { timeout: 600_000 }, async () => {
+      const m3 = await BgeM3.load(checkpointDir(ckpt), { backend: 'wasm' });
+      const node = await m3.encode({ inputIds: short.map((c) => c.input_ids) }, { returnDense: true, returnSparse: true, returnColbert: true, batchSize: 8 });
+      m3.dispose();
+      const ref = await Reference.open(ckpt);
+      const { chromium } = await import('playwright-core');
+      const gpu = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'],
+      });
+      try {
+        const page = await gpu.newPage();
+        await page.goto(`${isolated.url}test/browser/page.html`);
+        await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+        const t0 = Date.now();
+        const got = await encodeInPage(page, `${isolated.url}test/fixtures/${ckpt}/`, { backend: 'webgpu' }, short.map((c) => c.input_ids));
+        console.log(`${ckpt} webgpu page: ${JSON.stringify(got.runtime)}, load + encode of ${short.length} cases ${Date.now() - t0} ms`);
+        expect(got.runtime.backend).toBe('webgpu');
+        await compare(`${ckpt} webgpu (SwiftShader)`, got, node, ref, short);
+      } finally {
+        await gpu.close();
+        await ref.close();
+      }
+    });
+  });
+
   it('reads pytorch_model.bin + the .pt heads over HTTP ranges (no model.safetensors) and from picked File objects', async () => {
     const m3 = await BgeM3.load(checkpointDir('tiny-m3'), { backend: 'wasm' });
     const node = await m3.encode({ inputIds }, { returnDense: true, returnSparse: true, returnColbert: true, batchSize: 8 });
@@ -189,6 +222,27 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
     const picked = await encodeInPage(page, 'picked', { backend: 'wasm' });
     await compare('tiny-m3 picked files', picked, node, ref);
     await ref.close();
+    await page.close();
+  });
+
+  it('opt-in Cache API cache: a second load fetches no model file, and gives the same outputs', async () => {
+    const { page } = await openPage(isolated);
+    const model = `${isolated.url}test/fixtures/sharp-m3/`;
+    const ids = inputIds.slice(0, 8);
+    requests.length = 0;
+    const first = await encodeInPage(page, model, { backend: 'wasm', cache: 'bge-m3-test' }, ids);
+    const fetched = requests.filter((p) => p.startsWith('/test/fixtures/sharp-m3/'));
+    expect(fetched).toContain('/test/fixtures/sharp-m3/model.safetensors');
+    requests.length = 0;
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    const second = await encodeInPage(page, model, { backend: 'wasm', cache: 'bge-m3-test' }, ids);
+    // The files that exist (the probes for absent ones, colbert_linear.safetensors …, still ask the server and get 404).
+    const again = requests.filter((p) => p.startsWith('/test/fixtures/sharp-m3/') && existsSync(join(FIXTURES, 'sharp-m3', p.split('/').pop()!)));
+    console.log(`cache: first load fetched ${fetched.length} requests for the model folder, the reload ${again.length} for its weight files`);
+    expect(again).toEqual([]);
+    expect(second.dense).toEqual(first.dense);
+    expect(second.sparse).toEqual(first.sparse);
     await page.close();
   });
 

@@ -1,0 +1,91 @@
+/**
+ * Byte sources in Node: the weight readers read the same tensors from a file, a Blob and a URL (HTTP
+ * Range requests against a 127.0.0.1 server), and the URL source tells a 404, a server without Range
+ * support, a short body and a file changed between two ranges, naming the URL.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSafetensors } from '../../src/weights/safetensors.js';
+import { openTorchCheckpoint } from '../../src/weights/torch.js';
+import { blobSource, openUrlSource } from '../../src/weights/source.js';
+import { openSnapshot } from '../../src/weights/snapshot.js';
+import { urlFolder } from '../../src/weights/folder.js';
+import { etagOf, serveFile, startStaticServer, type StaticServer } from '../../src/serve/static.js';
+import { checkpointDir } from '../helpers/fixtures.js';
+
+const DIR = checkpointDir('small-m3');
+
+describe('byte sources', () => {
+  let server: StaticServer;
+  let version = 0;
+  const intercept = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = join(DIR, path.split('/').pop()!);
+    if (path.startsWith('/norange/')) {
+      // Ignores Range: always the whole file with 200.
+      delete req.headers.range;
+      serveFile(req, res, file);
+      return true;
+    }
+    if (path.startsWith('/short/') && req.headers.range === 'bytes=0-0') {
+      serveFile(req, res, file);
+      return true;
+    }
+    if (path.startsWith('/short/')) {
+      const r = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '')!;
+      const st = statSync(file);
+      // Declares fewer bytes than asked, and sends them: a body shorter than the range.
+      const n = Number(r[2]) - Number(r[1]);
+      res.writeHead(206, { 'Content-Length': String(n), 'Content-Range': `bytes ${r[1]}-${Number(r[2]) - 1}/${st.size}`, ETag: etagOf(st) });
+      res.end(readFileSync(file).subarray(Number(r[1]), Number(r[1]) + n));
+      return true;
+    }
+    if (path.startsWith('/changing/')) {
+      const orig = res.writeHead.bind(res);
+      const etag = `"v${version++ === 0 ? 1 : 2}"`;
+      res.writeHead = ((status: number, headers: Record<string, string>) => orig(status, { ...headers, ETag: etag })) as typeof res.writeHead;
+      serveFile(req, res, file);
+      return true;
+    }
+    return false;
+  };
+  beforeAll(async () => {
+    server = await startStaticServer({ mounts: { '/m/': DIR }, intercept });
+  });
+  afterAll(() => server?.close());
+
+  it('a URL and a Blob give the same tensors as the file, safetensors and torch.save alike', async () => {
+    const file = await openSafetensors(join(DIR, 'model.safetensors'));
+    const url = await openSafetensors(await openUrlSource(`${server.url}m/model.safetensors`));
+    const blob = await openSafetensors(blobSource(new Blob([readFileSync(join(DIR, 'model.safetensors'))]), 'model.safetensors'));
+    expect(url.keys()).toEqual(file.keys());
+    for (const k of file.keys()) {
+      const want = (await file.readRaw(k)).bytes;
+      expect(Buffer.from((await url.readRaw(k)).bytes).equals(Buffer.from(want)), k).toBe(true);
+      expect(Buffer.from((await blob.readRaw(k)).bytes).equals(Buffer.from(want)), k).toBe(true);
+    }
+    const tf = await openTorchCheckpoint(join(DIR, 'pytorch_model.bin'));
+    const tu = await openTorchCheckpoint(await openUrlSource(`${server.url}m/pytorch_model.bin`));
+    expect(tu.keys()).toEqual(tf.keys());
+    for (const k of tf.keys()) expect((await tu.readFloat32(k)).data, k).toEqual((await tf.readFloat32(k)).data);
+    const snap = await openSnapshot(urlFolder(`${server.url}m/`));
+    expect(snap.files.encoder).toBe(`${server.url}m/model.safetensors`);
+    expect(snap.files.colbert_linear).toBe(`${server.url}m/colbert_linear.pt`);
+    await Promise.all([file.close(), url.close(), blob.close(), tf.close(), tu.close(), snap.close()]);
+  });
+
+  it('tells a 404, a server without Range, a short body and a changed file, naming the URL', async () => {
+    await expect(openUrlSource(`${server.url}m/nothing.safetensors`)).rejects.toThrow(`${server.url}m/nothing.safetensors: HTTP 404 Not Found`);
+    const whole = await openUrlSource(`${server.url}norange/model.safetensors`);
+    await expect(whole.read(8, 16, 'header')).rejects.toThrow(/norange\/model\.safetensors: header: the server does not answer HTTP Range requests/);
+    expect((await whole.read(0, whole.size, 'file')).byteLength).toBe(statSync(join(DIR, 'model.safetensors')).size);
+    await expect(openSafetensors(await openUrlSource(`${server.url}short/model.safetensors`)))
+      .rejects.toThrow(/short\/model\.safetensors: header length: (the body ended after 7 of 8 bytes|the connection broke)/);
+    version = 0;
+    await expect(openSafetensors(await openUrlSource(`${server.url}changing/model.safetensors`)))
+      .rejects.toThrow(/changing\/model\.safetensors: header length: the file changed on the server between two range requests \(version "v1" then "v2"\)/);
+    await expect(blobSource(new Blob([new Uint8Array(10)]), 'b').read(4, 8, 'tensor x')).rejects.toThrow('b: tensor x: file ends after 10 bytes');
+  });
+});
