@@ -4,7 +4,7 @@
  * cache, the CLI, the worker_threads kernel pool) is swapped out by the package.json `browser` field;
  * `npm run build` also bundles this entry, with tfjs and its .wasm files, into dist/browser/.
  *
- *   import { BgeM3 } from './dist/browser/index.js';
+ *   import { BgeM3 } from '/node_modules/bge-m3-tfjs/dist/browser/index.js';
  *   const m3 = await BgeM3.load('https://huggingface.co/BAAI/bge-m3/resolve/main/', { backend: 'wasm' });
  *   const out = await m3.encode(['text'], { returnDense: true, returnSparse: true, returnColbert: true });
  */

@@ -4,12 +4,11 @@
  */
 import type * as NodeFiles from './files.js';
 
-const noFiles = (what: string): never => {
+export const noFiles = (what: string): never => {
   throw new Error(`${what} reads or writes a file by its path, which only Node can do; in a browser, `
     + 'load a model from a URL or from File objects (BgeM3.load(url | files)) and read weights from a URL or Blob');
 };
 
-export const openFileSource: typeof NodeFiles.openFileSource = async (path) => noFiles(`opening '${path}'`);
 export const createFile: typeof NodeFiles.createFile = async (path) => noFiles(`writing '${path}'`);
 export const readTextFile: typeof NodeFiles.readTextFile = async (path) => noFiles(`reading '${path}'`);
 export const readTextFileSync: typeof NodeFiles.readTextFileSync = (path) => noFiles(`reading '${path}'`);

@@ -1,48 +1,11 @@
 /**
  * Files by path: the Node host. Everything in the core that reads or writes a file by its path comes
- * here, so that a browser build swaps this one module for files.browser.ts (package.json `browser`
- * field) and the rest runs unchanged on URLs, Blobs and Files (weights/source.ts).
+ * here or to file-source.ts (a weight file's bytes), so that a browser build swaps these modules for
+ * their .browser.ts files (package.json `browser` field) and the rest runs unchanged on URLs, Blobs
+ * and Files (weights/source.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { WeightFileError } from '../weights/types.js';
-import { checkRange, type ByteSource } from '../weights/source.js';
-
-/** A file opened for positional reads; its size is taken when opened. */
-export async function openFileSource(path: string): Promise<ByteSource> {
-  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
-    throw new WeightFileError(path, `cannot open (${e.code ?? e.message})`);
-  });
-  let size: number;
-  try {
-    size = (await fh.stat()).size;
-  } catch (e) {
-    await fh.close();
-    throw new WeightFileError(path, `cannot stat (${(e as Error).message})`);
-  }
-  const src: ByteSource = {
-    name: path,
-    size,
-    async read(position, length, what, into) {
-      checkRange(src, position, length, what);
-      const fresh = into ? undefined : new Uint8Array(length);
-      const view = (): Uint8Array => fresh ?? into!();
-      let done = 0;
-      while (done < length) {
-        // fs reads are capped near 2 GB per call, and 64 MB reads are measurably faster than one huge read.
-        const chunk = Math.min(length - done, 64 << 20);
-        const { bytesRead } = await fh.read(view(), done, chunk, position + done);
-        if (bytesRead === 0) {
-          throw new WeightFileError(path, `${what}: file ends after ${position + done} bytes (needed ${length} bytes at offset ${position}; truncated?)`);
-        }
-        done += bytesRead;
-      }
-      return view();
-    },
-    close: () => fh.close(),
-  };
-  return src;
-}
 
 /** Opens `path` for writing (`wx`: never replaces an existing file; `w`: does). */
 export function createFile(path: string, flags: 'w' | 'wx') {

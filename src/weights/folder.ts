@@ -3,7 +3,8 @@
  * loader reads a directory on disk (Node), a folder URL ending in `/` (a Hugging Face
  * `…/resolve/<revision>/` URL or any static host) or File objects a page's user picked.
  */
-import { fileExists, joinPath, openFileSource, readTextFile } from '../host/files.js';
+import { fileExists, joinPath, readTextFile } from '../host/files.js';
+import { openFileSource } from '../host/file-source.js';
 import { blobSource, fetchOrExplain, HttpError, openUrlSource, type ByteSource, type UrlSourceOptions } from './source.js';
 import { WeightFileError } from './types.js';
 

@@ -7,7 +7,8 @@
  * The reader validates the whole header up front and reads tensors lazily by offset, from any byte
  * source (a file path in Node, a URL or a Blob: see source.ts).
  */
-import { createFile, openFileSource } from '../host/files.js';
+import { createFile } from '../host/files.js';
+import { openFileSource } from '../host/file-source.js';
 import { toFloat32 } from './dtype.js';
 import type { ByteSource } from './source.js';
 import {

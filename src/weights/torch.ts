@@ -8,7 +8,7 @@
  * (storage offset, size, stride) and are read lazily with positional reads on one byte source (a
  * file, a Blob, a URL read by HTTP ranges: see source.ts): the file is never read whole.
  */
-import { openFileSource } from '../host/files.js';
+import { openFileSource } from '../host/file-source.js';
 import { toFloat32 } from './dtype.js';
 import type { ByteSource } from './source.js';
 import {

@@ -14,14 +14,14 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
 /** [layer, pattern over the path relative to src/]; the first match names a file's layer. */
 const LAYERS: Array<[string, RegExp]> = [
-  ['base', /^(config|rng|tfjs-api|temp-path|utf8-lines|package-files)\.ts$/],
-  ['formats', /^(weights|tokenizer|hub)\/|^tokenizer\.ts$/],
-  ['runtime', /^(runtime|kernels)\/|^backend\.ts$/],
+  ['base', /^(config|rng|tfjs-api|temp-path|utf8-lines|package-files)\.ts$|^host\/(files|process-shim)\b/],
+  ['formats', /^(weights|tokenizer|hub)\/|^tokenizer\.ts$|^host\/(file-source|model-folder)\b/],
+  ['runtime', /^(runtime|kernels|host)\/|^backend\.ts$/], // host/: the browser variants of runtime/ and kernels/ files, and gpu.ts
   ['weight tree', /^model\/params\.ts$|^hooks\/|^batches\.ts$/],
   ['model', /^model\/|^forward\.ts$/],
   ['heads', /^heads\/|^scores\.ts$/],
   ['facade', /^m3\.ts$|^attribution\//], // m3.attribute is part of the facade's API
-  ['uses', /^(lab|inspect|cli|bench)\/|^(explain|index)\.ts$/],
+  ['uses', /^(lab|inspect|cli|bench|serve)\/|^(explain|index|browser)\.ts$/],
 ];
 const TEXTBOOK = /^model\/(?!fast\/)/;
 const NOT_FOR_TEXTBOOK = /^(model\/fast|runtime|kernels)\/|^backend\.ts$/;

@@ -13,7 +13,7 @@ import { BgeM3 } from '../../src/m3.js';
 import { NonFiniteWeightsError } from '../../src/weights/finite.js';
 import { openTorchCheckpoint } from '../../src/weights/torch.js';
 import { entryDataOffset, readZipDirectory } from '../../src/weights/zip.js';
-import { openFileSource } from '../../src/host/files.js';
+import { openFileSource } from '../../src/host/file-source.js';
 import { run as runEncode } from '../../src/cli/encode.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 import { loadCases, maxAbsDiff, Reference } from '../helpers/reference.js';

@@ -11,6 +11,7 @@ import { openSafetensors } from '../../src/weights/safetensors.js';
 import { openTorchCheckpoint } from '../../src/weights/torch.js';
 import { blobSource, openUrlSource } from '../../src/weights/source.js';
 import { openSnapshot } from '../../src/weights/snapshot.js';
+import { expectedShapes } from '../../src/model/params.js';
 import { urlFolder } from '../../src/weights/folder.js';
 import { etagOf, serveFile, startStaticServer, type StaticServer } from '../../src/serve/static.js';
 import { checkpointDir } from '../helpers/fixtures.js';
@@ -70,7 +71,7 @@ describe('byte sources', () => {
     const tu = await openTorchCheckpoint(await openUrlSource(`${server.url}m/pytorch_model.bin`));
     expect(tu.keys()).toEqual(tf.keys());
     for (const k of tf.keys()) expect((await tu.readFloat32(k)).data, k).toEqual((await tf.readFloat32(k)).data);
-    const snap = await openSnapshot(urlFolder(`${server.url}m/`));
+    const snap = await openSnapshot(urlFolder(`${server.url}m/`), expectedShapes);
     expect(snap.files.encoder).toBe(`${server.url}m/model.safetensors`);
     expect(snap.files.colbert_linear).toBe(`${server.url}m/colbert_linear.pt`);
     await Promise.all([file.close(), url.close(), blob.close(), tf.close(), tu.close(), snap.close()]);
