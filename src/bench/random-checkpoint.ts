@@ -6,10 +6,11 @@
  * does not matter). Values: Linear and embedding matrices uniform with std 0.02 (as the fixtures'
  * N(0, 0.02)), LayerNorm weights near 1, small biases; seeded, so every build is the same.
  */
-import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { writeFolderAtomic } from '../atomic-write.js';
 import { parseConfig } from '../config.js';
 import { BUNDLED_CHECKPOINT } from '../package-files.js';
 import { expectedShapes } from '../model/params.js';
@@ -113,7 +114,7 @@ function configObject(z: RandomModelSize): Record<string, unknown> {
 
 /**
  * Returns `dir` holding a complete random snapshot of size `z`, building it first unless a complete
- * one of the same size is there already. Builds into `<dir>.partial` and renames at the end, so an
+ * one of the same size is there already. Builds beside `dir` and moves it in complete (`writeFolderAtomic`), so an
  * interrupted build is never mistaken for a finished one.
  */
 export async function ensureRandomCheckpoint(
@@ -131,10 +132,8 @@ export async function ensureRandomCheckpoint(
   for (const f of TOKENIZER_FILES) {
     if (!existsSync(join(src, f))) throw new Error(`random checkpoint: tokenizer file ${join(src, f)} is missing (this install of bge-m3-tfjs lacks its bundled checkpoint)`);
   }
-  const tmp = `${dir}.partial`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
   let done = 0;
+  await writeFolderAtomic(dir, async (tmp) => {
   await writeSafetensors(join(tmp, 'model.safetensors'), toWrite(lists.encoder, 1), {
     metadata: { format: 'pt' },
     onTensor: (_name, bytes) => { done += bytes; onProgress?.(done, total); },
@@ -144,7 +143,6 @@ export async function ensureRandomCheckpoint(
   await writeFile(join(tmp, 'config.json'), `${JSON.stringify(configObject(z), null, 2)}\n`);
   for (const f of TOKENIZER_FILES) await copyFile(join(src, f), join(tmp, f));
   await writeFile(join(tmp, '.complete'), stamp);
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
+  });
   return { dir, built: true, bytes: (await stat(join(dir, 'model.safetensors'))).size };
 }

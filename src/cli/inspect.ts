@@ -1,6 +1,6 @@
 // `bge-m3 inspect --model DIR "query" ["passage"] [--out FILE | --serve [--port N]] [--max-length N] [--backend NAME] [--force]`
 import { existsSync } from 'node:fs';
-import { link, rename, rm, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-write.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
@@ -150,17 +150,12 @@ export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
   if (out !== undefined) {
     // Written beside the target and moved into place complete: a failed write never leaves half a page under
     // the final name. Without --force, link() refuses to replace a file that appeared in the meantime.
-    const tmp = `${out}.${process.pid}.tmp`;
     try {
-      await writeFile(tmp, html, { flag: 'wx' });
-      if (values.force) await rename(tmp, out);
-      else await link(tmp, out);
+      await writeFileAtomic(out, html, { replace: values.force === true });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      stderr.write(`bge-m3 inspect: ${e.code === 'EEXIST' ? `${out} exists; pass --force to overwrite it` : `cannot write ${out}: ${e.message}`}\n`);
+      stderr.write(`bge-m3 inspect: ${e.code === 'EEXIST' ? `${out} exists; pass --force to overwrite it` : e.message}\n`);
       return 1;
-    } finally {
-      await rm(tmp, { force: true });
     }
     stdout.write(`${out}\n`);
     return 0;

@@ -4,8 +4,8 @@
  * stops early (Ctrl-C, a full disk, an error) leaves `FILE.part` with the complete lines written so far,
  * which `--resume` continues; a `.part` with no complete line is removed, as there is nothing to resume.
  */
-import { existsSync } from 'node:fs';
-import { open, rename, rm, truncate } from 'node:fs/promises';
+import { open, rm, truncate } from 'node:fs/promises';
+import { commitFile } from '../atomic-write.js';
 import { CliError } from './io.js';
 
 /** What the part file is written through; tests inject one that fails like a full disk. */
@@ -110,14 +110,16 @@ export class PartFile {
     this.lines += count;
   }
 
-  /** Syncs, closes and renames the part file to the target. */
+  /** Syncs, closes and moves the part file to the target (an existing target only with `force`). */
   async finish(force: boolean): Promise<void> {
     await this.file.sync();
     await this.file.close();
-    if (!force && existsSync(this.target)) {
+    try {
+      await commitFile(this.part, this.target, { replace: force });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       throw new CliError(`${this.target} appeared while encoding; the complete output is in ${this.part} (pass --force to replace ${this.target})`);
     }
-    await rename(this.part, this.target);
   }
 
   /** After a stop: closes the file, and removes it when it holds no complete line. Returns whether it was kept. */

@@ -1,6 +1,6 @@
 /** `bge-m3 sparse lens`: a sparse head applied to every layer's hidden states of one text (src/lab/lens.ts). */
 import { existsSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-write.js';
 import { formatLensTable, lensHtml, sparseLens } from '../lab/lens.js';
 import { BgeM3 } from '../m3.js';
 import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
@@ -41,12 +41,9 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
       try {
         const lens = await sparseLens(m3, head, positionals[0]!, { maxLength });
         if (values.html !== undefined) {
-          const tmp = `${values.html}.tmp-${process.pid}`;
           try {
-            await writeFile(tmp, lensHtml(lens), { flag: 'wx' });
-            await rename(tmp, values.html);
+            await writeFileAtomic(values.html, lensHtml(lens));
           } catch (e) {
-            await rm(tmp, { force: true });
             throw new CliError(`${values.html}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
           }
         }

@@ -7,8 +7,9 @@
  *     data in <blob>.incomplete, the name huggingface_hub resumes from too), snapshots/<commit>/<file> is a
  *     relative symlink to the blob, refs/<branch> holds the commit.
  */
-import { lstat, mkdir, rename, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import { commitFile, writeFileAtomic } from '../atomic-write.js';
 import { repoFolderName } from './cache.js';
 import { DownloadError } from './errors.js';
 import type { RemoteFile } from './select.js';
@@ -42,7 +43,7 @@ export function plainLayout(dir: string): Layout {
     place(f) {
       const target = join(dir, f.path);
       const part = `${target}.part`;
-      return { target, existing: target, part, install: () => rename(part, target), adopt: async () => {} };
+      return { target, existing: target, part, install: () => commitFile(part, target), adopt: async () => {} };
     },
     finish: async () => {},
   };
@@ -53,13 +54,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Writes a small file completely under a temp name, then renames it over the final one. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
 }
 
 export function cacheLayout(cache: string, repo: string, revision: string, commit: string): Layout {
@@ -85,7 +79,7 @@ export function cacheLayout(cache: string, repo: string, revision: string, commi
         existing: blob,
         part: `${blob}.incomplete`,
         install: async () => {
-          await rename(`${blob}.incomplete`, blob);
+          await commitFile(`${blob}.incomplete`, blob);
           await link();
         },
         adopt: link,
@@ -94,7 +88,7 @@ export function cacheLayout(cache: string, repo: string, revision: string, commi
     async finish() {
       if (revision === commit) return;
       await mkdir(dirname(join(repoDir, 'refs', revision)), { recursive: true });
-      await writeAtomic(join(repoDir, 'refs', revision), commit);
+      await writeFileAtomic(join(repoDir, 'refs', revision), commit);
     },
   };
 }

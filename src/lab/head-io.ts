@@ -23,9 +23,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, lstatSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { withTempPath } from '../temp-path.js';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFolderAtomic } from '../atomic-write.js';
 import type { BgeM3 } from '../m3.js';
 import { headValuesFault, HeadWeightsError } from '../weights/finite.js';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
@@ -91,9 +91,8 @@ export async function saveHead(
   }
   const refused = await notReplaceable(dir);
   if (refused) throw new Error(`${refused}: refusing to replace it (nothing was deleted)`);
-  await mkdir(dirname(dir), { recursive: true });
-  const tmp = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tmp-`));
-  await withTempPath(tmp, dir, async () => { // removed on a failure or a signal; errors name the folder
+  // The old head (checked just now) is swapped for the new one; removed on a failure or a signal; errors name the folder.
+  await writeFolderAtomic(dir, async (tmp) => {
     if (head.config.head === 'splade') {
       await writeSafetensors(join(tmp, 'splade.safetensors'), SPLADE_TENSORS.map((name) => ({
         name, dtype: 'F32' as const, shape: named[name]!.shape, bytes: () => new Uint8Array(host.get(name)!.buffer),
@@ -108,21 +107,6 @@ export async function saveHead(
     }
     await writeFile(join(tmp, HEAD_CONFIG_FILE), `${JSON.stringify(head.config, null, 2)}\n`);
     for (const [name, text] of Object.entries(opts.files ?? {})) await writeFile(join(tmp, name), text);
-    if (existsSync(dir)) {
-      // Swap: the old head is moved aside (checked again just now), the new one moved in, the old one removed.
-      const old = await mkdtemp(join(dirname(dir), `.${basename(dir)}.old-`));
-      await rename(dir, join(old, 'head'));
-      try {
-        await rename(tmp, dir);
-      } catch (e) {
-        await rename(join(old, 'head'), dir); // put the old head back
-        await rm(old, { recursive: true, force: true });
-        throw e;
-      }
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, dir);
-    }
   });
 }
 

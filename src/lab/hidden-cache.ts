@@ -20,7 +20,7 @@
  * opened (for reading, for a resume, for a merge), and a part of another cache is refused naming
  * the part file and the field that differs.
  *
- * Crash safety: a part is written to a `.tmp` name and renamed once complete and synced, so a part
+ * Crash safety: a part is written under a temporary name and renamed once complete and synced, so a part
  * under its final name is always whole; `resume` keeps parts that check out against the manifest,
  * deletes leftover temporary files, and runs the rest. Shards run in separate directories (separate
  * machines) are combined by `mergeHiddenCaches`; shards sharing one file system may write into the
@@ -32,14 +32,15 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../m3.js';
 import { documentText, type BeirDoc } from './beir.js';
 import { openSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from '../weights/safetensors.js';
 import { toFloat16Bits } from '../weights/dtype.js';
 import { ENCODE_LIMITS, planBatches } from '../batches.js';
+import { tempTargetName, writeFileAtomic } from '../atomic-write.js';
 import { hiddenStateName, hiddenStates } from './hidden.js';
 
 export const CACHE_FORMAT = 'bge-m3-tfjs hidden-state cache';
@@ -97,8 +98,6 @@ export interface Manifest {
 }
 
 const partName = (batch: number): string => `part-${String(batch).padStart(6, '0')}.safetensors`;
-/** A file being written: hidden (dot) and per process, so concurrent shards in one directory never collide. */
-const tmpName = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
 
 /** Texts in several scripts whose token ids stand for the tokenizer in the fingerprint. */
 const TOKENIZER_PROBE = ['What is BGE M3? Définition de BM25.', '北京是中国的首都 Москва — столица России 東京 123,456.78'];
@@ -165,19 +164,6 @@ export function parseShard(s: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(s.trim());
   if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new Error(`shard must be i/n with 0 <= i < n, got ${JSON.stringify(s)}`);
   return { index: Number(m[1]), count: Number(m[2]) };
-}
-
-/** Writes a file atomically: temporary name beside it, synced, renamed. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = tmpName(path);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
 }
 
 const isInt = (x: unknown, min: number): x is number => Number.isSafeInteger(x) && (x as number) >= min;
@@ -362,11 +348,11 @@ export async function writeHiddenCache(
   } else if (entries.some((e) => !e.startsWith('.'))) {
     throw new Error(`${dir} is not empty and holds no hidden-state cache; choose an empty or new directory`);
   }
-  await writeAtomic(join(dir, MANIFEST), `${JSON.stringify(manifest)}\n`);
+  await writeFileAtomic(join(dir, MANIFEST), `${JSON.stringify(manifest)}\n`);
   // Leftovers of this shard's interrupted writes never count (only renamed parts are finished).
   for (const e of entries) {
-    const m = /^\.(part-\d{6}\.safetensors)\.\d+\.tmp$/.exec(e);
-    if (m && mineNames.has(m[1]!)) await rm(join(dir, e), { force: true });
+    const target = tempTargetName(e);
+    if (target !== undefined && mineNames.has(target)) await rm(join(dir, e), { force: true });
   }
 
   let written = 0;
@@ -411,15 +397,7 @@ async function writePart(model: BgeM3, rows: number[][], metadata: Record<string
       bytes: () => (dtype === 'F32' ? new Uint8Array(real.slice().buffer) : new Uint8Array(Uint16Array.from(real, toFloat16Bits).buffer)),
     });
   });
-  const tmp = tmpName(path);
-  await writeSafetensors(tmp, tensors, { metadata, overwrite: true });
-  const fh = await open(tmp, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+  await writeFileAtomic(path, (tmp) => writeSafetensors(tmp, tensors, { metadata, overwrite: true }));
 }
 
 /** One cached text: its token ids and hidden states, [T, H] row-major (F16 parts upcast). */
@@ -606,15 +584,13 @@ export async function mergeHiddenCaches(shardDirs: readonly string[], out: strin
   } else if ((await readdir(out)).some((e) => !e.startsWith('.'))) {
     throw new Error(`merge: ${out} is not empty and holds no hidden-state cache`);
   }
-  await writeAtomic(join(out, MANIFEST), `${JSON.stringify(manifest)}\n`);
+  await writeFileAtomic(join(out, MANIFEST), `${JSON.stringify(manifest)}\n`);
   let copied = 0;
   for (const [e, d] of owner) {
     const target = join(out, e);
     if (d === out) continue;
     if (existsSync(target)) throw new Error(`merge: ${target} exists already (overlapping shards)`);
-    const tmp = tmpName(target);
-    await copyFile(join(d, e), tmp);
-    await rename(tmp, target);
+    await writeFileAtomic(target, (tmp) => copyFile(join(d, e), tmp), { replace: false });
     copied++;
   }
   return copied;
@@ -639,7 +615,8 @@ export async function clearHiddenCache(dir: string): Promise<number> {
     throw new Error(`${join(dir, MANIFEST)}: unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so ${dir} cannot be told to be a hidden-state cache; nothing was deleted`);
   }
   if (format !== CACHE_FORMAT) throw new Error(`${join(dir, MANIFEST)} is not a ${CACHE_FORMAT} manifest; nothing was deleted`);
-  const ours = (e: string): boolean => e === MANIFEST || /^part-\d{6}\.safetensors$/.test(e) || /^\.(manifest\.json|part-\d{6}\.safetensors)\.\d+\.tmp$/.test(e);
+  const cacheFile = (e: string): boolean => e === MANIFEST || /^part-\d{6}\.safetensors$/.test(e);
+  const ours = (e: string): boolean => cacheFile(e) || cacheFile(tempTargetName(e) ?? '');
   const stranger = entries.find((e) => !ours(e));
   if (stranger !== undefined) throw new Error(`${dir} holds ${stranger}, which is not part of a hidden-state cache; nothing was deleted`);
   // The manifest last: an interrupted clear still reads as a (partial) cache, so --force can finish it.

@@ -4,10 +4,9 @@
  * JavaScript's shortest round-trip form, so the file scores exactly as the lab did (ties included).
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { withTempPath } from '../temp-path.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import { rankHits, type Hit, type Run } from './metrics.js';
 
 function checkField(value: string, what: string): void {
@@ -22,8 +21,8 @@ function checkField(value: string, what: string): void {
 export async function writeRunFile(path: string, run: Run, tag: string, opts: { force?: boolean } = {}): Promise<void> {
   checkField(tag, 'tag');
   if (!opts.force && existsSync(path)) throw new Error(`${path} exists; pass --force to replace it`);
-  await withTempPath(join(dirname(path), `.${basename(path)}.${process.pid}.tmp`), path, async (tmp) => {
-    const fh = await open(tmp, 'w');
+  const write = async (tmp: string): Promise<void> => {
+    const fh = await open(tmp, 'wx');
     try {
       for (const [qid, hits] of run) {
         checkField(qid, 'query id');
@@ -34,15 +33,18 @@ export async function writeRunFile(path: string, run: Run, tag: string, opts: { 
         });
         await fh.write(lines.join(''));
       }
-      await fh.sync();
     } catch (e) {
       await fh.close().catch(() => {}); // the write's error is the one to report
       throw e;
     }
     await fh.close();
-    if (!opts.force && existsSync(path)) throw new Error(`${path} exists; pass --force to replace it`);
-    await rename(tmp, path);
-  });
+  };
+  try {
+    await writeFileAtomic(path, write, { replace: opts.force === true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${path} exists; pass --force to replace it`);
+    throw e;
+  }
 }
 
 /** Reads a run file (whitespace-separated, 6 fields a line); a bad line is an error naming file and line. */

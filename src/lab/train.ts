@@ -19,9 +19,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withTempPath } from '../temp-path.js';
+import { writeFolderAtomic } from '../atomic-write.js';
 import { describeHeadFault, findHeadFaults, headValuesFault, type HeadTensorFault } from '../weights/finite.js';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { TrainableHead } from './heads/head.js';
@@ -321,9 +321,7 @@ async function saveCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Op
   const name = `epoch-${String(epoch).padStart(4, '0')}`;
   const final = join(dir, name);
   // removed on any failure (a full disk) or signal; errors name the checkpoint
-  await withTempPath(join(dir, `.${name}.tmp-${process.pid}`), final, async (tmp) => {
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp);
+  await writeFolderAtomic(final, async (tmp) => {
     const vars = head.trainable;
     await writeSafetensors(join(tmp, 'head.safetensors'), vars.map((v, i) => ({
       name: `var.${i}`, dtype: 'F32' as const, shape: v.shape, bytes: () => tensorBytes(v),
@@ -345,8 +343,6 @@ async function saveCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Op
       ]);
     }
     await writeFile(join(tmp, 'state.json'), `${JSON.stringify({ epoch, head: head.config, settings, curve }, null, 2)}\n`);
-    await rm(final, { recursive: true, force: true });
-    await rename(tmp, final);
   });
   for (const old of await readdir(dir)) { // keep the latest only
     if (EPOCH_DIR.test(old) && old !== name) await rm(join(dir, old), { recursive: true, force: true });

@@ -6,9 +6,9 @@
  * renamed when complete; an existing target is never replaced unless `force`.
  */
 import { existsSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeSafetensors } from './safetensors.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import { openTorchCheckpoint } from './torch.js';
 import { DTYPE_SIZE, numel } from './types.js';
 
@@ -38,24 +38,19 @@ export async function convertSnapshot(dir: string, opts: ConvertOptions = {}): P
   const done: ConvertedFile[] = [];
   for (const [source, target] of todo) {
     const ckpt = await openTorchCheckpoint(source);
-    const tmp = `${target}.tmp-${process.pid}`;
     try {
       const infos = ckpt.keys().map((k) => ckpt.info(k));
       const total = infos.reduce((n, i) => n + numel(i.shape) * DTYPE_SIZE[i.dtype], 0);
       opts.onFile?.(source, target, total);
       let written = 0;
-      await writeSafetensors(tmp, infos.map((info) => ({
+      await writeFileAtomic(target, (tmp) => writeSafetensors(tmp, infos.map((info) => ({
         name: info.name, dtype: info.dtype, shape: info.shape,
         bytes: async () => (await ckpt.readRaw(info.name)).bytes,
       })), {
         metadata: { format: 'pt' },
         onTensor: (_name, bytes) => opts.onProgress?.((written += bytes)),
-      });
-      await rename(tmp, target);
+      }));
       done.push({ source, target, tensors: infos.length, bytes: total });
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
     } finally {
       await ckpt.close();
     }
