@@ -205,7 +205,7 @@ export async function run(argv: string[], io: EncodeIO = {}): Promise<number> {
     const records: InputRecord[] = values.input !== undefined ? await readJsonl(values.input, warn) : positionals.map((text, i) => ({ id: i, text }));
     const m3 = await BgeM3.load(values.model, { backend, onWarning: warn });
     try {
-      const maxLength = lengthFlag(maxLengthFlag, 'max-length', m3, 8192);
+      const maxLength = lengthFlag(maxLengthFlag, 'max-length', m3, m3.defaultMaxLength);
       const chunk = Math.max(CHUNK, batchSize ?? 0);
       const encodeChunk: EncodeChunk = async (from, to, onBatch) => {
         const part = records.slice(from, to);

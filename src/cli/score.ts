@@ -51,7 +51,7 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     const m3 = await BgeM3.load(values.model!, { backend, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
     try {
       const maxQ = lengthFlag(maxQFlag, 'max-query-length', m3, 512);
-      const maxP = lengthFlag(maxPFlag, 'max-passage-length', m3, 8192);
+      const maxP = lengthFlag(maxPFlag, 'max-passage-length', m3, m3.defaultMaxLength);
       const all = { returnDense: true, returnSparse: true, returnColbert: true, batchSize };
       const q = await m3.encode(queries.map((r) => r.text), { ...all, maxLength: maxQ });
       const p = await m3.encode(passages.map((r) => r.text), { ...all, maxLength: maxP });

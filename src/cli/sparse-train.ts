@@ -4,7 +4,6 @@
  * same query's score <= 0 lines when the qrels have them, else a query meets only in-batch
  * negatives (random corpus documents would be easy negatives that add little to those).
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -14,7 +13,7 @@ import { TRAINABLE_HEAD_NAMES } from '../lab/heads/registry.js';
 import { notReplaceable, saveHead } from '../lab/head-io.js';
 import type { HiddenSource } from '../lab/hidden-source.js';
 import { memoryHiddenSource } from '../lab/hidden-source.js';
-import { cacheMismatch, corpusTexts, modelFingerprint, openHiddenCache, queryTexts, type CacheText, type HiddenCache } from '../lab/hidden-cache.js';
+import { cacheMismatch, corpusDigest, corpusTexts, modelFingerprint, openHiddenCache, queryTexts, type CacheText, type HiddenCache } from '../lab/hidden-cache.js';
 import { CheckpointError, latestCheckpoint, TrainingDivergedError, trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
 import { BgeM3 } from '../m3.js';
 import { colbertScore, denseScore } from '../scores.js';
@@ -84,13 +83,6 @@ function trainingError(e: unknown, checkpointDir: string, out: string): unknown 
       + `No head was written to ${out}${kept}. Try a lower --lr (it is ${e.learningRate}; the default is 1e-3), or a higher --temperature.`);
   }
   return e;
-}
-
-/** sha256 (hex, 32 digits) of the texts training reads, with their ids. */
-function textsDigest(texts: Iterable<[string, string]>): string {
-  const h = createHash('sha256');
-  for (const [id, text] of texts) h.update(`${JSON.stringify(id)}\u0000${JSON.stringify(text)}\n`);
-  return h.digest('hex').slice(0, 32);
 }
 
 /** Hidden states of queries ('q:' ids) and documents ('d:' ids) from one source each. */
@@ -242,7 +234,8 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
         }
         const settings = {
           model: modelFingerprint(m3), maxLength, distill: values.distill ?? null,
-          texts: textsDigest([...qIds.map((id): [string, string] => [`q:${id}`, set.queries.get(id)!]), ...dIds.map((id): [string, string] => [`d:${id}`, documentText(set.corpus.get(id)!)])]),
+          // the texts training reads, with their ids (32 hex digits)
+          texts: corpusDigest([...qIds.map((id) => ({ id: `q:${id}`, text: set.queries.get(id)! })), ...dIds.map((id) => ({ id: `d:${id}`, text: documentText(set.corpus.get(id)!) }))]).slice(0, 32),
         };
         const result = await trainHead(head, examples, source, {
           ...opts, teacher, checkpointDir, resume: !!values.resume, settings,

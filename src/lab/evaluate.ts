@@ -28,8 +28,8 @@ export interface EvalOptions {
   /** [dense, sparse, colbert] for the hybrids (default [1, 0.3, 1]). */
   readonly weights?: ModeWeights;
   readonly maxQueryLength?: number; // default 512
-  readonly maxPassageLength?: number; // default 8192
-  readonly limits?: BatchLimits; // default encode's 16 / 8192
+  readonly maxPassageLength?: number; // default the model's defaultMaxLength (encode's)
+  readonly limits?: BatchLimits; // default ENCODE_LIMITS (encode's)
   /** Called with a stage name and progress within it. */
   readonly onProgress?: (stage: string, done: number, total: number) => void;
 }
@@ -90,7 +90,7 @@ export async function evaluateBeir(model: BgeM3, set: BeirSet, head: SparseHead,
   if (docIds.length === 0) throw new Error('the corpus is empty');
   checkEvaluable(set);
   const qIds = model.tokenize(qids.map((q) => set.queries.get(q)!), opts.maxQueryLength ?? 512);
-  const dIds = model.tokenize(docIds.map((d) => documentText(set.corpus.get(d)!)), opts.maxPassageLength ?? 8192);
+  const dIds = model.tokenize(docIds.map((d) => documentText(set.corpus.get(d)!)), opts.maxPassageLength ?? model.defaultMaxLength);
 
   const needSparse = mode === 'sparse' || mode === 'hybrid' || mode === 'all';
   const needDense = mode !== 'sparse';

@@ -116,7 +116,8 @@ export function modelFingerprint(model: BgeM3): string {
   return h.digest('hex').slice(0, 32);
 }
 
-function corpusDigest(texts: readonly CacheText[]): string {
+/** sha256 (hex) of texts with their ids, in order: what identifies the texts a cache or a training run read. */
+export function corpusDigest(texts: Iterable<CacheText>): string {
   const h = createHash('sha256');
   for (const t of texts) h.update(`${JSON.stringify(t.id)}\u0000${JSON.stringify(t.text)}\n`);
   return h.digest('hex');
