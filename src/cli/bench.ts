@@ -16,9 +16,9 @@ import {
 import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../bench/random-checkpoint.js';
 import { heapStats } from '../runtime/heap-guard.js';
 import { FORMULATIONS, type Formulation } from '../forward.js';
-import { BgeM3 } from '../m3.js';
 import { fmaPeakGflops, forwardGemmShapes, kernelStatus, setKernelEnabled, timeGemmShapes } from '../kernels/index.js';
-import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { defineCommand } from './command.js';
+import { CliError, intFlag } from './io.js';
 
 const DEFAULT_SHAPES = '1x16,32x16,1x128,8x128,1x512';
 
@@ -91,155 +91,149 @@ function gemmReport(skipShapes: boolean, threads: number, hidden: number, interm
   say('(ratio = kernel / XNNPACK Linear as the fallback runs it: transpose, matMul, transpose, add bias)');
 }
 
-export async function run(argv: string[], io: CliIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  return runCommand('bench', USAGE, io, async () => {
-    const { values } = parseCli(argv, {
-      model: { type: 'string' }, random: { type: 'string' }, shapes: { type: 'string' }, backend: { type: 'string' },
-      threads: { type: 'string' }, reps: { type: 'string' }, outputs: { type: 'string' }, forward: { type: 'string' }, 'torch-threads': { type: 'string' },
-      'no-torch': { type: 'boolean' }, kernel: { type: 'string' }, 'no-gemm': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      stdout.write(USAGE);
-      return 0;
-    }
-    if (values.model !== undefined && values.random !== undefined) throw new CliError('give --model DIR or --random PRESET, not both', true);
-    const preset = values.model === undefined ? (values.random ?? 'large') : undefined;
-    if (preset !== undefined && !(preset in PRESETS)) throw new CliError(`--random must be one of ${Object.keys(PRESETS).join(', ')}, got '${preset}'`, true);
-    let shapes;
-    try {
-      shapes = parseShapes(values.shapes ?? DEFAULT_SHAPES);
-    } catch (e) {
-      throw new CliError(`--shapes: ${(e as Error).message}`, true);
-    }
-    if (shapes.length === 0) throw new CliError('--shapes: no shape given', true);
-    const backend = backendFlag(values.backend) ?? 'wasm';
-    const threads = intFlag(values.threads, 'threads', 1);
-    if (threads !== undefined && threads > 8) throw new CliError('--threads must be at most 8', true);
-    const repsFlag = intFlag(values.reps, 'reps', 1);
-    const torchThreads = intFlag(values['torch-threads'], 'torch-threads', 1) ?? 2;
-    const outputs = values.outputs ?? 'dense';
-    if (outputs !== 'dense' && outputs !== 'all') throw new CliError(`--outputs must be dense or all, got '${outputs}'`, true);
-    const want = { dense: true, sparse: outputs === 'all', colbert: outputs === 'all' };
-    const forward = values.forward ?? 'fast';
-    if (!(FORMULATIONS as readonly string[]).includes(forward)) throw new CliError(`--forward must be ${FORMULATIONS.join(' or ')}, got '${forward}'`, true);
-    const kernelFlag = values.kernel ?? 'on';
-    if (kernelFlag !== 'on' && kernelFlag !== 'off') throw new CliError(`--kernel must be on or off, got '${kernelFlag}'`, true);
-    const json = values.json === true;
-    const say = (line: string): void => { if (!json) stdout.write(`${line}\n`); };
-    const emit = (obj: Record<string, unknown>): void => { if (json) stdout.write(`${JSON.stringify(obj)}\n`); };
+export const run = defineCommand({
+  name: 'bench', usage: USAGE, positionals: false,
+  options: {
+    model: { type: 'string' }, random: { type: 'string' }, shapes: { type: 'string' }, backend: { type: 'string' },
+    threads: { type: 'string' }, reps: { type: 'string' }, outputs: { type: 'string' }, forward: { type: 'string' }, 'torch-threads': { type: 'string' },
+    'no-torch': { type: 'boolean' }, kernel: { type: 'string' }, 'no-gemm': { type: 'boolean' }, json: { type: 'boolean' },
+  },
+}, async ({ values, stdout, stderr, backend, load }) => {
+  if (values.model !== undefined && values.random !== undefined) throw new CliError('give --model DIR or --random PRESET, not both', true);
+  const preset = values.model === undefined ? (values.random ?? 'large') : undefined;
+  if (preset !== undefined && !(preset in PRESETS)) throw new CliError(`--random must be one of ${Object.keys(PRESETS).join(', ')}, got '${preset}'`, true);
+  let shapes;
+  try {
+    shapes = parseShapes(values.shapes ?? DEFAULT_SHAPES);
+  } catch (e) {
+    throw new CliError(`--shapes: ${(e as Error).message}`, true);
+  }
+  if (shapes.length === 0) throw new CliError('--shapes: no shape given', true);
+  const backendName = backend ?? 'wasm'; // BgeM3.load's default too
+  const threads = intFlag(values.threads, 'threads', 1);
+  if (threads !== undefined && threads > 8) throw new CliError('--threads must be at most 8', true);
+  const repsFlag = intFlag(values.reps, 'reps', 1);
+  const torchThreads = intFlag(values['torch-threads'], 'torch-threads', 1) ?? 2;
+  const outputs = values.outputs ?? 'dense';
+  if (outputs !== 'dense' && outputs !== 'all') throw new CliError(`--outputs must be dense or all, got '${outputs}'`, true);
+  const want = { dense: true, sparse: outputs === 'all', colbert: outputs === 'all' };
+  const forward = values.forward ?? 'fast';
+  if (!(FORMULATIONS as readonly string[]).includes(forward)) throw new CliError(`--forward must be ${FORMULATIONS.join(' or ')}, got '${forward}'`, true);
+  const kernelFlag = values.kernel ?? 'on';
+  if (kernelFlag !== 'on' && kernelFlag !== 'off') throw new CliError(`--kernel must be on or off, got '${kernelFlag}'`, true);
+  const json = values.json === true;
+  const say = (line: string): void => { if (!json) stdout.write(`${line}\n`); };
+  const emit = (obj: Record<string, unknown>): void => { if (json) stdout.write(`${JSON.stringify(obj)}\n`); };
 
-    let dir = values.model;
-    if (preset !== undefined) {
-      dir = defaultCacheDir(preset);
-      let last = 0;
-      const r = await ensureRandomCheckpoint(dir, PRESETS[preset]!, (done, total) => {
-        const pct = Math.floor((100 * done) / total);
-        if (pct >= last + 10) { last = pct; stderr.write(`building random '${preset}' checkpoint in ${dir}: ${pct}%\n`); }
-      });
-      if (r.built) stderr.write(`built ${dir} (${fmt(r.bytes / 1e6, 0)} MB)\n`);
+  let dir = values.model;
+  if (preset !== undefined) {
+    dir = defaultCacheDir(preset);
+    let last = 0;
+    const r = await ensureRandomCheckpoint(dir, PRESETS[preset]!, (done, total) => {
+      const pct = Math.floor((100 * done) / total);
+      if (pct >= last + 10) { last = pct; stderr.write(`building random '${preset}' checkpoint in ${dir}: ${pct}%\n`); }
+    });
+    if (r.built) stderr.write(`built ${dir} (${fmt(r.bytes / 1e6, 0)} MB)\n`);
+  }
+  const modelDir = dir!;
+
+  // Load: peak RSS and time, then the time to read the weights file once more for comparison.
+  resetPeakRss();
+  const t0 = performance.now();
+  const m3 = await load(modelDir, { threads });
+  const loadS = (performance.now() - t0) / 1000;
+  const loadRss = peakRssMb();
+  const weightsFile = m3.files.encoder ?? join(modelDir, 'model.safetensors');
+  const weightsMb = statSync(weightsFile).size / 1e6;
+  const readS = await timeFileRead(weightsFile);
+  const th = wasmThreadsStatus();
+  const engine = backendName === 'wasm' ? `tfjs-wasm` : `tfjs-${backendName}`;
+  const threadsUsed = backendName === 'wasm' ? (th.actual ?? 1) : undefined;
+  say(`model: ${preset !== undefined ? `random '${preset}' (${modelDir})` : modelDir}; forward ${forward}; backend ${backendName}${threadsUsed !== undefined ? `, ${threadsUsed} thread${threadsUsed > 1 ? 's' : ''}` : ''}${th.fallbackReason ? ` (${th.fallbackReason})` : ''}`);
+  say(`load: ${fmt(loadS, 2)} s (reading ${fmt(weightsMb, 0)} MB of weights once more: ${fmt(readS, 2)} s, so ${fmt(loadS / readS, 1)}x); peak RSS ${fmt(loadRss, 0)} MB = ${fmt(loadRss / weightsMb, 2)}x the weights`);
+  emit({ event: 'load', engine, threads: threadsUsed, load_s: loadS, load_peak_rss_mb: loadRss, weights_mb: weightsMb, file_read_s: readS });
+  setKernelEnabled(kernelFlag === 'on');
+  if (backendName === 'wasm') gemmReport(values['no-gemm'] === true, threadsUsed ?? 1, m3.config.hidden_size, m3.config.intermediate_size, say, emit);
+
+  // The baseline, if torch is importable.
+  let torch: TorchBaseline | null = null;
+  if (!values['no-torch']) {
+    const py = findTorchPython();
+    if (!py) say('PyTorch baseline skipped: no python3 that imports torch (apt-get install python3-torch libopenblas0-pthread, or set BGE_M3_PYTHON)');
+    else {
+      try {
+        torch = await TorchBaseline.start(py, torchThreads, m3.config);
+        say(`PyTorch baseline: torch ${String(torch.info.torch)}, ${String(torch.info.threads)} threads, BLAS ${String(torch.info.blas)} (${py})`);
+      } catch (e) {
+        say(`PyTorch baseline skipped: ${(e as Error).message}`);
+      }
     }
-    const modelDir = dir!;
+  }
 
-    // Load: peak RSS and time, then the time to read the weights file once more for comparison.
-    resetPeakRss();
-    const t0 = performance.now();
-    const m3 = await BgeM3.load(modelDir, { backend, threads, onWarning: (m) => stderr.write(`${m}\n`) });
-    const loadS = (performance.now() - t0) / 1000;
-    const loadRss = peakRssMb();
-    const weightsFile = m3.files.encoder ?? join(modelDir, 'model.safetensors');
-    const weightsMb = statSync(weightsFile).size / 1e6;
-    const readS = await timeFileRead(weightsFile);
-    const th = wasmThreadsStatus();
-    const engine = backend === 'wasm' ? `tfjs-wasm` : `tfjs-${backend}`;
-    const threadsUsed = backend === 'wasm' ? (th.actual ?? 1) : undefined;
-    say(`model: ${preset !== undefined ? `random '${preset}' (${modelDir})` : modelDir}; forward ${forward}; backend ${backend}${threadsUsed !== undefined ? `, ${threadsUsed} thread${threadsUsed > 1 ? 's' : ''}` : ''}${th.fallbackReason ? ` (${th.fallbackReason})` : ''}`);
-    say(`load: ${fmt(loadS, 2)} s (reading ${fmt(weightsMb, 0)} MB of weights once more: ${fmt(readS, 2)} s, so ${fmt(loadS / readS, 1)}x); peak RSS ${fmt(loadRss, 0)} MB = ${fmt(loadRss / weightsMb, 2)}x the weights`);
-    emit({ event: 'load', engine, threads: threadsUsed, load_s: loadS, load_peak_rss_mb: loadRss, weights_mb: weightsMb, file_read_s: readS });
-    setKernelEnabled(kernelFlag === 'on');
-    if (backend === 'wasm') gemmReport(values['no-gemm'] === true, threadsUsed ?? 1, m3.config.hidden_size, m3.config.intermediate_size, say, emit);
-
-    // The baseline, if torch is importable.
-    let torch: TorchBaseline | null = null;
-    if (!values['no-torch']) {
-      const py = findTorchPython();
-      if (!py) say('PyTorch baseline skipped: no python3 that imports torch (apt-get install python3-torch libopenblas0-pthread, or set BGE_M3_PYTHON)');
-      else {
+  try {
+    const ticks = cpuTicks();
+    // One untimed pass on a small batch so the first shape does not pay for kernel set-up.
+    await m3.encode({ inputIds: [[0, 5, 6, 7, 2]] });
+    say('');
+    say(`${'shape'.padEnd(8)} ${'median s'.padStart(9)} ${'tok/s'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'peak RSS MB'.padStart(12)}${torch ? ` | ${'torch s'.padStart(8)} ${'tok/s'.padStart(8)} ${'RSS MB'.padStart(7)} | ${'ratio'.padStart(5)} ${'rep pairs'.padStart(11)}` : ''}`);
+    for (const shape of shapes) {
+      const big = shape.rows * shape.tokens >= 4096;
+      const reps = repsFlag ?? (big ? 1 : 3);
+      const warmup = big ? 0 : 1;
+      // With the baseline, the reps alternate (this project, PyTorch, this project, …) so that both
+      // engines meet the same machine: on a shared host, contention drifts over seconds.
+      const mine: ShapeResult[] = [];
+      const theirs: TorchResult[] = [];
+      let failed = false;
+      for (let i = 0; i < (torch ? reps : 1) && !failed; i++) {
+        const w = i === 0 ? warmup : 0;
         try {
-          torch = await TorchBaseline.start(py, torchThreads, m3.config);
-          say(`PyTorch baseline: torch ${String(torch.info.torch)}, ${String(torch.info.threads)} threads, BLAS ${String(torch.info.blas)} (${py})`);
+          mine.push(await timeShape(m3, shape, torch ? 1 : reps, w, want, forward as Formulation));
         } catch (e) {
-          say(`PyTorch baseline skipped: ${(e as Error).message}`);
+          say(`${shape.label.padEnd(8)} failed: ${(e as Error).message}`);
+          emit({ shape: shape.label, engine, error: (e as Error).message });
+          failed = true;
+          break;
         }
-      }
-    }
-
-    try {
-      const ticks = cpuTicks();
-      // One untimed pass on a small batch so the first shape does not pay for kernel set-up.
-      await m3.encode({ inputIds: [[0, 5, 6, 7, 2]] });
-      say('');
-      say(`${'shape'.padEnd(8)} ${'median s'.padStart(9)} ${'tok/s'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'peak RSS MB'.padStart(12)}${torch ? ` | ${'torch s'.padStart(8)} ${'tok/s'.padStart(8)} ${'RSS MB'.padStart(7)} | ${'ratio'.padStart(5)} ${'rep pairs'.padStart(11)}` : ''}`);
-      for (const shape of shapes) {
-        const big = shape.rows * shape.tokens >= 4096;
-        const reps = repsFlag ?? (big ? 1 : 3);
-        const warmup = big ? 0 : 1;
-        // With the baseline, the reps alternate (this project, PyTorch, this project, …) so that both
-        // engines meet the same machine: on a shared host, contention drifts over seconds.
-        const mine: ShapeResult[] = [];
-        const theirs: TorchResult[] = [];
-        let failed = false;
-        for (let i = 0; i < (torch ? reps : 1) && !failed; i++) {
-          const w = i === 0 ? warmup : 0;
+        if (torch) {
           try {
-            mine.push(await timeShape(m3, shape, torch ? 1 : reps, w, want, forward as Formulation));
+            theirs.push(await torch.run(shape, 1, w));
           } catch (e) {
-            say(`${shape.label.padEnd(8)} failed: ${(e as Error).message}`);
-            emit({ shape: shape.label, engine, error: (e as Error).message });
-            failed = true;
-            break;
-          }
-          if (torch) {
-            try {
-              theirs.push(await torch.run(shape, 1, w));
-            } catch (e) {
-              say(`  PyTorch baseline failed on ${shape.label}: ${(e as Error).message}`);
-              torch.close();
-              torch = null;
-              theirs.length = 0;
-            }
+            say(`  PyTorch baseline failed on ${shape.label}: ${(e as Error).message}`);
+            torch.close();
+            torch = null;
+            theirs.length = 0;
           }
         }
-        if (failed) continue;
-        const r = mergeRuns(mine, shape.rows * shape.tokens);
-        const t = theirs.length ? mergeRuns(theirs, shape.rows * shape.tokens) : null;
-        const ratio = t ? r.tokens_per_s / t.tokens_per_s : undefined;
-        // each rep of this project against the PyTorch rep right after it: the spread the machine allowed
-        const pairs = t && t.runs_s.length === r.runs_s.length ? r.runs_s.map((s, i) => t.runs_s[i]! / s).sort((a, b) => a - b) : [];
-        const spread = pairs.length > 1 ? `${fmt(pairs[0]!, 2)}–${fmt(pairs[pairs.length - 1]!, 2)}` : '';
-        say(`${shape.label.padEnd(8)} ${fmt(r.median_s, 3).padStart(9)} ${fmt(r.tokens_per_s).padStart(8)} ${fmt(r.gflops).padStart(8)} ${fmt(r.peak_rss_mb, 0).padStart(12)}${t ? ` | ${fmt(t.median_s, 3).padStart(8)} ${fmt(t.tokens_per_s).padStart(8)} ${fmt(t.peak_rss_mb, 0).padStart(7)} | ${fmt(ratio!, 2).padStart(5)} ${spread.padStart(11)}` : ''}`);
-        emit({
-          shape: r.shape, tokens_per_s: r.tokens_per_s, median_s: r.median_s, gflops: r.gflops, peak_rss_mb: r.peak_rss_mb,
-          engine, forward, threads: threadsUsed, runs_s: r.runs_s,
-          ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio, ...(pairs.length ? { ratio_pairs: pairs } : {}) } : {}),
-        });
       }
-      const idle = idlePercentSince(ticks);
-      if (idle !== null) {
-        say(`\nmachine: ${fmt(idle, 0)}% idle over the timed runs (load average ${loadavg().map((x) => fmt(x, 1)).join(' ')}): ratios from one run are what to compare`);
-        if (torch) say('(ratio: of the medians; rep pairs: lowest–highest ratio of one rep to the PyTorch rep after it)');
-        emit({ event: 'machine', idle_percent: idle, loadavg: loadavg() });
-      }
-      const h = heapStats();
-      if (h) {
-        say(`\nwasm heap: ${fmt(h.heapBytes / 2 ** 20, 0)} MiB (tensors ${fmt(h.tensorBytes / 2 ** 20, 0)} MiB; limit 4096 MiB)`);
-        emit({ event: 'heap', heap_mib: h.heapBytes / 2 ** 20, tensor_mib: h.tensorBytes / 2 ** 20, limit_mib: 4096 });
-      }
-    } finally {
-      torch?.close();
-      m3.dispose();
+      if (failed) continue;
+      const r = mergeRuns(mine, shape.rows * shape.tokens);
+      const t = theirs.length ? mergeRuns(theirs, shape.rows * shape.tokens) : null;
+      const ratio = t ? r.tokens_per_s / t.tokens_per_s : undefined;
+      // each rep of this project against the PyTorch rep right after it: the spread the machine allowed
+      const pairs = t && t.runs_s.length === r.runs_s.length ? r.runs_s.map((s, i) => t.runs_s[i]! / s).sort((a, b) => a - b) : [];
+      const spread = pairs.length > 1 ? `${fmt(pairs[0]!, 2)}–${fmt(pairs[pairs.length - 1]!, 2)}` : '';
+      say(`${shape.label.padEnd(8)} ${fmt(r.median_s, 3).padStart(9)} ${fmt(r.tokens_per_s).padStart(8)} ${fmt(r.gflops).padStart(8)} ${fmt(r.peak_rss_mb, 0).padStart(12)}${t ? ` | ${fmt(t.median_s, 3).padStart(8)} ${fmt(t.tokens_per_s).padStart(8)} ${fmt(t.peak_rss_mb, 0).padStart(7)} | ${fmt(ratio!, 2).padStart(5)} ${spread.padStart(11)}` : ''}`);
+      emit({
+        shape: r.shape, tokens_per_s: r.tokens_per_s, median_s: r.median_s, gflops: r.gflops, peak_rss_mb: r.peak_rss_mb,
+        engine, forward, threads: threadsUsed, runs_s: r.runs_s,
+        ...(t ? { torch_tokens_per_s: t.tokens_per_s, torch_median_s: t.median_s, torch_peak_rss_mb: t.peak_rss_mb, torch_threads: t.threads, ratio, ...(pairs.length ? { ratio_pairs: pairs } : {}) } : {}),
+      });
     }
-    return 0;
-  });
-}
+    const idle = idlePercentSince(ticks);
+    if (idle !== null) {
+      say(`\nmachine: ${fmt(idle, 0)}% idle over the timed runs (load average ${loadavg().map((x) => fmt(x, 1)).join(' ')}): ratios from one run are what to compare`);
+      if (torch) say('(ratio: of the medians; rep pairs: lowest–highest ratio of one rep to the PyTorch rep after it)');
+      emit({ event: 'machine', idle_percent: idle, loadavg: loadavg() });
+    }
+    const h = heapStats();
+    if (h) {
+      say(`\nwasm heap: ${fmt(h.heapBytes / 2 ** 20, 0)} MiB (tensors ${fmt(h.tensorBytes / 2 ** 20, 0)} MiB; limit 4096 MiB)`);
+      emit({ event: 'heap', heap_mib: h.heapBytes / 2 ** 20, tensor_mib: h.tensorBytes / 2 ** 20, limit_mib: 4096 });
+    }
+  } finally {
+    torch?.close();
+    m3.dispose();
+  }
+  return 0;
+});

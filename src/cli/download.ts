@@ -1,5 +1,4 @@
 // `bge-m3 download [--repo BAAI/bge-m3] [--out DIR] [--revision main] [--force]`
-import { parseArgs } from 'node:util';
 import { hubCacheDir } from '../hub/cache.js';
 import {
   DEFAULT_REPO,
@@ -8,6 +7,8 @@ import {
   downloadSnapshot,
   type DownloadOptions,
 } from '../hub/download.js';
+import { defineCommand } from './command.js';
+import { CliError, renamedFlag, type CliIO } from './io.js';
 import { createProgress, formatBytes } from './progress.js';
 
 export const USAGE = `Usage: bge-m3 download [--repo ${DEFAULT_REPO}] [--out DIR] [--revision ${DEFAULT_REVISION}] [--force]
@@ -33,60 +34,26 @@ Environment:
   HF_HUB_CACHE        cache directory (else HF_HOME/hub, else ~/.cache/huggingface/hub)
 `;
 
-export interface CliIO {
-  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+export interface DownloadIO extends CliIO {
   /** Extra options for the download (tests: retries, retryDelayMs, fetch). */
   downloadOptions?: Partial<DownloadOptions>;
 }
 
 /** Runs the command; returns the process exit code (0 ok, 1 failure, 2 usage error). */
-export async function run(argv: string[], io: CliIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-
-  let values: { repo?: string; out?: string; dir?: string; revision?: string; force?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        repo: { type: 'string' },
-        out: { type: 'string' },
-        dir: { type: 'string' },
-        revision: { type: 'string' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    stderr.write(`bge-m3 download: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
+export const run = defineCommand({
+  name: 'download', usage: USAGE, positionals: false,
+  options: {
+    repo: { type: 'string' }, out: { type: 'string' }, dir: { type: 'string' }, revision: { type: 'string' }, force: { type: 'boolean' },
+  },
+}, async ({ values, stdout, stderr, warn }, io: DownloadIO) => {
+  const out = renamedFlag('out', values.out, 'dir', values.dir, warn);
+  for (const [name, value] of [['repo', values.repo], ['out', out], ['revision', values.revision]] as const) {
+    if (value !== undefined && value.trim() === '') throw new CliError(`--${name} must not be empty`, true);
   }
-  if (values.help) {
-    stdout.write(USAGE);
-    return 0;
-  }
-  if (values.dir !== undefined) {
-    if (values.out !== undefined) {
-      stderr.write(`bge-m3 download: give --out only (--dir is its old name)\n\n${USAGE}`);
-      return 2;
-    }
-    stderr.write('warning: --dir is deprecated: use --out (the name every bge-m3 command uses for it)\n');
-    values.out = values.dir;
-  }
-  for (const name of ['repo', 'out', 'revision'] as const) {
-    if (values[name] !== undefined && values[name].trim() === '') {
-      stderr.write(`bge-m3 download: --${name} must not be empty\n`);
-      return 2;
-    }
-  }
-
   try {
     const result = await downloadSnapshot({
       repo: values.repo ?? DEFAULT_REPO,
-      ...(values.out !== undefined ? { dir: values.out } : { cacheDir: hubCacheDir().dir }),
+      ...(out !== undefined ? { dir: out } : { cacheDir: hubCacheDir().dir }),
       revision: values.revision ?? DEFAULT_REVISION,
       force: values.force ?? false,
       log: (line) => stderr.write(`${line}\n`),
@@ -102,11 +69,8 @@ export async function run(argv: string[], io: CliIO = {}): Promise<number> {
     if (result.cache) stdout.write(`load it with --model ${result.repo}${result.revision === DEFAULT_REVISION ? '' : `@${result.revision}`}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof DownloadError) {
-      stderr.write(`bge-m3 download: ${err.message}\n`);
-      return err.code === 'usage' ? 2 : 1;
-    }
-    stderr.write(`bge-m3 download: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    return 1;
+    // A bad option value the hub code found (endpoint URL, token format) is a usage error.
+    if (err instanceof DownloadError && err.code === 'usage') throw new CliError(err.message, true);
+    throw err;
   }
-}
+});

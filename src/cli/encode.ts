@@ -6,8 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BgeM3, type EncodeOutput } from '../m3.js';
-import { backendFlag, CliError, intFlag, lengthFlag, parseCli, readJsonl, renamedFlag, runCommand, type CliIO, type InputRecord } from './io.js';
+import type { BgeM3, EncodeOutput } from '../m3.js';
+import { defineCommand } from './command.js';
+import { CliError, intFlag, lengthFlag, readJsonl, renamedFlag, type CliIO, type InputRecord } from './io.js';
 import { cannotWrite, openFile, partPath, PartFile, readRange, scanPart, type OpenFile } from './part-file.js';
 import { createProgress } from './progress.js';
 
@@ -173,71 +174,63 @@ async function writeOutput(out: PartFile, n: number, chunk: number, encodeChunk:
   }
 }
 
-export async function run(argv: string[], io: EncodeIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  return runCommand('encode', USAGE, io, async () => {
-    const { values, positionals } = parseCli(argv, {
-      model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, output: { type: 'string' }, resume: { type: 'boolean' },
-      'max-length': { type: 'string' }, 'batch-size': { type: 'string' },
-      dense: { type: 'boolean' }, sparse: { type: 'boolean' }, colbert: { type: 'boolean' },
-      backend: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    }, true);
-    if (values.help) {
-      stdout.write(USAGE);
+export const run = defineCommand({
+  name: 'encode', usage: USAGE, positionals: true,
+  options: {
+    model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, output: { type: 'string' }, resume: { type: 'boolean' },
+    'max-length': { type: 'string' }, 'batch-size': { type: 'string' },
+    dense: { type: 'boolean' }, sparse: { type: 'boolean' }, colbert: { type: 'boolean' },
+    backend: { type: 'string' }, force: { type: 'boolean' },
+  },
+}, async ({ values, positionals, stdout, stderr, warn, modelDir, load }, io: EncodeIO) => {
+  const dir = modelDir();
+  if (values.input !== undefined && positionals.length > 0) throw new CliError('give --input FILE or TEXT arguments, not both', true);
+  if (values.input === undefined && positionals.length === 0) throw new CliError('nothing to encode: give --input FILE.jsonl (- for standard input) or TEXT arguments', true);
+  const target = renamedFlag('out', values.out, 'output', values.output, warn);
+  if (values.resume && target === undefined) throw new CliError('--resume continues an --out FILE; give --out', true);
+  const maxLengthFlag = intFlag(values['max-length'], 'max-length', 2);
+  const batchSize = intFlag(values['batch-size'], 'batch-size', 1);
+  const none = !values.dense && !values.sparse && !values.colbert;
+  const want = { returnDense: none || !!values.dense, returnSparse: none || !!values.sparse, returnColbert: none || !!values.colbert };
+  const force = !!values.force;
+  // Nothing is opened for writing before the arguments are checked and the model has loaded.
+  if (target !== undefined) checkTarget(target, force, !!values.resume);
+
+  const records: InputRecord[] = values.input !== undefined ? await readJsonl(values.input, warn) : positionals.map((text, i) => ({ id: i, text }));
+  const m3 = await load(dir);
+  try {
+    const maxLength = lengthFlag(maxLengthFlag, 'max-length', m3, m3.defaultMaxLength);
+    const chunk = Math.max(CHUNK, batchSize ?? 0);
+    const encodeChunk: EncodeChunk = async (from, to, onBatch) => {
+      const part = records.slice(from, to);
+      const result = await m3.encode(part.map((r) => r.text), { ...want, maxLength, batchSize, onProgress: onBatch });
+      return part.map((r, i) => `${outputLine(r.id, i, result)}\n`).join('');
+    };
+
+    if (target === undefined) {
+      const bar = createProgress('encode', records.length, 'items', { stream: stderr });
+      try {
+        for (let start = 0; start < records.length; start += chunk) {
+          const text = await encodeChunk(start, Math.min(start + chunk, records.length), (done) => bar.update(start + done));
+          if (!stdout.write(text)) await new Promise((resolve) => stdout.once('drain', resolve));
+        }
+      } finally {
+        bar.stop();
+      }
       return 0;
     }
-    const warn = (w: string) => stderr.write(`warning: ${w}\n`);
-    if (!values.model) throw new CliError('--model DIR is required', true);
-    if (values.input !== undefined && positionals.length > 0) throw new CliError('give --input FILE or TEXT arguments, not both', true);
-    if (values.input === undefined && positionals.length === 0) throw new CliError('nothing to encode: give --input FILE.jsonl (- for standard input) or TEXT arguments', true);
-    const target = renamedFlag('out', values.out, 'output', values.output, warn);
-    if (values.resume && target === undefined) throw new CliError('--resume continues an --out FILE; give --out', true);
-    const maxLengthFlag = intFlag(values['max-length'], 'max-length', 2);
-    const batchSize = intFlag(values['batch-size'], 'batch-size', 1);
-    const backend = backendFlag(values.backend);
-    const none = !values.dense && !values.sparse && !values.colbert;
-    const want = { returnDense: none || !!values.dense, returnSparse: none || !!values.sparse, returnColbert: none || !!values.colbert };
-    const force = !!values.force;
-    // Nothing is opened for writing before the arguments are checked and the model has loaded.
-    if (target !== undefined) checkTarget(target, force, !!values.resume);
 
-    const records: InputRecord[] = values.input !== undefined ? await readJsonl(values.input, warn) : positionals.map((text, i) => ({ id: i, text }));
-    const m3 = await BgeM3.load(values.model, { backend, onWarning: warn });
-    try {
-      const maxLength = lengthFlag(maxLengthFlag, 'max-length', m3, m3.defaultMaxLength);
-      const chunk = Math.max(CHUNK, batchSize ?? 0);
-      const encodeChunk: EncodeChunk = async (from, to, onBatch) => {
-        const part = records.slice(from, to);
-        const result = await m3.encode(part.map((r) => r.text), { ...want, maxLength, batchSize, onProgress: onBatch });
-        return part.map((r, i) => `${outputLine(r.id, i, result)}\n`).join('');
-      };
-
-      if (target === undefined) {
-        const bar = createProgress('encode', records.length, 'items', { stream: stderr });
-        try {
-          for (let start = 0; start < records.length; start += chunk) {
-            const text = await encodeChunk(start, Math.min(start + chunk, records.length), (done) => bar.update(start + done));
-            if (!stdout.write(text)) await new Promise((resolve) => stdout.once('drain', resolve));
-          }
-        } finally {
-          bar.stop();
-        }
-        return 0;
-      }
-
-      const opener = io.openFile ?? openFile;
-      let out: PartFile;
-      if (values.resume && existsSync(partPath(target))) {
-        out = await resumePart(target, records, m3, want, maxLength, encodeChunk, chunk, opener);
-        stderr.write(`bge-m3 encode: resuming ${partPath(target)} after line ${out.lines} of ${records.length}\n`);
-      } else {
-        if (values.resume) stderr.write(`bge-m3 encode: nothing to resume (no ${partPath(target)}); starting from the first line\n`);
-        out = await PartFile.create(target, opener);
-      }
-      return await writeOutput(out, records.length, chunk, encodeChunk, force, stderr);
-    } finally {
-      m3.dispose();
+    const opener = io.openFile ?? openFile;
+    let out: PartFile;
+    if (values.resume && existsSync(partPath(target))) {
+      out = await resumePart(target, records, m3, want, maxLength, encodeChunk, chunk, opener);
+      stderr.write(`bge-m3 encode: resuming ${partPath(target)} after line ${out.lines} of ${records.length}\n`);
+    } else {
+      if (values.resume) stderr.write(`bge-m3 encode: nothing to resume (no ${partPath(target)}); starting from the first line\n`);
+      out = await PartFile.create(target, opener);
     }
-  });
-}
+    return await writeOutput(out, records.length, chunk, encodeChunk, force, stderr);
+  } finally {
+    m3.dispose();
+  }
+});

@@ -4,12 +4,12 @@ import { writeFileAtomic } from '../atomic-write.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { BACKENDS, type BackendName } from '../backend.js';
-import { BgeM3 } from '../m3.js';
+import { BACKENDS } from '../backend.js';
 import { renderPage } from '../inspect/page.js';
 import { buildReport, DEFAULT_MAX_LENGTH } from '../inspect/report.js';
 import { TRAINABLE_HEAD_NAMES } from '../lab/heads/registry.js';
+import { defineCommand } from './command.js';
+import { CliError, type CliIO } from './io.js';
 
 export const DEFAULT_OUT = 'bge-m3-inspect.html';
 export const DEFAULT_PORT = 8765;
@@ -43,9 +43,7 @@ Options:
   -h, --help          show this help
 `;
 
-export interface InspectIO {
-  stdout?: NodeJS.WritableStream;
-  stderr?: NodeJS.WritableStream;
+export interface InspectIO extends CliIO {
   /** Stops --serve (as Ctrl-C does). */
   signal?: AbortSignal;
   /** Called with the page's URL once --serve listens. */
@@ -59,109 +57,66 @@ function intArg(v: string | undefined, name: string, min: number, max: number): 
   return n;
 }
 
-/** Runs the command; returns the exit code (0 ok, 1 failure, 2 usage error). */
-export async function run(argv: string[], io: InspectIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  const usageError = (msg: string): number => {
-    stderr.write(`bge-m3 inspect: ${msg}\n\n${USAGE}`);
-    return 2;
-  };
+const usage = (message: string): CliError => new CliError(message, true);
 
-  let values: { model?: string; out?: string; force?: boolean; serve?: boolean; port?: string; 'max-length'?: string; layers?: string; lens?: string; attribute?: string; backend?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        out: { type: 'string' },
-        force: { type: 'boolean' },
-        serve: { type: 'boolean' },
-        port: { type: 'string' },
-        'max-length': { type: 'string' },
-        layers: { type: 'string' },
-        lens: { type: 'string' },
-        attribute: { type: 'string' },
-        backend: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return usageError((err as Error).message);
-  }
-  if (values.help) {
-    stdout.write(USAGE);
-    return 0;
-  }
-  if (!values.model?.trim()) return usageError('--model DIR is required');
-  if (positionals.length < 1 || positionals.length > 2) {
-    return usageError(`expected a query and optionally a passage, got ${positionals.length} texts`);
-  }
-  if (values.serve && values.out !== undefined) return usageError('--out and --serve exclude each other');
-  if (values.port !== undefined && !values.serve) return usageError('--port needs --serve');
-  if (values.force && values.serve) return usageError('--force applies to --out only');
-  if (values.out !== undefined && values.out.trim() === '') return usageError('--out must not be empty');
+/** Runs the command; returns the exit code (0 ok, 1 failure, 2 usage error). */
+export const run = defineCommand({
+  name: 'inspect', usage: USAGE, positionals: true,
+  options: {
+    model: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, serve: { type: 'boolean' }, port: { type: 'string' },
+    'max-length': { type: 'string' }, layers: { type: 'string' }, lens: { type: 'string' }, attribute: { type: 'string' }, backend: { type: 'string' },
+  },
+}, async ({ values, positionals, stdout, stderr, modelDir, load }, io: InspectIO) => {
+  const dir = modelDir();
+  if (positionals.length < 1 || positionals.length > 2) throw usage(`expected a query and optionally a passage, got ${positionals.length} texts`);
+  if (values.serve && values.out !== undefined) throw usage('--out and --serve exclude each other');
+  if (values.port !== undefined && !values.serve) throw usage('--port needs --serve');
+  if (values.force && values.serve) throw usage('--force applies to --out only');
+  if (values.out !== undefined && values.out.trim() === '') throw usage('--out must not be empty');
   const port = intArg(values.port, 'port', 0, 65535) ?? DEFAULT_PORT;
   const maxLengthFlag = intArg(values['max-length'], 'max-length', 2, Number.MAX_SAFE_INTEGER);
-  if (typeof port === 'string') return usageError(port);
-  if (typeof maxLengthFlag === 'string') return usageError(maxLengthFlag);
+  if (typeof port === 'string') throw usage(port);
+  if (typeof maxLengthFlag === 'string') throw usage(maxLengthFlag);
   const layers = values.layers === undefined ? undefined : parseLayers(values.layers);
-  if (typeof layers === 'string') return usageError(layers);
+  if (typeof layers === 'string') throw usage(layers);
   if (values.lens !== undefined && !TRAINABLE_HEAD_NAMES.includes(values.lens)) {
-    return usageError(`--lens must be one of ${TRAINABLE_HEAD_NAMES.join(', ')}, got '${values.lens}'`);
+    throw usage(`--lens must be one of ${TRAINABLE_HEAD_NAMES.join(', ')}, got '${values.lens}'`);
   }
-  if (values.attribute !== undefined && values.attribute.trim() === '') return usageError('--attribute must name a token of the query');
-  const backend = values.backend ?? 'wasm';
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
-    return usageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${backend}'`);
-  }
+  if (values.attribute !== undefined && values.attribute.trim() === '') throw usage('--attribute must name a token of the query');
   const out = values.serve ? undefined : resolve(values.out ?? DEFAULT_OUT);
-  if (out !== undefined && !values.force && existsSync(out)) {
-    stderr.write(`bge-m3 inspect: ${out} exists; pass --force to overwrite it\n`);
-    return 1;
-  }
+  if (out !== undefined && !values.force && existsSync(out)) throw new CliError(`${out} exists; pass --force to overwrite it`);
 
   const [query, passage] = positionals as [string, string | undefined];
   let html: string;
+  const started = Date.now();
+  const m3 = await load(dir);
   try {
-    const started = Date.now();
-    const m3 = await BgeM3.load(values.model, { backend: backend as BackendName, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
-    try {
-      const maxLength = maxLengthFlag ?? Math.min(DEFAULT_MAX_LENGTH, m3.maxLength); // the model's own limit when smaller
-      if (maxLength > m3.maxLength) return usageError(`--max-length must be at most ${m3.maxLength} for this model, got ${maxLength}`);
-      const L = m3.config.num_hidden_layers;
-      const outside = layers?.find((i) => i >= L);
-      if (outside !== undefined) return usageError(`--layers: this model has layers 0-${L - 1}, got ${outside}`);
-      const report = await buildReport(m3, query, passage, { maxLength, layers, lens: values.lens, attribute: values.attribute, modelName: basename(resolve(values.model)) });
-      html = renderPage(report);
-      const lengths = report.texts.map((t) => `${t.role} ${t.tokens.length} tokens`).join(', ');
-      stderr.write(`inspected ${lengths} in ${((Date.now() - started) / 1000).toFixed(1)} s; page ${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB\n`);
-    } finally {
-      m3.dispose();
-    }
-  } catch (err) {
-    stderr.write(`bge-m3 inspect: ${(err as Error).message}\n`);
-    return 1;
+    const maxLength = maxLengthFlag ?? Math.min(DEFAULT_MAX_LENGTH, m3.maxLength); // the model's own limit when smaller
+    if (maxLength > m3.maxLength) throw usage(`--max-length must be at most ${m3.maxLength} for this model, got ${maxLength}`);
+    const L = m3.config.num_hidden_layers;
+    const outside = layers?.find((i) => i >= L);
+    if (outside !== undefined) throw usage(`--layers: this model has layers 0-${L - 1}, got ${outside}`);
+    const report = await buildReport(m3, query, passage, { maxLength, layers, lens: values.lens, attribute: values.attribute, modelName: basename(resolve(dir)) });
+    html = renderPage(report);
+    const lengths = report.texts.map((t) => `${t.role} ${t.tokens.length} tokens`).join(', ');
+    stderr.write(`inspected ${lengths} in ${((Date.now() - started) / 1000).toFixed(1)} s; page ${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB\n`);
+  } finally {
+    m3.dispose();
   }
 
   if (out !== undefined) {
     // Written beside the target and moved into place complete: a failed write never leaves half a page under
-    // the final name. Without --force, link() refuses to replace a file that appeared in the meantime.
+    // the final name. Without --force, a file that appeared in the meantime is not replaced.
     try {
       await writeFileAtomic(out, html, { replace: values.force === true });
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      stderr.write(`bge-m3 inspect: ${e.code === 'EEXIST' ? `${out} exists; pass --force to overwrite it` : e.message}\n`);
-      return 1;
+      throw new CliError((err as NodeJS.ErrnoException).code === 'EEXIST' ? `${out} exists; pass --force to overwrite it` : (err as Error).message);
     }
     stdout.write(`${out}\n`);
     return 0;
   }
   return serve(html, port, stdout, stderr, io);
-}
+});
 
 /** "0,11,20-23" → [0, 11, 20, 21, 22, 23], or an error message. */
 function parseLayers(spec: string): number[] | string {

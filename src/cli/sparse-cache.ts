@@ -4,8 +4,8 @@
  */
 import { readCorpus, readQueries } from '../lab/beir.js';
 import { clearHiddenCache, corpusTexts, mergeHiddenCaches, parseShard, queryTexts, writeHiddenCache, type CacheText } from '../lab/hidden-cache.js';
-import { BgeM3 } from '../m3.js';
-import { backendFlag, CliError, intFlag, parseCli, readJsonl, runCommand, type CliIO } from './io.js';
+import { defineCommand } from './command.js';
+import { CliError, intFlag, readJsonl, type CliIO } from './io.js';
 import { createProgress } from './progress.js';
 
 export const USAGE = `Usage: bge-m3 sparse cache --model DIR (--beir DIR [--side corpus|queries] | --input FILE.jsonl) --out DIR
@@ -28,18 +28,16 @@ Prints one JSON line: {"out", "batches", "written", "kept"} (merge: {"out", "cop
 commands take to print JSON instead of a table, is accepted and changes nothing.
 `;
 
-async function merge(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCli(argv, { out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, true);
-  if (values.help) {
-    (io.stdout ?? process.stdout).write(USAGE);
-    return 0;
-  }
+const merge = defineCommand({
+  name: 'sparse cache', usage: USAGE, positionals: true,
+  options: { out: { type: 'string' }, json: { type: 'boolean' } },
+}, async ({ values, positionals, stdout }) => {
   if (!values.out) throw new CliError('--out DIR is required', true);
   if (positionals.length === 0) throw new CliError('give the shard directories to merge', true);
   const copied = await mergeHiddenCaches(positionals, values.out);
-  (io.stdout ?? process.stdout).write(`${JSON.stringify({ out: values.out, copied })}\n`);
+  stdout.write(`${JSON.stringify({ out: values.out, copied })}\n`);
   return 0;
-}
+});
 
 async function texts(values: { beir?: string; side?: string; input?: string }, onWarning: (message: string) => void): Promise<CacheText[]> {
   if (values.beir !== undefined) {
@@ -54,70 +52,68 @@ async function texts(values: { beir?: string; side?: string; input?: string }, o
   });
 }
 
-export async function run(argv: string[], io: CliIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  return runCommand('sparse cache', USAGE, io, async () => {
-    if (argv[0] === 'merge') return merge(argv.slice(1), io);
-    const { values } = parseCli(argv, {
-      model: { type: 'string' }, beir: { type: 'string' }, side: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' },
-      layer: { type: 'string' }, float16: { type: 'boolean' }, shard: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' },
-      'max-length': { type: 'string' }, 'batch-size': { type: 'string' }, 'max-tokens-per-batch': { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      stdout.write(USAGE);
-      return 0;
-    }
-    if (!values.model) throw new CliError('--model DIR is required', true);
-    if (!values.out) throw new CliError('--out DIR is required', true);
-    if ((values.beir === undefined) === (values.input === undefined)) throw new CliError('give exactly one of --beir DIR or --input FILE.jsonl', true);
-    if (values.side !== undefined && values.beir === undefined) throw new CliError('--side needs --beir', true);
-    let shard;
-    try {
-      shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
-    } catch (e) {
-      throw new CliError(`--shard: ${(e as Error).message}`, true);
-    }
-    if (values.force && values.resume) throw new CliError('give --resume (keep the finished parts) or --force (start over), not both', true);
-    if (values.force && shard !== undefined && shard.count > 1) {
-      throw new CliError('--force deletes the whole cache, which other shards may be writing: delete --out yourself, or use a new one', true);
-    }
-    const layer = intFlag(values.layer, 'layer', 0);
-    const opts = {
-      layer, shard, resume: !!values.resume, float16: !!values.float16,
-      maxLength: intFlag(values['max-length'], 'max-length', 2),
-      batchSize: intFlag(values['batch-size'], 'batch-size', 1),
-      maxTokensPerBatch: intFlag(values['max-tokens-per-batch'], 'max-tokens-per-batch', 1),
-    };
-    const backend = backendFlag(values.backend);
-    const items = await texts(values, (w) => stderr.write(`warning: ${w}\n`));
-    const m3 = await BgeM3.load(values.model, { backend, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
-    if (layer !== undefined && layer > m3.config.num_hidden_layers) {
-      m3.dispose();
-      throw new CliError(`--layer must be in [0, ${m3.config.num_hidden_layers}] (0 = embeddings), got ${layer}`, true);
-    }
-    let bar: ReturnType<typeof createProgress> | undefined;
-    try {
-      if (values.force) {
-        try {
-          await clearHiddenCache(values.out);
-        } catch (e) {
-          throw new CliError(`--force: ${(e as Error).message}`);
-        }
+/** The hidden-state pass. */
+const pass = defineCommand({
+  name: 'sparse cache', usage: USAGE, positionals: false,
+  options: {
+    model: { type: 'string' }, beir: { type: 'string' }, side: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' },
+    layer: { type: 'string' }, float16: { type: 'boolean' }, shard: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' },
+    'max-length': { type: 'string' }, 'batch-size': { type: 'string' }, 'max-tokens-per-batch': { type: 'string' },
+    backend: { type: 'string' }, json: { type: 'boolean' },
+  },
+}, async ({ values, stdout, stderr, warn, modelDir, load }) => {
+  const dir = modelDir();
+  if (!values.out) throw new CliError('--out DIR is required', true);
+  if ((values.beir === undefined) === (values.input === undefined)) throw new CliError('give exactly one of --beir DIR or --input FILE.jsonl', true);
+  if (values.side !== undefined && values.beir === undefined) throw new CliError('--side needs --beir', true);
+  let shard;
+  try {
+    shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
+  } catch (e) {
+    throw new CliError(`--shard: ${(e as Error).message}`, true);
+  }
+  if (values.force && values.resume) throw new CliError('give --resume (keep the finished parts) or --force (start over), not both', true);
+  if (values.force && shard !== undefined && shard.count > 1) {
+    throw new CliError('--force deletes the whole cache, which other shards may be writing: delete --out yourself, or use a new one', true);
+  }
+  const layer = intFlag(values.layer, 'layer', 0);
+  const opts = {
+    layer, shard, resume: !!values.resume, float16: !!values.float16,
+    maxLength: intFlag(values['max-length'], 'max-length', 2),
+    batchSize: intFlag(values['batch-size'], 'batch-size', 1),
+    maxTokensPerBatch: intFlag(values['max-tokens-per-batch'], 'max-tokens-per-batch', 1),
+  };
+  const items = await texts(values, warn);
+  const m3 = await load(dir);
+  if (layer !== undefined && layer > m3.config.num_hidden_layers) {
+    m3.dispose();
+    throw new CliError(`--layer must be in [0, ${m3.config.num_hidden_layers}] (0 = embeddings), got ${layer}`, true);
+  }
+  let bar: ReturnType<typeof createProgress> | undefined;
+  try {
+    if (values.force) {
+      try {
+        await clearHiddenCache(values.out);
+      } catch (e) {
+        throw new CliError(`--force: ${(e as Error).message}`);
       }
-      const result = await writeHiddenCache(m3, items, values.out, {
-        ...opts,
-        onProgress: (done, total) => {
-          bar ??= createProgress('cache', total, 'items', { stream: stderr });
-          bar.update(done);
-        },
-      });
-      stdout.write(`${JSON.stringify({ out: values.out, ...result })}\n`);
-    } finally {
-      bar?.stop();
-      m3.dispose();
     }
-    return 0;
-  });
+    const result = await writeHiddenCache(m3, items, values.out, {
+      ...opts,
+      onProgress: (done, total) => {
+        bar ??= createProgress('cache', total, 'items', { stream: stderr });
+        bar.update(done);
+      },
+    });
+    stdout.write(`${JSON.stringify({ out: values.out, ...result })}\n`);
+  } finally {
+    bar?.stop();
+    m3.dispose();
+  }
+  return 0;
+});
+
+/** `sparse cache …` or `sparse cache merge …`. */
+export async function run(argv: string[], io: CliIO = {}): Promise<number> {
+  return argv[0] === 'merge' ? merge(argv.slice(1), io) : pass(argv, io);
 }

@@ -10,11 +10,12 @@ import type { SparseHead } from '../lab/heads/head.js';
 import { createHead, HEAD_NAMES } from '../lab/heads/registry.js';
 import { METRIC_NAMES } from '../lab/metrics.js';
 import { writeRunFile } from '../lab/runfile.js';
-import { BgeM3 } from '../m3.js';
 import { ENCODE_LIMITS } from '../batches.js';
+import type { BgeM3 } from '../m3.js';
 import { checkModeWeights, type ModeWeights } from '../scores.js';
 import { checkWritable } from '../temp-path.js';
-import { backendFlag, CliError, cliCheck, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { defineCommand } from './command.js';
+import { CliError, cliCheck, intFlag } from './io.js';
 import { createProgress } from './progress.js';
 
 export const USAGE = `Usage: bge-m3 sparse eval --model DIR --beir DIR [--split test] [--head NAME|DIR] [--mode MODE]
@@ -78,91 +79,84 @@ async function resolveHead(spec: string, model: BgeM3, opts: { layer?: number; k
 
 const pct = (x: number) => x.toFixed(4);
 
-export async function run(argv: string[], io: CliIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  return runCommand('sparse eval', USAGE, io, async () => {
-    const { values } = parseCli(argv, {
-      model: { type: 'string' }, beir: { type: 'string' }, split: { type: 'string' }, head: { type: 'string' }, mode: { type: 'string' },
-      run: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' }, k: { type: 'string' }, weights: { type: 'string' },
-      k1: { type: 'string' }, b: { type: 'string' }, layer: { type: 'string' }, tag: { type: 'string' },
-      'max-query-length': { type: 'string' }, 'max-passage-length': { type: 'string' }, 'batch-size': { type: 'string' },
-      backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      stdout.write(USAGE);
-      return 0;
-    }
-    if (!values.model) throw new CliError('--model DIR is required', true);
-    if (!values.beir) throw new CliError('--beir DIR is required', true);
-    const mode = (values.mode ?? 'sparse') as EvalMode;
-    if (!(EVAL_MODES as readonly string[]).includes(mode)) throw new CliError(`--mode must be one of ${EVAL_MODES.join(', ')}, got '${values.mode}'`, true);
-    const k = intFlag(values.k, 'k', 1);
-    const weights = weightsFlag(values.weights);
-    const headOpts = { layer: intFlag(values.layer, 'layer', 0), k1: numberFlag(values.k1, 'k1'), b: numberFlag(values.b, 'b') };
-    const batchSize = intFlag(values['batch-size'], 'batch-size', 1);
-    const maxQueryLength = intFlag(values['max-query-length'], 'max-query-length', 2);
-    const maxPassageLength = intFlag(values['max-passage-length'], 'max-passage-length', 2);
-    const backend = backendFlag(values.backend);
-    const headSpec = values.head ?? 'm3';
-    const tag = values.tag ?? `bge-m3-${mode === 'sparse' ? headSpec.replace(/[^\w.-]+/g, '_') : mode}`;
-    if (values.run !== undefined && existsSync(values.run) && !values.force) throw new CliError(`${values.run} exists; pass --force to replace it`);
-    if (values.run !== undefined) cliCheck(() => checkWritable(values.run!, '--run'));
+export const run = defineCommand({
+  name: 'sparse eval', usage: USAGE, positionals: false,
+  options: {
+    model: { type: 'string' }, beir: { type: 'string' }, split: { type: 'string' }, head: { type: 'string' }, mode: { type: 'string' },
+    run: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' }, k: { type: 'string' }, weights: { type: 'string' },
+    k1: { type: 'string' }, b: { type: 'string' }, layer: { type: 'string' }, tag: { type: 'string' },
+    'max-query-length': { type: 'string' }, 'max-passage-length': { type: 'string' }, 'batch-size': { type: 'string' },
+    backend: { type: 'string' },
+  },
+}, async ({ values, stdout, stderr, warn, modelDir, load }) => {
+  const dir = modelDir();
+  if (!values.beir) throw new CliError('--beir DIR is required', true);
+  const mode = (values.mode ?? 'sparse') as EvalMode;
+  if (!(EVAL_MODES as readonly string[]).includes(mode)) throw new CliError(`--mode must be one of ${EVAL_MODES.join(', ')}, got '${values.mode}'`, true);
+  const k = intFlag(values.k, 'k', 1);
+  const weights = weightsFlag(values.weights);
+  const headOpts = { layer: intFlag(values.layer, 'layer', 0), k1: numberFlag(values.k1, 'k1'), b: numberFlag(values.b, 'b') };
+  const batchSize = intFlag(values['batch-size'], 'batch-size', 1);
+  const maxQueryLength = intFlag(values['max-query-length'], 'max-query-length', 2);
+  const maxPassageLength = intFlag(values['max-passage-length'], 'max-passage-length', 2);
+  const headSpec = values.head ?? 'm3';
+  const tag = values.tag ?? `bge-m3-${mode === 'sparse' ? headSpec.replace(/[^\w.-]+/g, '_') : mode}`;
+  if (values.run !== undefined && existsSync(values.run) && !values.force) throw new CliError(`${values.run} exists; pass --force to replace it`);
+  if (values.run !== undefined) cliCheck(() => checkWritable(values.run!, '--run'));
 
-    const split = values.split ?? 'test';
-    const set = await readBeir(values.beir, split, { onWarning: (w) => stderr.write(`warning: ${w}\n`) });
-    cliCheck(() => checkEvaluable(set, join(values.beir!, 'qrels', `${split}.tsv`)));
-    if (values.run !== undefined) {
-      // A run file separates fields by whitespace: refuse ids it cannot hold before any work is done.
-      if (/\s/.test(tag) || tag === '') throw new CliError(`--tag must be a non-empty word without whitespace, got '${tag}'`, true);
-      const bad = [...set.qrels.keys(), ...set.corpus.keys()].find((id) => /\s/.test(id));
-      if (bad !== undefined) throw new CliError(`--run: id ${JSON.stringify(bad)} contains whitespace, which a TREC run file cannot hold`);
-    }
-    const m3 = await BgeM3.load(values.model, { backend, onWarning: (w) => stderr.write(`warning: ${w}\n`) });
-    let head: SparseHead | undefined;
-    const bars = new Map<string, ReturnType<typeof createProgress>>();
+  const split = values.split ?? 'test';
+  const set = await readBeir(values.beir, split, { onWarning: warn });
+  cliCheck(() => checkEvaluable(set, join(values.beir!, 'qrels', `${split}.tsv`)));
+  if (values.run !== undefined) {
+    // A run file separates fields by whitespace: refuse ids it cannot hold before any work is done.
+    if (/\s/.test(tag) || tag === '') throw new CliError(`--tag must be a non-empty word without whitespace, got '${tag}'`, true);
+    const bad = [...set.qrels.keys(), ...set.corpus.keys()].find((id) => /\s/.test(id));
+    if (bad !== undefined) throw new CliError(`--run: id ${JSON.stringify(bad)} contains whitespace, which a TREC run file cannot hold`);
+  }
+  const m3 = await load(dir);
+  let head: SparseHead | undefined;
+  const bars = new Map<string, ReturnType<typeof createProgress>>();
+  try {
     try {
-      try {
-        head = await resolveHead(headSpec, m3, headOpts);
-      } catch (e) {
-        throw e instanceof CliError ? e : new CliError(`--head ${headSpec}: ${(e as Error).message}`);
-      }
-      const res = await evaluateBeir(m3, set, head, {
-        mode, k, weights, maxQueryLength, maxPassageLength,
-        limits: { ...ENCODE_LIMITS, batchSize: batchSize ?? ENCODE_LIMITS.batchSize },
-        onProgress: (stage, done, total) => {
-          let bar = bars.get(stage);
-          if (!bar) bars.set(stage, (bar = createProgress(stage, total, 'items', { stream: stderr })));
-          bar.update(done);
-        },
-      });
-      for (const b of bars.values()) b.stop();
-      if (values.run !== undefined) await writeRunFile(values.run, res.run, tag, { force: !!values.force });
-      const summary: Record<string, unknown> = {
-        ...res.metrics, queries: res.queries, skipped_queries: res.skipped, documents: set.corpus.size,
-        head: head.name, mode, ...(res.index ? {
-          index: {
-            avg_doc_nonzeros: res.index.avgDocNonZeros, avg_query_nonzeros: res.index.avgQueryNonZeros, flops: res.index.flops,
-            postings_per_query: res.index.postingsPerQuery, terms: res.index.terms, postings: res.index.postings,
-            bytes: res.index.bytes, query_latency_ms_median: res.index.latencyMsMedian,
-          },
-        } : {}),
-      };
-      if (values.json) {
-        stdout.write(`${JSON.stringify(summary)}\n`);
-      } else {
-        stdout.write(`${values.beir} (${values.split ?? 'test'}): ${res.queries} queries, ${set.corpus.size} documents; head ${head.name}, mode ${mode}\n`);
-        for (const m of METRIC_NAMES) stdout.write(`  ${m.padEnd(11)} ${pct(res.metrics[m])}\n`);
-        if (res.index) {
-          const s = res.index;
-          stdout.write(`  non-zeros per query ${s.avgQueryNonZeros.toFixed(1)}, per document ${s.avgDocNonZeros.toFixed(1)}; FLOPS ${s.flops.toFixed(3)}; postings touched per query ${s.postingsPerQuery.toFixed(1)}; index ${s.bytes} bytes; median query ${s.latencyMsMedian.toFixed(3)} ms\n`);
-        }
-      }
-    } finally {
-      for (const b of bars.values()) b.stop();
-      head?.dispose();
-      m3.dispose();
+      head = await resolveHead(headSpec, m3, headOpts);
+    } catch (e) {
+      throw e instanceof CliError ? e : new CliError(`--head ${headSpec}: ${(e as Error).message}`);
     }
-    return 0;
-  });
-}
+    const res = await evaluateBeir(m3, set, head, {
+      mode, k, weights, maxQueryLength, maxPassageLength,
+      limits: { ...ENCODE_LIMITS, batchSize: batchSize ?? ENCODE_LIMITS.batchSize },
+      onProgress: (stage, done, total) => {
+        let bar = bars.get(stage);
+        if (!bar) bars.set(stage, (bar = createProgress(stage, total, 'items', { stream: stderr })));
+        bar.update(done);
+      },
+    });
+    for (const b of bars.values()) b.stop();
+    if (values.run !== undefined) await writeRunFile(values.run, res.run, tag, { force: !!values.force });
+    const summary: Record<string, unknown> = {
+      ...res.metrics, queries: res.queries, skipped_queries: res.skipped, documents: set.corpus.size,
+      head: head.name, mode, ...(res.index ? {
+        index: {
+          avg_doc_nonzeros: res.index.avgDocNonZeros, avg_query_nonzeros: res.index.avgQueryNonZeros, flops: res.index.flops,
+          postings_per_query: res.index.postingsPerQuery, terms: res.index.terms, postings: res.index.postings,
+          bytes: res.index.bytes, query_latency_ms_median: res.index.latencyMsMedian,
+        },
+      } : {}),
+    };
+    if (values.json) {
+      stdout.write(`${JSON.stringify(summary)}\n`);
+    } else {
+      stdout.write(`${values.beir} (${values.split ?? 'test'}): ${res.queries} queries, ${set.corpus.size} documents; head ${head.name}, mode ${mode}\n`);
+      for (const m of METRIC_NAMES) stdout.write(`  ${m.padEnd(11)} ${pct(res.metrics[m])}\n`);
+      if (res.index) {
+        const s = res.index;
+        stdout.write(`  non-zeros per query ${s.avgQueryNonZeros.toFixed(1)}, per document ${s.avgDocNonZeros.toFixed(1)}; FLOPS ${s.flops.toFixed(3)}; postings touched per query ${s.postingsPerQuery.toFixed(1)}; index ${s.bytes} bytes; median query ${s.latencyMsMedian.toFixed(3)} ms\n`);
+      }
+    }
+  } finally {
+    for (const b of bars.values()) b.stop();
+    head?.dispose();
+    m3.dispose();
+  }
+  return 0;
+});

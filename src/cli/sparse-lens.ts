@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../atomic-write.js';
 import { formatLensTable, lensHtml, sparseLens } from '../lab/lens.js';
-import { BgeM3 } from '../m3.js';
-import { backendFlag, CliError, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { defineCommand } from './command.js';
+import { CliError, intFlag } from './io.js';
 import { neuralHead } from './sparse-head-arg.js';
 
 export const USAGE = `Usage: bge-m3 sparse lens --model DIR [--head NAME|DIR] [--html OUT.html] [--force] [--json]
@@ -19,41 +19,35 @@ The same heatmap as a section of the inspection page, beside attention and score
   bge-m3 inspect --model DIR --lens m3 "query" ["passage"]
 `;
 
-export async function run(argv: string[], io: CliIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  return runCommand('sparse lens', USAGE, io, async () => {
-    const { values, positionals } = parseCli(argv, {
-      model: { type: 'string' }, head: { type: 'string' }, html: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
-      'max-length': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    }, true);
-    if (values.help) {
-      stdout.write(USAGE);
-      return 0;
-    }
-    if (!values.model) throw new CliError('--model DIR is required', true);
-    if (positionals.length !== 1) throw new CliError(`give exactly one text (quote it), got ${positionals.length}`, true);
-    if (values.html !== undefined && existsSync(values.html) && !values.force) throw new CliError(`${values.html} exists; pass --force to replace it`);
-    const maxLength = intFlag(values['max-length'], 'max-length', 2);
-    const m3 = await BgeM3.load(values.model, { backend: backendFlag(values.backend), onWarning: (w) => stderr.write(`warning: ${w}\n`) });
+export const run = defineCommand({
+  name: 'sparse lens', usage: USAGE, positionals: true,
+  options: {
+    model: { type: 'string' }, head: { type: 'string' }, html: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
+    'max-length': { type: 'string' }, backend: { type: 'string' },
+  },
+}, async ({ values, positionals, stdout, modelDir, load }) => {
+  const dir = modelDir();
+  if (positionals.length !== 1) throw new CliError(`give exactly one text (quote it), got ${positionals.length}`, true);
+  if (values.html !== undefined && existsSync(values.html) && !values.force) throw new CliError(`${values.html} exists; pass --force to replace it`);
+  const maxLength = intFlag(values['max-length'], 'max-length', 2);
+  const m3 = await load(dir);
+  try {
+    const head = await neuralHead(values.head ?? 'm3', m3);
     try {
-      const head = await neuralHead(values.head ?? 'm3', m3);
-      try {
-        const lens = await sparseLens(m3, head, positionals[0]!, { maxLength });
-        if (values.html !== undefined) {
-          try {
-            await writeFileAtomic(values.html, lensHtml(lens));
-          } catch (e) {
-            throw new CliError(`${values.html}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-          }
+      const lens = await sparseLens(m3, head, positionals[0]!, { maxLength });
+      if (values.html !== undefined) {
+        try {
+          await writeFileAtomic(values.html, lensHtml(lens));
+        } catch (e) {
+          throw new CliError(`${values.html}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
         }
-        stdout.write(values.json ? `${JSON.stringify(lens)}\n` : formatLensTable(lens));
-      } finally {
-        head.dispose();
       }
+      stdout.write(values.json ? `${JSON.stringify(lens)}\n` : formatLensTable(lens));
     } finally {
-      m3.dispose();
+      head.dispose();
     }
-    return 0;
-  });
-}
+  } finally {
+    m3.dispose();
+  }
+  return 0;
+});

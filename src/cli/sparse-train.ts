@@ -15,10 +15,11 @@ import type { HiddenSource } from '../lab/hidden-source.js';
 import { memoryHiddenSource } from '../lab/hidden-source.js';
 import { cacheMismatch, corpusDigest, corpusTexts, modelFingerprint, openHiddenCache, queryTexts, type CacheText, type HiddenCache } from '../lab/hidden-cache.js';
 import { CheckpointError, latestCheckpoint, TrainingDivergedError, trainHead, type TeacherScores, type TrainExample } from '../lab/train.js';
-import { BgeM3 } from '../m3.js';
+import type { BgeM3 } from '../m3.js';
 import { colbertScore, denseScore } from '../scores.js';
 import { checkWritable } from '../temp-path.js';
-import { backendFlag, CliError, cliCheck, intFlag, parseCli, runCommand, type CliIO } from './io.js';
+import { defineCommand } from './command.js';
+import { CliError, cliCheck, intFlag } from './io.js';
 import { neuralHead } from './sparse-head-arg.js';
 
 export const USAGE = `Usage: bge-m3 sparse train --model DIR --beir DIR --head NAME|DIR --out DIR [--split train]
@@ -122,144 +123,138 @@ async function openCacheSide(
   return cache;
 }
 
-export async function run(argv: string[], io: CliIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
-  return runCommand('sparse train', USAGE, io, async () => {
-    const { values } = parseCli(argv, {
-      model: { type: 'string' }, beir: { type: 'string' }, split: { type: 'string' }, head: { type: 'string' }, out: { type: 'string' },
-      epochs: { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' }, temperature: { type: 'string' },
-      'flops-weight': { type: 'string' }, 'flops-query': { type: 'string' }, 'flops-document': { type: 'string' }, 'hard-negatives': { type: 'string' },
-      distill: { type: 'string' }, 'distill-weight': { type: 'string' }, layer: { type: 'string' }, 'top-k': { type: 'string' },
-      cache: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, 'max-length': { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      stdout.write(USAGE);
-      return 0;
-    }
-    for (const f of ['model', 'beir', 'head', 'out'] as const) if (!values[f]) throw new CliError(`--${f} is required`, true);
-    const out = values.out!;
-    if (existsSync(out) && !values.force) throw new CliError(`${out} exists; pass --force to replace it`);
-    const refused = values.force ? await notReplaceable(out) : null;
-    if (refused) throw new CliError(`--force: ${refused}; refusing to replace it (nothing was deleted)`);
-    // A fresh run replaces OUT.train's checkpoint after its first epoch: only when asked to.
-    const checkpointDir = join(dirname(out), `${basename(out)}.train`);
-    const checkpoint = await latestCheckpoint(checkpointDir);
-    if (checkpoint && !values.resume && !values.force) {
-      throw new CliError(`${checkpoint.path} holds the checkpoint of an earlier run (after epoch ${checkpoint.epoch}): pass --resume to continue it, or --force to start over (which replaces it)`);
-    }
-    if (!checkpoint && values.resume) stderr.write(`warning: --resume: no checkpoint in ${checkpointDir}; training from the start\n`);
-    cliCheck(() => checkWritable(out, '--out', 'folder'));
-    const both = numberFlag(values['flops-weight'], 'flops-weight') ?? 0;
-    const opts = {
-      epochs: intFlag(values.epochs, 'epochs', 1) ?? 3,
-      seed: intFlag(values.seed, 'seed', 0) ?? 0,
-      batchSize: intFlag(values['batch-size'], 'batch-size', 1) ?? 16,
-      learningRate: numberFlag(values.lr, 'lr', { positive: true }) ?? 1e-3,
-      temperature: numberFlag(values.temperature, 'temperature', { positive: true }) ?? 0.05,
-      flopsQuery: numberFlag(values['flops-query'], 'flops-query') ?? both,
-      flopsDocument: numberFlag(values['flops-document'], 'flops-document') ?? both,
-      hardNegatives: intFlag(values['hard-negatives'], 'hard-negatives', 0) ?? 1,
-    };
-    if (values.distill !== undefined && values.distill !== 'dense' && values.distill !== 'colbert') throw new CliError(`--distill must be dense or colbert, got '${values.distill}'`, true);
-    if (values['distill-weight'] !== undefined && values.distill === undefined) throw new CliError('--distill-weight needs --distill', true);
-    const distillWeight = numberFlag(values['distill-weight'], 'distill-weight') ?? 1;
-    const layerFlag = intFlag(values.layer, 'layer', 0);
-    const topK = intFlag(values['top-k'], 'top-k', 1);
-    const maxLengthFlag = intFlag(values['max-length'], 'max-length', 2);
-    const isName = TRAINABLE_HEAD_NAMES.includes(values.head!);
-    if (!isName && (layerFlag !== undefined || topK !== undefined)) throw new CliError('--layer and --top-k set up a new head; a saved head folder keeps its own in head.json', true);
-    if (topK !== undefined && values.head !== 'splade') throw new CliError('--top-k applies to the splade head only', true);
+export const run = defineCommand({
+  name: 'sparse train', usage: USAGE, positionals: false,
+  options: {
+    model: { type: 'string' }, beir: { type: 'string' }, split: { type: 'string' }, head: { type: 'string' }, out: { type: 'string' },
+    epochs: { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' }, temperature: { type: 'string' },
+    'flops-weight': { type: 'string' }, 'flops-query': { type: 'string' }, 'flops-document': { type: 'string' }, 'hard-negatives': { type: 'string' },
+    distill: { type: 'string' }, 'distill-weight': { type: 'string' }, layer: { type: 'string' }, 'top-k': { type: 'string' },
+    cache: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, 'max-length': { type: 'string' },
+    backend: { type: 'string' }, json: { type: 'boolean' },
+  },
+}, async ({ values, stdout, stderr, warn, modelDir, load }) => {
+  const dir = modelDir();
+  for (const f of ['beir', 'head', 'out'] as const) if (!values[f]) throw new CliError(`--${f} is required`, true);
+  const out = values.out!;
+  if (existsSync(out) && !values.force) throw new CliError(`${out} exists; pass --force to replace it`);
+  const refused = values.force ? await notReplaceable(out) : null;
+  if (refused) throw new CliError(`--force: ${refused}; refusing to replace it (nothing was deleted)`);
+  // A fresh run replaces OUT.train's checkpoint after its first epoch: only when asked to.
+  const checkpointDir = join(dirname(out), `${basename(out)}.train`);
+  const checkpoint = await latestCheckpoint(checkpointDir);
+  if (checkpoint && !values.resume && !values.force) {
+    throw new CliError(`${checkpoint.path} holds the checkpoint of an earlier run (after epoch ${checkpoint.epoch}): pass --resume to continue it, or --force to start over (which replaces it)`);
+  }
+  if (!checkpoint && values.resume) warn(`--resume: no checkpoint in ${checkpointDir}; training from the start`);
+  cliCheck(() => checkWritable(out, '--out', 'folder'));
+  const both = numberFlag(values['flops-weight'], 'flops-weight') ?? 0;
+  const opts = {
+    epochs: intFlag(values.epochs, 'epochs', 1) ?? 3,
+    seed: intFlag(values.seed, 'seed', 0) ?? 0,
+    batchSize: intFlag(values['batch-size'], 'batch-size', 1) ?? 16,
+    learningRate: numberFlag(values.lr, 'lr', { positive: true }) ?? 1e-3,
+    temperature: numberFlag(values.temperature, 'temperature', { positive: true }) ?? 0.05,
+    flopsQuery: numberFlag(values['flops-query'], 'flops-query') ?? both,
+    flopsDocument: numberFlag(values['flops-document'], 'flops-document') ?? both,
+    hardNegatives: intFlag(values['hard-negatives'], 'hard-negatives', 0) ?? 1,
+  };
+  if (values.distill !== undefined && values.distill !== 'dense' && values.distill !== 'colbert') throw new CliError(`--distill must be dense or colbert, got '${values.distill}'`, true);
+  if (values['distill-weight'] !== undefined && values.distill === undefined) throw new CliError('--distill-weight needs --distill', true);
+  const distillWeight = numberFlag(values['distill-weight'], 'distill-weight') ?? 1;
+  const layerFlag = intFlag(values.layer, 'layer', 0);
+  const topK = intFlag(values['top-k'], 'top-k', 1);
+  const maxLengthFlag = intFlag(values['max-length'], 'max-length', 2);
+  const isName = TRAINABLE_HEAD_NAMES.includes(values.head!);
+  if (!isName && (layerFlag !== undefined || topK !== undefined)) throw new CliError('--layer and --top-k set up a new head; a saved head folder keeps its own in head.json', true);
+  if (topK !== undefined && values.head !== 'splade') throw new CliError('--top-k applies to the splade head only', true);
 
-    const set = await readBeir(values.beir!, values.split ?? 'train', { onWarning: (w) => stderr.write(`warning: ${w}\n`) });
-    const examples: TrainExample[] = [];
-    for (const [qid, judged] of set.qrels) {
-      const negatives = [...judged].filter(([d, s]) => s <= 0 && set.corpus.has(d)).map(([d]) => `d:${d}`);
-      for (const [did, score] of judged) {
-        if (score > 0 && set.corpus.has(did)) examples.push({ queryId: `q:${qid}`, positiveId: `d:${did}`, negativeIds: negatives });
-      }
+  const set = await readBeir(values.beir!, values.split ?? 'train', { onWarning: warn });
+  const examples: TrainExample[] = [];
+  for (const [qid, judged] of set.qrels) {
+    const negatives = [...judged].filter(([d, s]) => s <= 0 && set.corpus.has(d)).map(([d]) => `d:${d}`);
+    for (const [did, score] of judged) {
+      if (score > 0 && set.corpus.has(did)) examples.push({ queryId: `q:${qid}`, positiveId: `d:${did}`, negativeIds: negatives });
     }
-    if (examples.length === 0) throw new CliError(`${values.beir}: qrels/${values.split ?? 'train'}.tsv has no judgment with score > 0 on a document of the corpus: nothing to train on`);
+  }
+  if (examples.length === 0) throw new CliError(`${values.beir}: qrels/${values.split ?? 'train'}.tsv has no judgment with score > 0 on a document of the corpus: nothing to train on`);
 
-    const m3 = await BgeM3.load(values.model!, { backend: backendFlag(values.backend), onWarning: (w) => stderr.write(`warning: ${w}\n`) });
-    const maxLength = maxLengthFlag ?? m3.defaultMaxLength;
-    const caches: HiddenCache[] = [];
-    let bar: cliProgress.SingleBar | undefined;
+  const m3 = await load(dir);
+  const maxLength = maxLengthFlag ?? m3.defaultMaxLength;
+  const caches: HiddenCache[] = [];
+  let bar: cliProgress.SingleBar | undefined;
+  try {
+    const L = m3.config.num_hidden_layers;
+    if (layerFlag !== undefined && layerFlag > L) throw new CliError(`--layer must be in [0, ${L}] (0 = embeddings), got ${layerFlag}`, true);
+    const head = await neuralHead(values.head!, m3, { layer: layerFlag, topK });
     try {
-      const L = m3.config.num_hidden_layers;
-      if (layerFlag !== undefined && layerFlag > L) throw new CliError(`--layer must be in [0, ${L}] (0 = embeddings), got ${layerFlag}`, true);
-      const head = await neuralHead(values.head!, m3, { layer: layerFlag, topK });
-      try {
-        const layer = head.layer ?? L;
-        // The texts training reads; hidden states are those of the whole side's batches (as a cache holds them).
-        const qIds = [...new Set(examples.map((e) => e.queryId.slice(2)))];
-        const dIds = [...new Set(examples.flatMap((e) => [e.positiveId, ...(e.negativeIds ?? [])]).map((d) => d.slice(2)))];
-        const sides = { queries: queryTexts(set.queries), corpus: corpusTexts(set.corpus) };
-        let source: HiddenSource;
-        if (values.cache !== undefined) {
-          const want = { m3, model: values.model!, beir: values.beir!, layer, maxLength: maxLengthFlag };
-          const warn = (w: string) => stderr.write(`warning: ${w}\n`);
-          caches.push(await openCacheSide(values.cache, 'queries', sides.queries, want, warn));
-          caches.push(await openCacheSide(values.cache, 'corpus', sides.corpus, want, warn));
-          source = prefixed(caches[0]!, caches[1]!);
-        } else {
-          const memory = (texts: CacheText[], keep: string[]) => {
-            const ids = m3.tokenize(texts.map((t) => t.text), maxLength);
-            return memoryHiddenSource(m3, new Map(texts.map((t, i) => [t.id, ids[i]!])), layer, ENCODE_LIMITS, new Set(keep));
-          };
-          source = prefixed(await memory(sides.queries, qIds), await memory(sides.corpus, dIds));
-        }
-        let teacher: { scores: TeacherScores; weight: number } | undefined;
-        if (values.distill !== undefined) {
-          const mode = values.distill;
-          const enc = async (texts: string[]) => m3.encode(texts, { maxLength, returnDense: mode === 'dense', returnColbert: mode === 'colbert' });
-          const q = await enc(qIds.map((id) => set.queries.get(id)!));
-          const d = await enc(dIds.map((id) => documentText(set.corpus.get(id)!)));
-          const qi = new Map(qIds.map((id, i) => [`q:${id}`, i]));
-          const di = new Map(dIds.map((id, i) => [`d:${id}`, i]));
-          teacher = {
-            weight: distillWeight,
-            scores: (qid, docs) => docs.map((did) => (mode === 'dense'
-              ? denseScore(q.denseVecs![qi.get(qid)!]!, d.denseVecs![di.get(did)!]!)
-              : colbertScore(q.colbertVecs![qi.get(qid)!]!, d.colbertVecs![di.get(did)!]!))),
-          };
-        }
-        const tty = (stderr as { isTTY?: boolean }).isTTY === true;
-        if (tty) {
-          bar = new cliProgress.SingleBar({
-            stream: stderr, barsize: 24, fps: 8, gracefulExit: false, hideCursor: false, linewrap: false,
-            format: 'train [{bar}] epoch {epoch}/{epochs} step {value}/{total} | loss {loss} | nnz/query {nq} nnz/doc {nd} | ETA {eta_formatted}',
-          });
-        }
-        const settings = {
-          model: modelFingerprint(m3), maxLength, distill: values.distill ?? null,
-          // the texts training reads, with their ids (32 hex digits)
-          texts: corpusDigest([...qIds.map((id) => ({ id: `q:${id}`, text: set.queries.get(id)! })), ...dIds.map((id) => ({ id: `d:${id}`, text: documentText(set.corpus.get(id)!) }))]).slice(0, 32),
+      const layer = head.layer ?? L;
+      // The texts training reads; hidden states are those of the whole side's batches (as a cache holds them).
+      const qIds = [...new Set(examples.map((e) => e.queryId.slice(2)))];
+      const dIds = [...new Set(examples.flatMap((e) => [e.positiveId, ...(e.negativeIds ?? [])]).map((d) => d.slice(2)))];
+      const sides = { queries: queryTexts(set.queries), corpus: corpusTexts(set.corpus) };
+      let source: HiddenSource;
+      if (values.cache !== undefined) {
+        const want = { m3, model: dir, beir: values.beir!, layer, maxLength: maxLengthFlag };
+        caches.push(await openCacheSide(values.cache, 'queries', sides.queries, want, warn));
+        caches.push(await openCacheSide(values.cache, 'corpus', sides.corpus, want, warn));
+        source = prefixed(caches[0]!, caches[1]!);
+      } else {
+        const memory = (texts: CacheText[], keep: string[]) => {
+          const ids = m3.tokenize(texts.map((t) => t.text), maxLength);
+          return memoryHiddenSource(m3, new Map(texts.map((t, i) => [t.id, ids[i]!])), layer, ENCODE_LIMITS, new Set(keep));
         };
-        const result = await trainHead(head, examples, source, {
-          ...opts, teacher, checkpointDir, resume: !!values.resume, settings,
-          onStep: (s) => {
-            if (!bar) return;
-            if (s.step === 1) bar.start(s.steps, 0, { epoch: s.epoch, epochs: opts.epochs, loss: '-', nq: '-', nd: '-' });
-            bar.update(s.step, { epoch: s.epoch, epochs: opts.epochs, loss: s.loss.toFixed(4), nq: s.nnzQuery.toFixed(1), nd: s.nnzDocument.toFixed(1) });
-          },
-          onEpoch: (e) => {
-            bar?.stop();
-            stderr.write(`epoch ${e.epoch}/${opts.epochs}: loss ${e.loss.toFixed(4)}, nnz/query ${e.nnzQuery.toFixed(1)}, nnz/doc ${e.nnzDocument.toFixed(1)}\n`);
-          },
-        }).catch((e: unknown) => { throw trainingError(e, checkpointDir, out); });
-        const report = { out, head: head.config, examples: examples.length, resumedAfter: result.resumedAfter, options: { ...opts, distill: values.distill ?? null }, curve: result.curve };
-        await saveHead(head, out, { force: !!values.force, files: { 'training.json': `${JSON.stringify(report, null, 2)}\n` } });
-        stdout.write(`${JSON.stringify({ out, head: head.config.head, examples: examples.length, resumedAfter: result.resumedAfter, curve: result.curve })}\n`);
-      } finally {
-        head.dispose();
+        source = prefixed(await memory(sides.queries, qIds), await memory(sides.corpus, dIds));
       }
+      let teacher: { scores: TeacherScores; weight: number } | undefined;
+      if (values.distill !== undefined) {
+        const mode = values.distill;
+        const enc = async (texts: string[]) => m3.encode(texts, { maxLength, returnDense: mode === 'dense', returnColbert: mode === 'colbert' });
+        const q = await enc(qIds.map((id) => set.queries.get(id)!));
+        const d = await enc(dIds.map((id) => documentText(set.corpus.get(id)!)));
+        const qi = new Map(qIds.map((id, i) => [`q:${id}`, i]));
+        const di = new Map(dIds.map((id, i) => [`d:${id}`, i]));
+        teacher = {
+          weight: distillWeight,
+          scores: (qid, docs) => docs.map((did) => (mode === 'dense'
+            ? denseScore(q.denseVecs![qi.get(qid)!]!, d.denseVecs![di.get(did)!]!)
+            : colbertScore(q.colbertVecs![qi.get(qid)!]!, d.colbertVecs![di.get(did)!]!))),
+        };
+      }
+      const tty = (stderr as { isTTY?: boolean }).isTTY === true;
+      if (tty) {
+        bar = new cliProgress.SingleBar({
+          stream: stderr, barsize: 24, fps: 8, gracefulExit: false, hideCursor: false, linewrap: false,
+          format: 'train [{bar}] epoch {epoch}/{epochs} step {value}/{total} | loss {loss} | nnz/query {nq} nnz/doc {nd} | ETA {eta_formatted}',
+        });
+      }
+      const settings = {
+        model: modelFingerprint(m3), maxLength, distill: values.distill ?? null,
+        // the texts training reads, with their ids (32 hex digits)
+        texts: corpusDigest([...qIds.map((id) => ({ id: `q:${id}`, text: set.queries.get(id)! })), ...dIds.map((id) => ({ id: `d:${id}`, text: documentText(set.corpus.get(id)!) }))]).slice(0, 32),
+      };
+      const result = await trainHead(head, examples, source, {
+        ...opts, teacher, checkpointDir, resume: !!values.resume, settings,
+        onStep: (s) => {
+          if (!bar) return;
+          if (s.step === 1) bar.start(s.steps, 0, { epoch: s.epoch, epochs: opts.epochs, loss: '-', nq: '-', nd: '-' });
+          bar.update(s.step, { epoch: s.epoch, epochs: opts.epochs, loss: s.loss.toFixed(4), nq: s.nnzQuery.toFixed(1), nd: s.nnzDocument.toFixed(1) });
+        },
+        onEpoch: (e) => {
+          bar?.stop();
+          stderr.write(`epoch ${e.epoch}/${opts.epochs}: loss ${e.loss.toFixed(4)}, nnz/query ${e.nnzQuery.toFixed(1)}, nnz/doc ${e.nnzDocument.toFixed(1)}\n`);
+        },
+      }).catch((e: unknown) => { throw trainingError(e, checkpointDir, out); });
+      const report = { out, head: head.config, examples: examples.length, resumedAfter: result.resumedAfter, options: { ...opts, distill: values.distill ?? null }, curve: result.curve };
+      await saveHead(head, out, { force: !!values.force, files: { 'training.json': `${JSON.stringify(report, null, 2)}\n` } });
+      stdout.write(`${JSON.stringify({ out, head: head.config.head, examples: examples.length, resumedAfter: result.resumedAfter, curve: result.curve })}\n`);
     } finally {
-      bar?.stop();
-      await Promise.all(caches.map((c) => c.close()));
-      m3.dispose();
+      head.dispose();
     }
-    return 0;
-  });
-}
+  } finally {
+    bar?.stop();
+    await Promise.all(caches.map((c) => c.close()));
+    m3.dispose();
+  }
+  return 0;
+});
