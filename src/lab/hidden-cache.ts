@@ -41,7 +41,7 @@ import { openSafetensors, writeSafetensors, type SafetensorsFile, type TensorToW
 import { toFloat16Bits } from '../weights/dtype.js';
 import { ENCODE_LIMITS, planBatches } from '../batches.js';
 import { tempTargetName, writeFileAtomic } from '../atomic-write.js';
-import { hiddenStateName, hiddenStates } from './hidden.js';
+import { hiddenStateName, hiddenStatesData } from './hidden.js';
 
 export const CACHE_FORMAT = 'bge-m3-tfjs hidden-state cache';
 /** Version 2 ties each part to its manifest (metadata "manifest", "model", "dtype"); version 1 did not. */
@@ -380,14 +380,8 @@ export async function writeHiddenCache(
 }
 
 async function writePart(model: BgeM3, rows: number[][], metadata: Record<string, string>, m: Manifest, path: string): Promise<void> {
-  const h = await hiddenStates(model, rows, m.layer); // [B, T, H], right-padded
-  let data: Float32Array;
-  try {
-    data = (await h.data()) as Float32Array;
-  } finally {
-    h.dispose();
-  }
-  const [T, H] = [Math.max(...rows.map((r) => r.length)), m.model.hidden_size];
+  const { data, T } = await hiddenStatesData(model, rows, m.layer); // [B, T, H], right-padded
+  const H = m.model.hidden_size;
   const dtype = m.dtype;
   const tensors: TensorToWrite[] = [];
   rows.forEach((r, b) => {

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BgeM3 } from '../m3.js';
 import { ENCODE_LIMITS, planBatches, type BatchLimits } from '../batches.js';
-import { hiddenStates } from './hidden.js';
+import { hiddenStatesData } from './hidden.js';
 
 export interface HiddenRecord {
   readonly id: string;
@@ -41,14 +41,7 @@ export async function memoryHiddenSource(
   for (const members of planBatches(ids.map((id) => texts.get(id)!.length), limits)) {
     if (keep && !members.some((i) => keep.has(ids[i]!))) continue;
     const rows = members.map((i) => texts.get(ids[i]!)!);
-    const h = await hiddenStates(model, rows, layer); // [B, T, H]
-    const T = h.shape[1];
-    let data: Float32Array;
-    try {
-      data = (await h.data()) as Float32Array;
-    } finally {
-      h.dispose();
-    }
+    const { data, T } = await hiddenStatesData(model, rows, layer); // [B, T, H]
     members.forEach((i, b) => {
       if (keep && !keep.has(ids[i]!)) return;
       const n = rows[b]!.length;

@@ -31,3 +31,15 @@ export async function hiddenStates(
     cache.dispose();
   }
 }
+
+/** `hiddenStates` read to the host: the values [B, T, H] row-major and the padded length T (the tensor is disposed). */
+export async function hiddenStatesData(
+  model: BgeM3, inputIds: readonly (readonly number[])[], layer?: number,
+): Promise<{ data: Float32Array; T: number }> {
+  const h = await hiddenStates(model, inputIds, layer);
+  try {
+    return { data: (await h.data()) as Float32Array, T: h.shape[1] };
+  } finally {
+    h.dispose();
+  }
+}
