@@ -45,12 +45,18 @@ export async function withTempPath<T>(tmp: string, target: string, write: (tmp: 
   }
 }
 
+/** `<path>: cannot write (why)`: the error code, spelled out for a full disk or quota, else the message. */
+export function cannotWriteMessage(path: string, e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const why = err?.code === 'ENOSPC' ? 'ENOSPC: no space left on device' : err?.code === 'EDQUOT' ? 'EDQUOT: disk quota exceeded' : (err?.code ?? err?.message);
+  return `${path}: cannot write (${why})`;
+}
+
 /** A system error of a write, with the file named (an error that already names it is kept). */
 export function writeError(path: string, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
   if (typeof err?.code !== 'string' || (typeof err.message === 'string' && err.message.includes(path))) return e as Error;
-  const why = err.code === 'ENOSPC' ? 'ENOSPC: no space left on device' : err.code === 'EDQUOT' ? 'EDQUOT: disk quota exceeded' : err.code;
-  const out = new Error(`${path}: cannot write (${why})`);
+  const out = new Error(cannotWriteMessage(path, e));
   (out as NodeJS.ErrnoException).code = err.code;
   return out;
 }

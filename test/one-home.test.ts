@@ -1,6 +1,6 @@
 /**
  * Facts written once: encode's batch limits (ENCODE_LIMITS in src/batches.ts) and the text digest
- * (corpusDigest in src/lab/hidden-cache.ts). A second copy of either, written by hand, fails here.
+ * (corpusDigest in src/lab/hidden-cache.ts), the write error's wording. A second copy of either, written by hand, fails here.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -59,6 +59,16 @@ describe('one home for each fact', () => {
       return /maxTokensPerBatch|limits|ENCODE_LIMITS/.test(context);
     });
     expect([...big, ...small]).toEqual([]);
+  });
+
+  it("the write error's wording (`<path>: cannot write (why)`) is made in one place (src/temp-path.ts)", () => {
+    const hits: string[] = [];
+    for (const f of sources('.')) {
+      readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+        if (line.includes('cannot write (')) hits.push(`src/${relative(SRC, f)}:${i + 1}`);
+      });
+    }
+    expect([...new Set(hits.map((h) => h.replace(/:\d+$/, '')))]).toEqual(['src/temp-path.ts']);
   });
 
   it('the digest of texts with their ids is computed in one place (src/lab/hidden-cache.ts corpusDigest)', () => {

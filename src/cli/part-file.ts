@@ -6,6 +6,7 @@
  */
 import { open, rm, truncate } from 'node:fs/promises';
 import { commitFile } from '../atomic-write.js';
+import { cannotWriteMessage } from '../temp-path.js';
 import { CliError } from './io.js';
 
 /** What the part file is written through; tests inject one that fails like a full disk. */
@@ -133,7 +134,5 @@ export class PartFile {
 }
 
 export function cannotWrite(path: string, e: unknown): CliError {
-  const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOSPC' ? 'ENOSPC: no space left on device' : (err.code ?? err.message);
-  return new CliError(`${path}: cannot write (${why})`);
+  return new CliError(cannotWriteMessage(path, e));
 }

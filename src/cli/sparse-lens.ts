@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../atomic-write.js';
 import { formatLensTable, lensHtml, sparseLens } from '../lab/lens.js';
 import { defineCommand } from './command.js';
 import { CliError, intFlag } from './io.js';
+import { cannotWrite } from './part-file.js';
 import { neuralHead } from './sparse-head-arg.js';
 
 export const USAGE = `Usage: bge-m3 sparse lens --model DIR [--head NAME|DIR] [--html OUT.html] [--force] [--json]
@@ -39,7 +40,7 @@ export const run = defineCommand({
         try {
           await writeFileAtomic(values.html, lensHtml(lens));
         } catch (e) {
-          throw new CliError(`${values.html}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+          throw cannotWrite(values.html, e);
         }
       }
       stdout.write(values.json ? `${JSON.stringify(lens)}\n` : formatLensTable(lens));
