@@ -25,7 +25,7 @@ export {
   denseScore, lexicalMatchingScore, colbertScore, combineScores, scoreMatrices,
   type LexicalWeights, type ColbertVecs, type ScoreSet, type ModeWeights,
 } from './scores.js';
-export { allActivationNames, checkActivationName, LAYER_SITES, MODEL_SITES, type ActivationName, type LayerSite, type ModelSite } from './hooks/names.js';
+export { allActivationNames, checkActivationName, layerName, LAYER_SITES, MODEL_SITES, type ActivationName, type LayerSite, type ModelSite } from './hooks/names.js';
 export { HookRunner, type HookFn, type HookContext, type NameFilter } from './hooks/runner.js';
 export { explainLexicalMatch, explainColbert, explainTokenWeights, explainPair } from './explain.js';
 export { openSnapshot, openWeightFile } from './weights/snapshot.js';
@@ -35,6 +35,8 @@ export { WeightFileError, type TensorSource, type DType } from './weights/types.
 export { blobSource, openUrlSource, HttpError, type ByteSource, type UrlSourceOptions } from './weights/source.js';
 export { urlFolder, filesFolder, type ModelFolder } from './weights/folder.js';
 export { cachingFetch } from './weights/url-cache.js';
+export { buildReport, REPORT_FORMAT, type InspectReport, type BuildReportOptions } from './inspect/report.js';
+export { patchHead } from './attribution/patching.js';
 export { setWasmFolder } from './host/wasm-threads.browser.js';
 export { tf };
 

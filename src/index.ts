@@ -24,7 +24,7 @@ export { WeightFileError, type TensorSource, type DType } from './weights/types.
 export {
   attribute, probedNames, type AttributeOptions, type Attribution, type SideAttribution, type TokenTarget, type ScoreTarget,
 } from './attribution/attribute.js';
-export { patchHeads, type HeadPatching } from './attribution/patching.js';
+export { patchHeads, patchHead, type HeadPatching } from './attribution/patching.js';
 export { spearman, pearson, topK, topKOverlap } from './attribution/rank.js';
 export { explainLexicalMatch, explainColbert, explainTokenWeights, explainPair } from './explain.js';
 

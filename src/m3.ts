@@ -394,10 +394,13 @@ export class BgeM3 {
    * selects (all of them when none is given). The caller disposes the cache.
    */
   async runWithCache(
-    inputs: Inputs, opts: RunOptions & { names?: NameFilter; maxLength?: number } = {},
+    inputs: Inputs,
+    opts: RunOptions & { names?: NameFilter; maxLength?: number; hooks?: Partial<Record<ActivationName, HookFn | HookFn[]>> } = {},
   ): Promise<{ output: EncodeOutput; cache: ActivationCache }> {
     if (Array.isArray(opts.names)) for (const n of opts.names) checkActivationName(n, this.config.num_hidden_layers);
-    const runner = new HookRunner({ cache: opts.names ?? (() => true) });
+    for (const n of Object.keys(opts.hooks ?? {})) checkActivationName(n, this.config.num_hidden_layers);
+    // hooks (as runWithHooks's) edit activations as they pass; the cache holds the edited ones
+    const runner = new HookRunner({ cache: opts.names ?? (() => true), hooks: opts.hooks });
     const output = await this.runBatch(inputs, runner, opts.maxLength, checkRunOptions(opts));
     return { output, cache: new ActivationCache(runner.cache, padBatch(output.inputIds, this.config.pad_token_id), this.config.num_hidden_layers) };
   }

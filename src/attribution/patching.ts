@@ -19,8 +19,11 @@ export interface HeadPatching {
   readonly sides: Array<{ heads: number[][] }>;
 }
 
-/** Head j's slice of a context [1, T, H] replaced by the same slice of `to` (or zeros). */
-function patchHead(j: number, heads: number, to: tf.Tensor | undefined): HookFn {
+/**
+ * Head j's slice of a context [B, T, H] (`encoder.layer.<l>.attention.self.hook_out`) replaced by the
+ * same slice of `to` (or zeros: the head ablated; the explorer's head clicks use this).
+ */
+export function patchHead(j: number, heads: number, to: tf.Tensor | undefined): HookFn {
   return (act) => tf.tidy(() => {
     const [B, T, H] = act.shape as [number, number, number];
     const d = H / heads;

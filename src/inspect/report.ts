@@ -8,7 +8,6 @@
  * the small probabilities that dominate long inputs: p = 1/512 is byte 11, not 0), one gzip blob per layer
  * ([heads, T, T] row-major), base64 in the page; the page gunzips a layer when it is shown.
  */
-import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { kernelStatus } from '../kernels/index.js';
 import {
@@ -16,6 +15,7 @@ import {
 } from '../explain.js';
 import { attribute, type Attribution } from '../attribution/attribute.js';
 import { layerName, type ActivationName } from '../hooks/names.js';
+import type { HookFn } from '../hooks/runner.js';
 import { createTrainableHead } from '../lab/heads/registry.js';
 import { sparseLens, type SparseLens } from '../lab/lens.js';
 import type { BgeM3, EncodeOutput } from '../m3.js';
@@ -95,14 +95,29 @@ export interface BuildReportOptions {
    * attributes to layers, attention heads, MLPs and input tokens (src/attribution/). Default: none.
    */
   attribute?: string;
+  /**
+   * Hooks (as `m3.runWithHooks`'s) every run of the report goes through (texts, pair, lens), e.g. a head
+   * ablated with `ablateHead`: the page then shows the edited model. Not applied to `attribute`.
+   */
+  hooks?: Partial<Record<ActivationName, HookFn | HookFn[]>>;
 }
 
 export const DEFAULT_MAX_LENGTH = 512;
 
-const pack = (bytes: Uint8Array): Blob64 => gzipSync(bytes, { level: 6 }).toString('base64');
+/**
+ * gzip (CompressionStream: in Node ≥ 18 and in browsers, so the report can be built in a page), then
+ * base64 (btoa over chunks of bytes: no Buffer).
+ */
+async function pack(bytes: Uint8Array<ArrayBuffer>): Promise<Blob64> {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'));
+  const gz = new Uint8Array(await new Response(stream).arrayBuffer());
+  let bin = '';
+  for (let i = 0; i < gz.length; i += 0x8000) bin += String.fromCharCode(...gz.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
 
 /** Probabilities [H, T, T] as bytes round(255·√p). */
-function quantizeProbs(p: tf.Tensor): Uint8Array {
+function quantizeProbs(p: tf.Tensor): Uint8Array<ArrayBuffer> {
   const q = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.sqrt(tf.clipByValue(p, 0, 1)), 255)), 'int32'));
   try {
     return Uint8Array.from(q.dataSync() as Int32Array);
@@ -112,7 +127,7 @@ function quantizeProbs(p: tf.Tensor): Uint8Array {
 }
 
 /** Similarities in [−1, 1] as bytes round((s + 1)·127.5). */
-function quantizeSimilarity(s: Float32Array): Uint8Array {
+function quantizeSimilarity(s: Float32Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = Math.round((Math.min(1, Math.max(-1, s[i]!)) + 1) * 127.5);
   return out;
@@ -130,19 +145,19 @@ function normStats(x: tf.Tensor): { mean: number; max: number } {
 }
 
 /** Runs one text and collects its tokens, attention and norms from one `runWithCache`. */
-async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, maxLength: number, layerIds: number[]) {
+async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, maxLength: number, layerIds: number[], hooks: BuildReportOptions['hooks']) {
   const L = m3.config.num_hidden_layers;
   const names: ActivationName[] = ['embeddings.hook_out', 'sparse_head.hook_out'];
   for (let i = 0; i < L; i++) names.push(layerName(i, 'hook_out'));
   for (const i of layerIds) names.push(layerName(i, 'attention.self.hook_probs'));
   const fullLength = m3.tokenize([text], m3.maxLength)[0]!.length;
-  const { output, cache } = await m3.runWithCache([text], { names, maxLength });
+  const { output, cache } = await m3.runWithCache([text], { names, maxLength, hooks });
   try {
     const ids = output.inputIds[0]!;
     const weights = cache.get('sparse_head.hook_out').dataSync() as Float32Array; // [1, T]
     const hidden = [cache.get('embeddings.hook_out'), ...Array.from({ length: L }, (_, i) => cache.get(layerName(i, 'hook_out')))];
     const stats = hidden.map(normStats);
-    const layers = layerIds.map((i) => pack(quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs'))))); // [1, heads, T, T]
+    const layers = await Promise.all(layerIds.map((i) => pack(quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs')))))); // [1, heads, T, T]
     const report: ReportText = {
       role,
       text,
@@ -157,7 +172,7 @@ async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, ma
   }
 }
 
-function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): ReportPair {
+async function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): Promise<ReportPair> {
   const [qd, pd] = [q.denseVecs![0]!, p.denseVecs![0]!];
   const [ql, pl] = [q.lexicalWeights![0]!, p.lexicalWeights![0]!];
   const [qc, pc] = [q.colbertVecs![0]!, p.colbertVecs![0]!];
@@ -171,7 +186,7 @@ function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): ReportPair {
       passageRows: colbert.passageRows,
       matches: colbert.matches,
       encoding: 'linear-u8',
-      similarity: pack(quantizeSimilarity(colbert.similarity)),
+      similarity: await pack(quantizeSimilarity(colbert.similarity)),
     },
   };
 }
@@ -183,14 +198,14 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
   const layerIds = opts.layers === undefined ? Array.from({ length: L }, (_, i) => i) : [...new Set(opts.layers)].sort((a, b) => a - b);
   const bad = layerIds.find((i) => !Number.isInteger(i) || i < 0 || i >= L);
   if (bad !== undefined || layerIds.length === 0) throw new RangeError(`layers must be a non-empty list of layer indices in [0, ${L - 1}], got ${JSON.stringify(opts.layers)}`);
-  const q = await inspectText(m3, 'query', query, maxLength, layerIds);
-  const p = passage === undefined ? undefined : await inspectText(m3, 'passage', passage, maxLength, layerIds);
+  const q = await inspectText(m3, 'query', query, maxLength, layerIds, opts.hooks);
+  const p = passage === undefined ? undefined : await inspectText(m3, 'passage', passage, maxLength, layerIds, opts.hooks);
   let lens: SparseLens[] | undefined;
   if (opts.lens !== undefined) {
     const head = createTrainableHead(opts.lens, m3);
     try {
       lens = [];
-      for (const text of passage === undefined ? [query] : [query, passage]) lens.push(await sparseLens(m3, head, text, { maxLength }));
+      for (const text of passage === undefined ? [query] : [query, passage]) lens.push(await sparseLens(m3, head, text, { maxLength, hooks: opts.hooks }));
     } finally {
       head.dispose();
     }
@@ -208,7 +223,7 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
     },
     maxLength,
     texts: p ? [q.report, p.report] : [q.report],
-    pair: p ? pairOf(m3, q.output, p.output) : undefined,
+    pair: p ? await pairOf(m3, q.output, p.output) : undefined,
     ...(lens ? { lens } : {}),
     ...(attribution ? { attribution } : {}),
     createdAt: new Date().toISOString(),

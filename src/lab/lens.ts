@@ -7,6 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { unusedTokenIds } from '../heads/sparse.js';
+import type { ActivationName } from '../hooks/names.js';
+import type { HookFn } from '../hooks/runner.js';
 import type { BgeM3 } from '../m3.js';
 import type { TrainableHead } from './heads/head.js';
 import { hiddenStateName } from './hidden.js';
@@ -26,12 +28,15 @@ export interface SparseLens {
 }
 
 /** Runs `text` once and applies `head` to hidden_states[0 … L]. The head's own `layer` is ignored. */
-export async function sparseLens(model: BgeM3, head: TrainableHead, text: string, opts: { maxLength?: number } = {}): Promise<SparseLens> {
+export async function sparseLens(
+  model: BgeM3, head: TrainableHead, text: string,
+  opts: { maxLength?: number; hooks?: Partial<Record<ActivationName, HookFn | HookFn[]>> } = {},
+): Promise<SparseLens> {
   if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${typeof text}`);
   const L = model.config.num_hidden_layers;
   const names = Array.from({ length: L + 1 }, (_, l) => hiddenStateName(l, L));
   const [ids] = model.tokenize([text], opts.maxLength);
-  const { cache } = await model.runWithCache({ inputIds: [ids!] }, { names });
+  const { cache } = await model.runWithCache({ inputIds: [ids!] }, { names, hooks: opts.hooks });
   try {
     const weights: number[][] = [];
     for (const name of names) {
