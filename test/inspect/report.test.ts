@@ -115,12 +115,12 @@ describe('inspection report (sharp-m3)', () => {
     expect(tricky.match(/<\/script>/g)!.length).toBe(html.match(/<\/script>/g)!.length);
   });
 
-  it('page: the script is the compiled client module, inlined whole', () => {
+  it('page: the script is the bundled client module (main.ts + views.ts), inlined whole', () => {
     const html = renderPage(report);
     const compiled = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../dist/inspect/client/main.js'), 'utf8');
     const module = /<script type="module">\n([\s\S]*?)\n<\/script>/.exec(html)?.[1];
     expect(module).toBe(compiled.replace(/<\/script/gi, '<\\/script'));
-    expect(module).toContain('async function inspectMain()');
+    expect(module).toContain('async function renderReport('); // the views, bundled in (scripts/build-inspect-client.mjs)
     expect(module).not.toMatch(/__name|: HTMLElement|import /); // plain JS: no esbuild shim, no types, no run-time imports
   });
 
