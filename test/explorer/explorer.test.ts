@@ -159,7 +159,8 @@ describe.skipIf(!haveChromium)('the explorer in Chromium', () => {
     expect(changed).toBeGreaterThan(1e-3);
     expect(ablErr).toBeLessThanOrEqual(TOL);
     expect(await page.locator('#lens-heatmap-0').evaluate((c: HTMLCanvasElement) => c.toDataURL())).not.toBe(lensBefore);
-    await page.screenshot({ path: join(shots, 'explorer-ablated.png'), fullPage: true });
+    // controls, ablation grid, scores, tokens, lexical match, ColBERT alignment and attention (the lens and norms are below)
+    await page.screenshot({ path: join(shots, 'explorer-ablated.png'), fullPage: true, clip: { x: 0, y: 0, width: 1300, height: 2280 } });
 
     // clicking it again restores the model: the first run's weights, bit for bit
     await page.click(`button.ablate[data-layer="${layer}"][data-head="${head}"]`);
