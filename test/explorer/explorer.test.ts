@@ -177,6 +177,31 @@ describe.skipIf(!haveChromium)('the explorer in Chromium', () => {
     await page.close();
   });
 
+  it('loads a folder picked on disk (File objects) and shows the same weights as encode', { timeout: 120_000 }, async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const served: string[] = []; // model files asked of the server: none, they come from the picked folder
+    page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/test/')) served.push(r.url()); });
+    await page.goto(server.page);
+    await page.waitForSelector('body[data-started="true"]', { timeout: 60_000 });
+    await page.selectOption('#model-source', 'folder');
+    await page.setInputFiles('#model-files', checkpointDir('sharp-m3')); // a webkitdirectory input: the folder's files
+    await page.click('#load');
+    await waitRun(page, 1);
+    expect(await page.evaluate(() => document.body.dataset['error'] ?? null)).toBeNull();
+    const [query, passage] = [await page.inputValue('#query'), await page.inputValue('#passage')];
+    const node = await m3.encode([query, passage], { returnSparse: true, maxLength: 512 });
+    const err = Math.max(maxDiff(await pageWeights(page, 'query'), node.lexicalWeights![0]!), maxDiff(await pageWeights(page, 'passage'), node.lexicalWeights![1]!));
+    console.log(`explorer: picked folder: lexical weights, page vs Node encode: max abs error ${err.toExponential(2)}`);
+    expect(Object.keys(await pageWeights(page, 'passage')).length).toBeGreaterThan(3);
+    expect(err).toBeLessThanOrEqual(TOL);
+    expect(await page.locator('#meta').textContent()).toContain('sharp-m3');
+    expect(served).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('tells a bad model URL plainly in the page', { timeout: 120_000 }, async () => {
     const page = await browser.newPage();
     await page.goto(server.page);
