@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BgeM3 } from '../../src/m3.js';
 import { explainColbert, explainTokenWeights } from '../../src/explain.js';
 import { layerName } from '../../src/hooks/names.js';
+import { patchHead } from '../../src/attribution/patching.js';
 import { buildReport, type InspectReport } from '../../src/inspect/report.js';
 import { renderPage } from '../../src/inspect/page.js';
 import { checkpointDir } from '../helpers/fixtures.js';
@@ -132,6 +133,28 @@ describe('inspection report (sharp-m3)', () => {
       expect(t.norms).toEqual(report.texts[ti]!.norms);
     }
     await expect(buildReport(m3, QUERY, undefined, { layers: [2] })).rejects.toThrow(/layer indices in \[0, 1\]/);
+  });
+
+  it('hooks: a report of the model with a head ablated is runWithHooks\'s (tokens, scores, lens), and leaks nothing', async () => {
+    const hooks = { [layerName(0, 'attention.self.hook_out')]: patchHead(1, m3.config.num_attention_heads, undefined) };
+    const before = tf.memory().numTensors;
+    const r = await buildReport(m3, QUERY, PASSAGE, { hooks, lens: 'm3' });
+    expect(tf.memory().numTensors).toBe(before);
+    const [q, p] = [await m3.runWithHooks([QUERY], hooks), await m3.runWithHooks([PASSAGE], hooks)];
+    let err = 0;
+    for (const [ti, out] of [q, p].entries()) {
+      const weights: Record<string, number> = {};
+      for (const t of r.texts[ti]!.tokens) if (!t.special && t.weight > 0) weights[t.id] = Math.max(weights[t.id] ?? 0, t.weight);
+      expect(Object.keys(weights).sort()).toEqual(Object.keys(out.lexicalWeights![0]!).sort());
+      for (const [id, w] of Object.entries(weights)) err = Math.max(err, Math.abs(w - out.lexicalWeights![0]![id]!));
+      // the lens's last row is the sparse head as the (ablated) model runs it
+      expect(r.lens![ti]!.weights.at(-1)!.map((w) => Math.max(0, w))).toEqual(r.texts[ti]!.tokens.map((t) => t.weight));
+    }
+    const colbert = explainColbert(q.colbertVecs![0]!, p.colbertVecs![0]!).score;
+    console.log(`report with L0H1 ablated vs runWithHooks: lexical weights max abs error ${err.toExponential(2)}`);
+    expect(err).toBeLessThanOrEqual(1e-6);
+    expect(Math.abs(r.pair!.scores.colbert - colbert)).toBeLessThanOrEqual(1e-6);
+    expect(r.pair!.scores.dense).not.toBeCloseTo(report.pair!.scores.dense, 6); // the ablation shows
   });
 
   it('tensors: building a report leaks none', async () => {
