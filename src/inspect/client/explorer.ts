@@ -99,6 +99,7 @@ async function run(): Promise<void> {
     return;
   }
   delete document.body.dataset['ready'];
+  delete document.body.dataset['error'];
   const ablated = [...S.ablated].sort();
   status(`running${ablated.length ? ` with ${ablated.length} head${ablated.length > 1 ? 's' : ''} ablated` : ''} …`);
   const t0 = performance.now();
@@ -148,6 +149,8 @@ async function load(): Promise<void> {
   const { where, name } = modelSource();
   const backend = ($('backend') as HTMLSelectElement).value as 'wasm' | 'webgpu' | 'cpu';
   delete document.body.dataset['loaded'];
+  delete document.body.dataset['error'];
+  await chain; // a run still going uses the model about to be disposed
   S.m3?.dispose();
   S.m3 = undefined;
   S.ablated.clear();
@@ -166,7 +169,11 @@ async function load(): Promise<void> {
   await chain;
 }
 
-$('load').onclick = () => void load().catch(fail);
+$('load').onclick = () => {
+  const button = $<HTMLButtonElement>('load');
+  button.disabled = true; // one load at a time
+  void load().catch(fail).finally(() => { button.disabled = false; });
+};
 $('run').onclick = () => schedule();
 $('clear-ablations').onclick = () => {
   S.ablated.clear();
