@@ -15,7 +15,7 @@ import {
 } from '../bench/bench.js';
 import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../bench/random-checkpoint.js';
 import { heapStats } from '../runtime/heap-guard.js';
-import { FORMULATIONS, type Formulation } from '../forward.js';
+import { FORMULATIONS, type Formulation } from '../run-encoder.js';
 import { fmaPeakGflops, forwardGemmShapes, kernelStatus, setKernelEnabled, timeGemmShapes } from '../kernels/index.js';
 import { defineCommand } from './command.js';
 import { CliError, intFlag } from './io.js';
