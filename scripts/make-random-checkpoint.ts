@@ -25,12 +25,16 @@ import { openTorchCheckpoint } from '../src/weights/torch.js';
 import type { TensorSource } from '../src/weights/types.js';
 import { parseConfig } from '../src/config.js';
 import { expectedShapes } from '../src/model/params.js';
+import { locateTensor, partFiles } from '../src/weights/checkpoint-files.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPLATE = join(ROOT, 'test', 'fixtures', 'tiny-m3');
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'sentencepiece.bpe.model'];
 const CHUNK_ELEMS = 4 << 20; // 16 MB of float32
 
+const ENC = partFiles('encoder');
+const COLBERT = partFiles('colbert_linear');
+const SPARSE = partFiles('sparse_linear');
 const SIZES = { hidden: 1024, heads: 16, intermediate: 4096, vocab: 250002, positions: 8194, layers: 24 };
 
 type Init = 'normal' | 'ln' | 'bias' | 'sparse_bias';
@@ -47,7 +51,7 @@ interface Gen {
 function encoderTensors(config: Record<string, unknown>): Gen[] {
   const c = parseConfig(config);
   const t: Gen[] = [...expectedShapes(c, c.hidden_size)]
-    .filter(([name]) => !name.startsWith('colbert_linear.') && !name.startsWith('sparse_linear.'))
+    .filter(([name]) => locateTensor(name).part === 'encoder')
     .map(([name, shape]) => ({
       name, shape,
       init: name.endsWith('.bias') ? 'bias' : name.endsWith('LayerNorm.weight') ? 'ln' : 'normal',
@@ -258,36 +262,36 @@ async function main(): Promise<void> {
 
   const written: string[] = [];
   if (format === 'bin' || format === 'both') {
-    log(`writing pytorch_model.bin (${encoder.length} tensors, ${layers} layers)`);
-    await writeBin(join(out, 'pytorch_model.bin'), 'pytorch_model', encoder, seed, overwrite, log);
-    written.push('pytorch_model.bin');
+    log(`writing ${ENC.torch} (${encoder.length} tensors, ${layers} layers)`);
+    await writeBin(join(out, ENC.torch), ENC.archive, encoder, seed, overwrite, log);
+    written.push(ENC.torch);
   }
   if (format === 'safetensors' || format === 'both') {
-    log(`writing model.safetensors (${encoder.length} tensors)`);
+    log(`writing ${ENC.safetensors} (${encoder.length} tensors)`);
     await writeSafetensors(
-      join(out, 'model.safetensors'),
+      join(out, ENC.safetensors),
       encoder.map((g) => ({ name: g.name, dtype: 'F32' as const, shape: g.shape, bytes: () => wholeBytes(g, seed) })),
       { metadata: { format: 'pt' }, overwrite },
     );
-    written.push('model.safetensors');
+    written.push(ENC.safetensors);
   }
-  await writeBin(join(out, 'colbert_linear.pt'), 'colbert_linear', colbert, colbertSeed, overwrite, log);
-  await writeBin(join(out, 'sparse_linear.pt'), 'sparse_linear', sparse, sparseSeed, overwrite, log);
-  written.push('colbert_linear.pt', 'sparse_linear.pt');
+  await writeBin(join(out, COLBERT.torch), COLBERT.archive, colbert, colbertSeed, overwrite, log);
+  await writeBin(join(out, SPARSE.torch), SPARSE.archive, sparse, sparseSeed, overwrite, log);
+  written.push(COLBERT.torch, SPARSE.torch);
   const tWrite = performance.now() - t0;
   for (const f of written) log(`  ${f}: ${(statSync(join(out, f)).size / 2 ** 20).toFixed(1)} MB`);
   log(`wrote ${out} in ${(tWrite / 1000).toFixed(1)} s`);
 
   if (args.verify) {
     const t1 = performance.now();
-    const checks: Array<[string, Gen[], number]> = [['colbert_linear.pt', colbert, colbertSeed], ['sparse_linear.pt', sparse, sparseSeed]];
-    if (written.includes('pytorch_model.bin')) checks.push(['pytorch_model.bin', encoder, seed]);
+    const checks: Array<[string, Gen[], number]> = [[COLBERT.torch, colbert, colbertSeed], [SPARSE.torch, sparse, sparseSeed]];
+    if (written.includes(ENC.torch)) checks.push([ENC.torch, encoder, seed]);
     for (const [f, gens, s] of checks) {
       const src = await openTorchCheckpoint(join(out, f));
       try { await verify(src, gens, s); } finally { await src.close(); }
     }
-    if (written.includes('model.safetensors')) {
-      const src = await openSafetensors(join(out, 'model.safetensors'));
+    if (written.includes(ENC.safetensors)) {
+      const src = await openSafetensors(join(out, ENC.safetensors));
       try { await verify(src, encoder, seed); } finally { await src.close(); }
     }
     log(`verified every tensor against the generator in ${((performance.now() - t1) / 1000).toFixed(1)} s`);

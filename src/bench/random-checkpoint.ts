@@ -14,6 +14,7 @@ import { writeFolderAtomic } from '../atomic-write.js';
 import { parseConfig } from '../config.js';
 import { BUNDLED_CHECKPOINT } from '../package-files.js';
 import { expectedShapes } from '../model/params.js';
+import { partFiles, splitByPart, type CheckpointPart } from '../weights/checkpoint-files.js';
 import { writeSafetensors, type TensorToWrite } from '../weights/safetensors.js';
 
 export interface RandomModelSize {
@@ -74,15 +75,8 @@ const initOf = (name: string): Init => (name.endsWith('.bias') ? 'bias' : name.e
  * Every tensor of the snapshot, split by file: names and shapes come from the model's own
  * `expectedShapes`, so the random checkpoint cannot drift from what the loader checks.
  */
-function tensorLists(z: RandomModelSize): { encoder: Spec[]; colbert: Spec[]; sparse: Spec[] } {
-  const all = [...expectedShapes(parseConfig(configObject(z)), z.colbertDim)].map(([name, shape]) => ({ name, shape, init: initOf(name) }));
-  const head = (prefix: string): Spec[] =>
-    all.filter((t) => t.name.startsWith(`${prefix}.`)).map((t) => ({ ...t, name: t.name.slice(prefix.length + 1) }));
-  return {
-    encoder: all.filter((t) => !t.name.startsWith('colbert_linear.') && !t.name.startsWith('sparse_linear.')),
-    colbert: head('colbert_linear'),
-    sparse: head('sparse_linear'),
-  };
+function tensorLists(z: RandomModelSize): Record<CheckpointPart, Spec[]> {
+  return splitByPart([...expectedShapes(parseConfig(configObject(z)), z.colbertDim)].map(([name, shape]) => ({ name, shape, init: initOf(name) })));
 }
 
 function toWrite(list: Spec[], seedBase: number): TensorToWrite[] {
@@ -134,15 +128,15 @@ export async function ensureRandomCheckpoint(
   }
   let done = 0;
   await writeFolderAtomic(dir, async (tmp) => {
-  await writeSafetensors(join(tmp, 'model.safetensors'), toWrite(lists.encoder, 1), {
+  await writeSafetensors(join(tmp, partFiles('encoder').safetensors), toWrite(lists.encoder, 1), {
     metadata: { format: 'pt' },
     onTensor: (_name, bytes) => { done += bytes; onProgress?.(done, total); },
   });
-  await writeSafetensors(join(tmp, 'colbert_linear.safetensors'), toWrite(lists.colbert, 100_000));
-  await writeSafetensors(join(tmp, 'sparse_linear.safetensors'), toWrite(lists.sparse, 200_000));
+  await writeSafetensors(join(tmp, partFiles('colbert_linear').safetensors), toWrite(lists.colbert_linear, 100_000));
+  await writeSafetensors(join(tmp, partFiles('sparse_linear').safetensors), toWrite(lists.sparse_linear, 200_000));
   await writeFile(join(tmp, 'config.json'), `${JSON.stringify(configObject(z), null, 2)}\n`);
   for (const f of TOKENIZER_FILES) await copyFile(join(src, f), join(tmp, f));
   await writeFile(join(tmp, '.complete'), stamp);
   });
-  return { dir, built: true, bytes: (await stat(join(dir, 'model.safetensors'))).size };
+  return { dir, built: true, bytes: (await stat(join(dir, partFiles('encoder').safetensors))).size };
 }
