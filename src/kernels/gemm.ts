@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { heapAddress, type WasmBackend as Backend } from '../runtime/heap-load.js';
 import { kernelSupport } from './feature.js';
 import { KernelPool } from './pool.js';
-import { JOB_BYTES, writeJob } from './job.js';
+import { JOB_BYTES, MAX_THREADS, writeJob } from './job.js';
 
 export const GEMM_KERNEL = 'BgeM3Gemm';
 
@@ -59,7 +59,7 @@ export function activeContext(): Context | null {
     unavailable = "the wasm backend is the single-threaded build (its memory is not shared)";
     return null;
   }
-  const threads = Math.max(1, Math.min(8, backend.wasm.tfjs?.getThreadsCount?.() ?? 1));
+  const threads = Math.max(1, Math.min(MAX_THREADS, backend.wasm.tfjs?.getThreadsCount?.() ?? 1));
   const job = backend.wasm._malloc(JOB_BYTES) >>> 0; // Emscripten returns addresses past 2 GiB as negative numbers
   if (!job) throw new Error('GEMM kernel: the wasm heap has no room for the job struct');
   new Uint8Array(memory.buffer, job, JOB_BYTES).fill(0);

@@ -11,6 +11,7 @@
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import layout from './job.json' with { type: 'json' };
+import { MAX_THREADS } from './job.js';
 
 /** Words of `ctl` (the worker, worker.js, gets them in its workerData). */
 const WORDS = {
@@ -48,7 +49,7 @@ export class KernelPool {
   private closed = false;
 
   constructor(module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly threads: number) {
-    if (threads < 1 || threads > 8) throw new RangeError(`kernel pool: threads must be in [1, 8], got ${threads}`);
+    if (threads < 1 || threads > MAX_THREADS) throw new RangeError(`kernel pool: threads must be in [1, ${MAX_THREADS}], got ${threads}`);
     this.run = (new WebAssembly.Instance(module, { env: { memory } }).exports as { run: Run }).run;
     for (let tid = 1; tid < threads; tid++) {
       // Errors come back on a port the main thread reads synchronously (it is blocked in exec meanwhile).
