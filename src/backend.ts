@@ -1,6 +1,7 @@
 /**
- * Backend selection. `wasm` (default) ships inside its npm package and runs XNNPACK's matMul on
- * several threads (see runtime/wasm-threads.ts); `cpu` is pure JS (slow, a fallback); `tensorflow` is
+ * Backend selection. `wasm` (default) ships inside its npm package and runs on several threads (see
+ * runtime/wasm-threads.ts): the Linears on the project's FMA kernel (src/kernels) where relaxed SIMD
+ * runs, else on XNNPACK's matMul; `cpu` is pure JS (slow, a fallback); `tensorflow` is
  * TensorFlow's C library through `@tensorflow/tfjs-node` or `@tensorflow/tfjs-node-gpu`, optional peers
  * a user may install (whichever is installed; the first of TENSORFLOW_PACKAGES that loads); `webgpu`
  * (`@tensorflow/tfjs-backend-webgpu`) runs in web pages only.

@@ -16,7 +16,7 @@ import { wasmThreadsStatus } from './runtime/wasm-threads.js';
 
 export { BgeM3 } from './m3.js';
 export type { LoadOptions, EncodeOptions, RunOptions, EncodeOutput, ScoreOptions, Inputs, ModelLocation } from './m3.js';
-export { FORMULATIONS, type Formulation } from './forward.js';
+export { FORMULATIONS, type Formulation } from './run-encoder.js';
 export { ActivationCache } from './hooks/cache.js';
 export { useBackend, BACKENDS, type BackendName } from './backend.js';
 export { parseConfig, ConfigError, type XLMRobertaConfig } from './config.js';

@@ -2,7 +2,7 @@
 import './tfjs-api.js'; // chained tensor methods and gradients, as the union tfjs package has them
 export { BgeM3 } from './m3.js';
 export type { LoadOptions, EncodeOptions, RunOptions, EncodeOutput, ScoreOptions, Inputs } from './m3.js';
-export { FORMULATIONS, type Formulation } from './forward.js';
+export { FORMULATIONS, type Formulation } from './run-encoder.js';
 export type { FastOptions } from './model/fast/ops.js';
 export { ActivationCache } from './hooks/cache.js';
 export { useBackend, tensorflowPackage, BACKENDS, TENSORFLOW_PACKAGES, type BackendName, type BackendOptions } from './backend.js';

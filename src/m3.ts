@@ -8,7 +8,7 @@ import { attribute, type AttributeOptions, type Attribution } from './attributio
 import { useBackend, type BackendName } from './backend.js';
 import { ENCODE_LIMITS, padBatch, planBatches } from './batches.js';
 import { maxInputTokens, type XLMRobertaConfig } from './config.js';
-import { checkFormulation, runEncoder, type Formulation } from './forward.js';
+import { checkFormulation, runEncoder, type Formulation } from './run-encoder.js';
 import { colbertHead, colbertVecs } from './heads/colbert.js';
 import { denseHead } from './heads/dense.js';
 import { batchLexicalWeights, lexicalWeights, sparseHead, unusedTokenIds } from './heads/sparse.js';

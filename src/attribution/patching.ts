@@ -5,7 +5,7 @@
  * the public `runWithHooks`, and the explained quantity is read off. One forward per head and side.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Formulation } from '../forward.js';
+import type { Formulation } from '../run-encoder.js';
 import { layerName, type ActivationName } from '../hooks/names.js';
 import type { HookFn } from '../hooks/runner.js';
 import type { BgeM3, EncodeOutput } from '../m3.js';

@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../tfjs-api.js'; // the gradient of every op, registered by the union package
-import { runEncoder } from '../forward.js';
+import { runEncoder } from '../run-encoder.js';
 import { denseHead } from '../heads/dense.js';
 import { sparseHead, unusedTokenIds } from '../heads/sparse.js';
 import type { ActivationName } from '../hooks/names.js';

@@ -2,7 +2,7 @@
  * The pieces of `bge-m3 bench`: shapes, FLOP counts, peak-RSS readings, timing one shape through
  * `BgeM3.encode`, and a client for the PyTorch baseline (`scripts/bench_torch.py --serve`).
  */
-import type { Formulation } from '../forward.js';
+import type { Formulation } from '../run-encoder.js';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';

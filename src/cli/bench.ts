@@ -15,7 +15,8 @@ import {
 } from '../bench/bench.js';
 import { defaultCacheDir, ensureRandomCheckpoint, PRESETS } from '../bench/random-checkpoint.js';
 import { heapStats } from '../runtime/heap-guard.js';
-import { FORMULATIONS, type Formulation } from '../forward.js';
+import { FORMULATIONS, type Formulation } from '../run-encoder.js';
+import { partFiles } from '../weights/checkpoint-files.js';
 import { fmaPeakGflops, forwardGemmShapes, kernelStatus, setKernelEnabled, timeGemmShapes } from '../kernels/index.js';
 import { defineCommand } from './command.js';
 import { CliError, intFlag } from './io.js';
@@ -143,7 +144,7 @@ export const run = defineCommand({
   const m3 = await load(modelDir, { threads });
   const loadS = (performance.now() - t0) / 1000;
   const loadRss = peakRssMb();
-  const weightsFile = m3.files.encoder ?? join(modelDir, 'model.safetensors');
+  const weightsFile = m3.files.encoder ?? join(modelDir, partFiles('encoder').safetensors);
   const weightsMb = statSync(weightsFile).size / 1e6;
   const readS = await timeFileRead(weightsFile);
   const th = wasmThreadsStatus();

@@ -4,6 +4,7 @@
  * cannot be right are refused here, before any byte is fetched.
  */
 import type { ListFileEntry } from '@huggingface/hub';
+import { CHECKPOINT_PARTS, partCandidates } from '../weights/checkpoint-files.js';
 import { DownloadError } from './errors.js';
 
 /** Files that must exist on the repo. */
@@ -11,11 +12,7 @@ export const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_confi
 /** Files downloaded when present. */
 export const OPTIONAL_FILES = ['sentencepiece.bpe.model'] as const;
 /** One of each group is required; the first one present on the repo is taken. */
-export const ALTERNATIVE_FILES: readonly (readonly string[])[] = [
-  ['model.safetensors', 'pytorch_model.bin'],
-  ['colbert_linear.safetensors', 'colbert_linear.pt'],
-  ['sparse_linear.safetensors', 'sparse_linear.pt'],
-];
+export const ALTERNATIVE_FILES: readonly (readonly string[])[] = CHECKPOINT_PARTS.map(partCandidates);
 
 /** A repo file as the tree listing describes it. */
 export interface RemoteFile {

@@ -12,7 +12,8 @@
  * materialised (R is chosen to keep the block, with the packed k_h and v_h, in L2).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeContext, heapAddress, kernelActive, type Backend, type Context } from './gemm.js';
+import { heapAddress, type WasmBackend as Backend } from '../runtime/heap-load.js';
+import { activeContext, checkArgs, contextFor, reserve } from './gemm.js';
 import { writeJob } from './job.js';
 
 export const ATTENTION_KERNEL = 'BgeM3Attention';
@@ -33,19 +34,6 @@ function scratchPerThread(T: number, d: number, R: number): number {
   return Math.ceil(bytes / 64) * 64;
 }
 
-/** Makes sure `ctx` has `bytes` of scratch; false when the heap has no room (the caller falls back). */
-function ensureScratch(ctx: Context, bytes: number): boolean {
-  if (ctx.scratchBytes >= bytes) return true;
-  if (ctx.scratch) ctx.backend.wasm._free(ctx.scratch);
-  ctx.scratch = 0;
-  ctx.scratchBytes = 0;
-  const p = ctx.backend.wasm._malloc(bytes + 64) >>> 0;
-  if (!p) return false;
-  ctx.scratch = p;
-  ctx.scratchBytes = bytes;
-  return true;
-}
-
 interface AttentionAttrs { batch: number; heads: number; scale: number }
 
 function attentionKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
@@ -53,14 +41,9 @@ function attentionKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const { batch: B, heads, scale } = args.attrs as unknown as AttentionAttrs;
   const backend = args.backend as Backend;
   if (!q || !k || !v) throw new RangeError(`${ATTENTION_KERNEL}: q, k and v are required`);
-  for (const [name, t] of [['q', q], ['k', k], ['v', v], ['keyBias', keyBias]] as const) {
-    if (t && t.dtype !== 'float32') throw new TypeError(`${ATTENTION_KERNEL}: ${name} must be float32, got ${t.dtype}`);
-  }
   if (q.shape.length !== 2) throw new RangeError(`${ATTENTION_KERNEL}: q must be [B·T, H], got [${q.shape}]`);
+  checkArgs(ATTENTION_KERNEL, { q, k, v, keyBias }, { k: q.shape, v: q.shape });
   const [N, H] = q.shape as [number, number];
-  for (const [name, t] of [['k', k], ['v', v]] as const) {
-    if (t.shape.length !== 2 || t.shape[0] !== N || t.shape[1] !== H) throw new RangeError(`${ATTENTION_KERNEL}: ${name} must be [${N}, ${H}] like q, got [${t.shape}]`);
-  }
   if (!Number.isInteger(B) || B < 1 || N % B !== 0) throw new RangeError(`${ATTENTION_KERNEL}: batch ${B} does not divide the ${N} rows of q`);
   if (!Number.isInteger(heads) || heads < 1 || H % heads !== 0) throw new RangeError(`${ATTENTION_KERNEL}: ${heads} heads do not divide the hidden size ${H}`);
   if (!Number.isFinite(scale) || scale === 0) throw new RangeError(`${ATTENTION_KERNEL}: scale must be a finite non-zero number, got ${scale}`);
@@ -68,12 +51,11 @@ function attentionKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   if (keyBias && tf.util.sizeFromShape(keyBias.shape) !== N) throw new RangeError(`${ATTENTION_KERNEL}: keyBias must hold B·T = ${N} values, got [${keyBias.shape}]`);
   const out = backend.makeOutput([N, H], 'float32');
   if (N === 0) return out;
-  const ctx = activeContext();
-  if (!ctx || ctx.backend !== backend) throw new Error(`${ATTENTION_KERNEL}: the kernel cannot run on this backend`);
+  const ctx = contextFor(ATTENTION_KERNEL, backend);
   const d = H / heads;
   const R = attentionRows(T);
   const per = scratchPerThread(T, d, R);
-  if (!ensureScratch(ctx, per * ctx.pool.threads)) throw new Error(`${ATTENTION_KERNEL}: the wasm heap has no room for ${per * ctx.pool.threads} bytes of attention scratch`);
+  if (!reserve(ctx, 'scratch', per * ctx.pool.threads)) throw new Error(`${ATTENTION_KERNEL}: the wasm heap has no room for ${per * ctx.pool.threads} bytes of attention scratch`);
   writeJob(ctx.pool.memory.buffer, ctx.job, 'attention', 'attention', {
     q: heapAddress(backend, q), k: heapAddress(backend, k), v: heapAddress(backend, v), out: heapAddress(backend, out),
     keyBias: keyBias ? heapAddress(backend, keyBias) : 0,
@@ -96,13 +78,13 @@ tf.registerKernel({ kernelName: ATTENTION_KERNEL, backendName: 'wasm', kernelFun
 export function kernelAttention(
   q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, keyBias: tf.Tensor | null, batch: number, heads: number, scale: number,
 ): tf.Tensor2D | null {
-  const ctx = kernelActive() ? activeContext() : null;
+  const ctx = activeContext();
   if (!ctx) return null;
   const [N, H] = q.shape;
   const T = N / batch;
   if (!Number.isInteger(T) || H % heads !== 0) return null; // the kernel would refuse it; let the caller's path report
   const R = attentionRows(T);
-  if (!ensureScratch(ctx, scratchPerThread(T, H / heads, R) * ctx.pool.threads)) return null;
+  if (!reserve(ctx, 'scratch', scratchPerThread(T, H / heads, R) * ctx.pool.threads)) return null;
   const inputs: tf.NamedTensorMap = keyBias ? { q, k, v, keyBias } : { q, k, v };
   return tf.engine().runKernel(ATTENTION_KERNEL, inputs, { batch, heads, scale }) as tf.Tensor2D;
 }

@@ -11,10 +11,10 @@
  * most PACK_BYTES (B is packed chunk by chunk of its columns).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapAddress, type WasmBackend as Backend } from '../runtime/heap-load.js';
 import { kernelSupport } from './feature.js';
 import { KernelPool } from './pool.js';
-import { JOB_BYTES, writeJob } from './job.js';
+import { JOB_BYTES, MAX_THREADS, writeJob } from './job.js';
 
 export const GEMM_KERNEL = 'BgeM3Gemm';
 
@@ -24,15 +24,6 @@ const PACK_BYTES = 4 << 20;
 export const SMALL_JOB = 1 << 19;
 /** Panels of packed B one row tile of A meets in a row: about what stays in L2 alongside A's rows. */
 const GROUP_BYTES = 512 << 10;
-
-/** The Emscripten module behind the wasm backend, as far as the kernel uses it. */
-interface WasmModuleParts {
-  _malloc(bytes: number): number;
-  _free(ptr: number): void;
-  wasmMemory?: WebAssembly.Memory;
-  tfjs?: { getThreadsCount?: () => number };
-}
-export type Backend = BackendWasm & { wasm: WasmModuleParts };
 
 /** What runs the kernel on one backend: its worker pool, job struct and pack buffer. */
 export interface Context {
@@ -68,7 +59,7 @@ export function activeContext(): Context | null {
     unavailable = "the wasm backend is the single-threaded build (its memory is not shared)";
     return null;
   }
-  const threads = Math.max(1, Math.min(8, backend.wasm.tfjs?.getThreadsCount?.() ?? 1));
+  const threads = Math.max(1, Math.min(MAX_THREADS, backend.wasm.tfjs?.getThreadsCount?.() ?? 1));
   const job = backend.wasm._malloc(JOB_BYTES) >>> 0; // Emscripten returns addresses past 2 GiB as negative numbers
   if (!job) throw new Error('GEMM kernel: the wasm heap has no room for the job struct');
   new Uint8Array(memory.buffer, job, JOB_BYTES).fill(0);
@@ -118,9 +109,35 @@ export function kernelActive(): boolean {
   return activeContext() !== null;
 }
 
-/** A tensor's address in the heap, as an unsigned number (the backend may hand out negative ones past 2 GiB). */
-export function heapAddress(backend: Backend, t: tf.TensorInfo): number {
-  return backend.getMemoryOffset(t.dataId) >>> 0;
+/** The context a kernel function runs on; throws when the kernel cannot run on `backend`. */
+export function contextFor(kernel: string, backend: Backend): Context {
+  const ctx = activeContext();
+  if (!ctx || ctx.backend !== backend) throw new Error(`${kernel}: the kernel cannot run here (${unavailable ?? 'another backend'})`);
+  return ctx;
+}
+
+/**
+ * Grows the context's pack or scratch buffer to at least `bytes` (+ 64 for aligning it); false when
+ * the heap has no room (the buffer is then empty).
+ */
+export function reserve(ctx: Context, buffer: 'pack' | 'scratch', bytes: number): boolean {
+  const size = buffer === 'pack' ? 'packBytes' : 'scratchBytes';
+  if (ctx[size] >= bytes) return true;
+  if (ctx[buffer]) ctx.backend.wasm._free(ctx[buffer]);
+  const p = ctx.backend.wasm._malloc(bytes + 64) >>> 0;
+  ctx[buffer] = p;
+  ctx[size] = p ? bytes : 0;
+  return p !== 0;
+}
+
+/** Throws unless each given tensor is float32 and, where `shapes` names it, of that shape (a kernel's arguments). */
+export function checkArgs(kernel: string, tensors: Record<string, tf.TensorInfo | undefined>, shapes: Record<string, readonly number[]> = {}): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!t) continue;
+    if (t.dtype !== 'float32') throw new TypeError(`${kernel}: ${name} must be float32, got ${t.dtype}`);
+    const s = shapes[name];
+    if (s && !tf.util.arraysEqual(t.shape, [...s])) throw new RangeError(`${kernel}: ${name} must be [${s.join(', ')}], got [${t.shape.join(', ')}]`);
+  }
 }
 
 interface GemmArgs {
@@ -135,15 +152,7 @@ interface GemmArgs {
 function gemmOnHeap(ctx: Context, g: GemmArgs, packed = false): void {
   const chunk = Math.max(8, Math.floor(PACK_BYTES / (4 * g.K) / 8) * 8); // columns of B per chunk
   const packBytes = 4 * g.K * 8 * Math.ceil(Math.min(chunk, g.N) / 8);
-  if (packBytes > ctx.packBytes) {
-    if (ctx.pack) ctx.backend.wasm._free(ctx.pack);
-    ctx.pack = 0;
-    ctx.packBytes = 0;
-    const p = ctx.backend.wasm._malloc(packBytes) >>> 0;
-    if (!p) throw new Error(`GEMM kernel: the wasm heap has no room for a ${packBytes}-byte pack buffer`);
-    ctx.pack = p;
-    ctx.packBytes = packBytes;
-  }
+  if (!reserve(ctx, 'pack', packBytes)) throw new Error(`GEMM kernel: the wasm heap has no room for a ${packBytes}-byte pack buffer`);
   const group = Math.max(1, Math.floor(GROUP_BYTES / (32 * g.K)));
   for (let n0 = 0; n0 < g.N; n0 += chunk) {
     const n = Math.min(chunk, g.N - n0);
@@ -168,21 +177,16 @@ function gemmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
   const { transposeB, transposeC, activation = 'none' } = args.attrs as unknown as GemmAttrs;
   if (activation !== 'gelu' && activation !== 'none') throw new RangeError(`${GEMM_KERNEL}: activation must be 'gelu' or 'none', got '${String(activation)}'`);
   const backend = args.backend as Backend;
-  for (const [name, t] of [['a', a], ['b', b], ['bias', bias]] as const) {
-    if (t && t.dtype !== 'float32') throw new TypeError(`${GEMM_KERNEL}: ${name} must be float32, got ${t.dtype}`);
-  }
+  checkArgs(GEMM_KERNEL, { a, b, bias });
   if (a.shape.length !== 2 || b.shape.length !== 2) throw new RangeError(`${GEMM_KERNEL}: a and b must be 2-D, got [${a.shape}] and [${b.shape}]`);
   const [M, K] = a.shape as [number, number];
   const [N, Kb] = (transposeB ? b.shape : [b.shape[1], b.shape[0]]) as [number, number];
   if (K !== Kb) throw new RangeError(`${GEMM_KERNEL}: inner sizes differ: a [${a.shape}], b [${b.shape}]${transposeB ? ' (transposed)' : ''}`);
   const cols = transposeC ? M : N;
-  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== cols)) {
-    throw new RangeError(`${GEMM_KERNEL}: bias must be [${cols}], got [${bias.shape}]`);
-  }
+  checkArgs(GEMM_KERNEL, { bias }, { bias: [cols] });
   const out = backend.makeOutput(transposeC ? [N, M] : [M, N], 'float32');
   if (M === 0 || N === 0) return out;
-  const ctx = activeContext();
-  if (!ctx || ctx.backend !== backend) throw new Error(`${GEMM_KERNEL}: the kernel cannot run here (${unavailable ?? 'another backend'})`);
+  const ctx = contextFor(GEMM_KERNEL, backend);
   const c = heapAddress(backend, out);
   const biasAt = bias ? heapAddress(backend, bias) : 0;
   if (K === 0) { // an empty sum: C is the bias (or 0) on every row
@@ -231,8 +235,7 @@ function linearsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; 
   if (N === 0 || K === 0) { // nothing to pack: one at a time (empty, or the bias on every row)
     return layers.map((l) => gemmKernel({ inputs: l.b ? { a: l.w, b: x, bias: l.b } : { a: l.w, b: x }, backend, attrs: { transposeB: true, transposeC: true } }));
   }
-  const ctx = activeContext();
-  if (!ctx || ctx.backend !== backend) throw new Error(`${LINEARS_KERNEL}: the kernel cannot run here (${unavailable ?? 'another backend'})`);
+  const ctx = contextFor(LINEARS_KERNEL, backend);
   const outs = layers.map((l) => backend.makeOutput([N, l.out], 'float32'));
   const b = heapAddress(backend, x);
   let packed = false; // has an earlier Linear of this call packed x?

@@ -8,6 +8,9 @@ import layout from './job.json' with { type: 'json' };
 type Fields<Op extends keyof typeof layout> = { [F in keyof (typeof layout)[Op]]?: number };
 export type JobOp = keyof typeof layout.ops;
 
+/** Threads the struct has scratch for: the most a kernel pool runs. */
+export const MAX_THREADS = layout.bytes.threads;
+
 /** Bytes of the whole struct: the fields, then per thread (up to 8) a scratch tile and a table of constants. */
 export const JOB_BYTES = layout.bytes.fields + layout.bytes.threads * (layout.bytes.tile + layout.bytes.constants);
 

@@ -10,16 +10,23 @@
  * `close()`.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import layout from './job.json' with { type: 'json' };
+import { MAX_THREADS } from './job.js';
 
-/** Words of `ctl`. */
-const SEQ = 0; // bumped once per job
-const JOB = 1; // the job struct's address in the heap
-const NTH = 2; // threads of this job
-const QUIT = 3; // set to stop the workers
-const DONE = 4; // DONE + tid: the last sequence number worker tid finished
-const FAILED = 16; // FAILED + tid: 1 when worker tid threw (its message is posted)
-const READY = 24; // READY + tid: 1 once worker tid has instantiated the module
-const WORDS = 32;
+/** Words of `ctl` (the worker, worker.js, gets them in its workerData). */
+const WORDS = {
+  SEQ: 0, // bumped once per job
+  JOB: 1, // the job struct's address in the heap
+  NTH: 2, // threads of this job
+  QUIT: 3, // set to stop the workers
+  DONE: 4, // DONE + tid: the last sequence number worker tid finished
+  FAILED: 16, // FAILED + tid: 1 when worker tid threw (its message is posted)
+  READY: 24, // READY + tid: 1 once worker tid has instantiated the module
+} as const;
+const { SEQ, JOB, NTH, QUIT, DONE, FAILED, READY } = WORDS;
+const CTL_WORDS = 32;
+/** Byte offset of the job's abort flag (job.json), set by a thread that fails so that no other waits for it. */
+const ABORT = layout.shared.abort;
 /** Seconds a new worker may take to start before the pool is called broken. */
 const START_TIMEOUT_S = 30;
 
@@ -29,57 +36,29 @@ const SPIN_MS = 0.3;
 /** Seconds the main thread waits for a worker before calling the pool broken. */
 const WORKER_TIMEOUT_S = 120;
 
-/** Each worker: instantiate the module on the shared memory, then run jobs until told to quit. */
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, ctl: sab, tid, port } = workerData;
-const ctl = new Int32Array(sab);
-const { run } = new WebAssembly.Instance(module, { env: { memory } }).exports;
-Atomics.store(ctl, ${READY} + tid, 1);
-Atomics.notify(ctl, ${READY} + tid);
-let seen = 0;
-for (;;) {
-  // Spin a little before sleeping: the forward's next job usually comes within microseconds, and a
-  // sleeping thread takes 15-100 us to wake (more on a busy machine).
-  for (let i = 0, t0 = performance.now(); Atomics.load(ctl, ${SEQ}) === seen; i++) {
-    if ((i & 255) === 255 && performance.now() - t0 > ${SPIN_MS}) break;
-  }
-  Atomics.wait(ctl, ${SEQ}, seen);
-  const seq = Atomics.load(ctl, ${SEQ});
-  if (seq === seen) continue;
-  seen = seq;
-  if (Atomics.load(ctl, ${QUIT})) break;
-  const job = Atomics.load(ctl, ${JOB});
-  try {
-    run(job, tid, Atomics.load(ctl, ${NTH}));
-  } catch (e) {
-    Atomics.store(new Int32Array(memory.buffer), (job + 64) >>> 2, 1); // abort: nobody waits for this thread
-    Atomics.store(ctl, ${FAILED} + tid, 1);
-    port.postMessage(String(e && e.stack || e));
-  }
-  Atomics.store(ctl, ${DONE} + tid, seq);
-  Atomics.notify(ctl, ${DONE} + tid);
-}
-`;
+/** The worker's module file: plain JavaScript beside this file, in src/ and (copied by tsc) in dist/. */
+const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 type Run = (job: number, tid: number, nth: number) => void;
 
 export class KernelPool {
-  private readonly ctl = new Int32Array(new SharedArrayBuffer(4 * WORDS));
+  private readonly ctl = new Int32Array(new SharedArrayBuffer(4 * CTL_WORDS));
   private readonly workers: Worker[] = [];
   private readonly run: Run;
   private readonly ports: MessagePort[] = [];
   private closed = false;
 
   constructor(module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly threads: number) {
-    if (threads < 1 || threads > 8) throw new RangeError(`kernel pool: threads must be in [1, 8], got ${threads}`);
+    if (threads < 1 || threads > MAX_THREADS) throw new RangeError(`kernel pool: threads must be in [1, ${MAX_THREADS}], got ${threads}`);
     this.run = (new WebAssembly.Instance(module, { env: { memory } }).exports as { run: Run }).run;
     for (let tid = 1; tid < threads; tid++) {
       // Errors come back on a port the main thread reads synchronously (it is blocked in exec meanwhile).
       const { port1, port2 } = new MessageChannel();
-      // execArgv []: the parent's flags (e.g. --input-type=module of `node -e`) would change how the source is read.
-      const w = new Worker(WORKER_SOURCE, {
-        eval: true, execArgv: [], workerData: { module, memory, ctl: this.ctl.buffer, tid, port: port2 }, transferList: [port2],
+      // execArgv []: the parent's flags (a test runner's loaders, `node -e`'s --input-type) are not the worker's.
+      const w = new Worker(WORKER_URL, {
+        execArgv: [],
+        workerData: { module, memory, ctl: this.ctl.buffer, tid, port: port2, words: WORDS, abortOffset: ABORT, spinMs: SPIN_MS },
+        transferList: [port2],
       });
       w.on('error', () => { /* reported through FAILED and the port */ });
       w.unref();
@@ -111,7 +90,7 @@ export class KernelPool {
     try {
       this.run(job, 0, nth);
     } catch (e) {
-      Atomics.store(new Int32Array(this.memory.buffer), (job + 64) >>> 2, 1); // abort the job: no worker waits for this thread's panels
+      Atomics.store(new Int32Array(this.memory.buffer), (job + ABORT) >>> 2, 1); // abort the job: no worker waits for this thread's panels
       mine = e;
     }
     for (let tid = 1; tid < nth; tid++) {
@@ -131,7 +110,7 @@ export class KernelPool {
       }
     }
     if (mine) throw mine;
-    if (Atomics.load(new Int32Array(this.memory.buffer), (job + 64) >>> 2)) {
+    if (Atomics.load(new Int32Array(this.memory.buffer), (job + ABORT) >>> 2)) {
       // set by a thread that failed or gave up waiting for the packing: the output is incomplete
       const failed = [...Array(nth - 1).keys()].map((i) => i + 1).filter((tid) => Atomics.load(c, FAILED + tid));
       if (failed.length === 0) throw new Error('GEMM kernel: the packing did not finish within ~60 s (a thread stopped); the job was aborted');

@@ -5,25 +5,17 @@
  * the 6–9 elementwise ops (each one thread, each a pass) of the tfjs formulation.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeContext, heapAddress, kernelActive, SMALL_JOB, type Backend } from './gemm.js';
+import { heapAddress, type WasmBackend as Backend } from '../runtime/heap-load.js';
+import { checkArgs, contextFor, kernelActive, SMALL_JOB } from './gemm.js';
 import { writeJob } from './job.js';
 
 export const LAYER_NORM_KERNEL = 'BgeM3LayerNorm';
 export const SOFTMAX_KERNEL = 'BgeM3Softmax';
 
 
-function checkFloat2d(kernel: string, name: string, t: tf.TensorInfo | undefined, shape?: readonly number[]): void {
-  if (!t) return;
-  if (t.dtype !== 'float32') throw new TypeError(`${kernel}: ${name} must be float32, got ${t.dtype}`);
-  if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-    throw new RangeError(`${kernel}: ${name} must be [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
-  }
-}
-
 /** Writes a row job (see rows.wat) and runs it on every thread. */
 function runRows(backend: Backend, op: 'layerNorm' | 'softmax', f: { x: number; rows: number; residual: number; cols: number; gamma: number; y: number; beta: number; eps: number }): void {
-  const ctx = activeContext();
-  if (!ctx || ctx.backend !== backend) throw new Error('row kernels: the kernel cannot run on this backend');
+  const ctx = contextFor(op === 'layerNorm' ? LAYER_NORM_KERNEL : SOFTMAX_KERNEL, backend);
   writeJob(ctx.pool.memory.buffer, ctx.job, op, 'rows', f);
   ctx.pool.exec(ctx.job, f.rows * f.cols < SMALL_JOB / 4 ? 1 : undefined);
 }
@@ -34,10 +26,7 @@ function layerNormKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const backend = args.backend as Backend;
   if (!x || x.shape.length !== 2) throw new RangeError(`${LAYER_NORM_KERNEL}: x must be 2-D, got [${x?.shape}]`);
   const [rows, cols] = x.shape as [number, number];
-  checkFloat2d(LAYER_NORM_KERNEL, 'x', x);
-  checkFloat2d(LAYER_NORM_KERNEL, 'residual', residual, [rows, cols]);
-  checkFloat2d(LAYER_NORM_KERNEL, 'gamma', gamma, [cols]);
-  checkFloat2d(LAYER_NORM_KERNEL, 'beta', beta, [cols]);
+  checkArgs(LAYER_NORM_KERNEL, { x, residual, gamma, beta }, { residual: [rows, cols], gamma: [cols], beta: [cols] });
   if (cols % 4 !== 0 || cols === 0) throw new RangeError(`${LAYER_NORM_KERNEL}: the row length must be a positive multiple of 4, got ${cols}`);
   if (!(eps >= 0)) throw new RangeError(`${LAYER_NORM_KERNEL}: eps must be >= 0, got ${eps}`);
   const out = backend.makeOutput([rows, cols], 'float32');
@@ -51,7 +40,7 @@ function softmaxKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }
   const { x } = args.inputs as Record<string, tf.TensorInfo | undefined>;
   const backend = args.backend as Backend;
   if (!x || x.shape.length !== 2) throw new RangeError(`${SOFTMAX_KERNEL}: x must be 2-D, got [${x?.shape}]`);
-  checkFloat2d(SOFTMAX_KERNEL, 'x', x);
+  checkArgs(SOFTMAX_KERNEL, { x });
   const [rows, cols] = x.shape as [number, number];
   const out = backend.makeOutput([rows, cols], 'float32');
   if (rows === 0 || cols === 0) return out;

@@ -27,6 +27,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFolderAtomic } from '../atomic-write.js';
 import type { BgeM3 } from '../m3.js';
+import { partFiles } from '../weights/checkpoint-files.js';
 import { headValuesFault, HeadWeightsError } from '../weights/finite.js';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { writeStateDict } from '../weights/torch-writer.js';
@@ -35,12 +36,14 @@ import { LinearTokenHead } from './heads/linear-token.js';
 import { SPLADE_TENSORS, SpladeHead } from './heads/splade.js';
 
 export const HEAD_CONFIG_FILE = 'head.json';
+/** The m3 heads' files: the snapshot's own sparse head files, so a folder's file can replace a snapshot's. */
+const SPARSE_FILES = partFiles('sparse_linear');
 /** The heads a folder can hold (`head.json`'s "head"). */
 const HEAD_KINDS: readonly unknown[] = ['m3', 'm3-log1p', 'splade'];
 /** The extra files `saveHead` may be given (`sparse train`'s report). */
 const EXTRA_FILES: readonly string[] = ['training.json'];
 /** Every file a head folder may hold. */
-export const HEAD_FOLDER_FILES: readonly string[] = [HEAD_CONFIG_FILE, 'sparse_linear.safetensors', 'sparse_linear.pt', 'splade.safetensors', ...EXTRA_FILES];
+export const HEAD_FOLDER_FILES: readonly string[] = [HEAD_CONFIG_FILE, SPARSE_FILES.safetensors, SPARSE_FILES.torch, 'splade.safetensors', ...EXTRA_FILES];
 
 /**
  * Why `dir` may not be replaced by a new head (null: it may): it must be a folder holding a
@@ -100,10 +103,10 @@ export async function saveHead(
     } else {
       const weight = { name: 'weight', shape: named['sparse_linear.weight']!.shape, data: host.get('sparse_linear.weight')! };
       const bias = { name: 'bias', shape: named['sparse_linear.bias']!.shape, data: host.get('sparse_linear.bias')! };
-      await writeSafetensors(join(tmp, 'sparse_linear.safetensors'), [weight, bias].map((t) => ({
+      await writeSafetensors(join(tmp, SPARSE_FILES.safetensors), [weight, bias].map((t) => ({
         name: t.name, dtype: 'F32' as const, shape: t.shape, bytes: () => new Uint8Array(t.data.buffer),
       })), { metadata: { format: 'pt' } });
-      await writeStateDict(join(tmp, 'sparse_linear.pt'), [weight, bias], { archive: 'sparse_linear' });
+      await writeStateDict(join(tmp, SPARSE_FILES.torch), [weight, bias], { archive: SPARSE_FILES.archive });
     }
     await writeFile(join(tmp, HEAD_CONFIG_FILE), `${JSON.stringify(head.config, null, 2)}\n`);
     for (const [name, text] of Object.entries(opts.files ?? {})) await writeFile(join(tmp, name), text);
@@ -136,7 +139,7 @@ export async function readHeadConfig(dir: string, model: BgeM3): Promise<HeadCon
 /** Loads a head saved by `saveHead` for `model` (the same hidden size and vocabulary). */
 export async function loadHead(dir: string, model: BgeM3): Promise<TrainableHead> {
   const cfg = await readHeadConfig(dir, model);
-  const file = join(dir, cfg.head === 'splade' ? 'splade.safetensors' : 'sparse_linear.safetensors');
+  const file = join(dir, cfg.head === 'splade' ? 'splade.safetensors' : SPARSE_FILES.safetensors);
   if (!existsSync(file)) throw new Error(`${file}: no such file`);
   const st = await openSafetensors(file);
   const read = async (name: string) => {

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { XLMRobertaConfig } from '../config.js';
+import type { HeadPart } from '../weights/checkpoint-files.js';
 
 /** A Linear layer: y = x·weightᵀ + bias. */
 export interface Linear {
@@ -63,8 +64,9 @@ export function describeWeights(vb: VarBuilder, c: XLMRobertaConfig, colbertDim:
     encoder: {
       layer: Array.from({ length: c.num_hidden_layers }, (_, i) => layerWeights(vb.pp(`encoder.layer.${i}`), H, c.intermediate_size)),
     },
-    colbert_linear: linear(vb.pp('colbert_linear'), colbertDim, H), // [H] -> [C]
-    sparse_linear: linear(vb.pp('sparse_linear'), 1, H), // [H] -> [1]
+    // the heads, each stored in a file of its own (weights/checkpoint-files.ts: HEAD_PARTS)
+    colbert_linear: linear(vb.pp('colbert_linear' satisfies HeadPart), colbertDim, H), // [H] -> [C]
+    sparse_linear: linear(vb.pp('sparse_linear' satisfies HeadPart), 1, H), // [H] -> [1]
   } as const;
 }
 

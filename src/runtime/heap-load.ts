@@ -21,6 +21,8 @@ export interface WasmHeap {
   /** The memory: exported by the threaded build; the others keep it in `asm.memory`. */
   wasmMemory?: WebAssembly.Memory;
   asm?: { memory?: WebAssembly.Memory };
+  /** The threaded build's pool size. */
+  tfjs?: { getThreadsCount?: () => number };
 }
 
 export type WasmBackend = BackendWasm & { wasm: WasmHeap };
@@ -39,6 +41,11 @@ export function activeWasmBackend(): WasmBackend | null {
 export function heapU8(backend: WasmBackend): Uint8Array {
   const mem = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
   return mem ? new Uint8Array(mem.buffer) : backend.wasm.HEAPU8;
+}
+
+/** A tensor's address in the heap, as an unsigned number (the backend may hand out negative ones past 2 GiB). */
+export function heapAddress(backend: WasmBackend, t: tf.TensorInfo): number {
+  return backend.getMemoryOffset(t.dataId) >>> 0;
 }
 
 /** One read: `bytes` bytes of tensor `key`, from byte `from` of its data, into the heap at `offset`. */
@@ -116,7 +123,7 @@ export function openDirectReader(): DirectReader {
       if (from < 0 || rows <= 0) return null;
       const rowBytes = 4 * inner.reduce((a, b) => a * b, 1);
       const out = backend.makeOutput([rows, ...inner], 'float32');
-      jobs.push({ file: f, key, from: from * rowBytes, offset: backend.getMemoryOffset(out.dataId), bytes: rows * rowBytes });
+      jobs.push({ file: f, key, from: from * rowBytes, offset: heapAddress(backend, out), bytes: rows * rowBytes });
       return tf.engine().makeTensorFromTensorInfo(out, backend);
     },
     async finish(parallel = 4) {

@@ -13,7 +13,7 @@
  * backends keep their own.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeWasmBackend, heapU8, type WasmBackend } from './heap-load.js';
+import { activeWasmBackend, heapAddress, heapU8, type WasmBackend } from './heap-load.js';
 
 /** Rows [from, from + n) of `t` along its first axis, as a new tensor (a copy; the whole tensor is cloned). */
 export function sliceRows<T extends tf.Tensor>(t: T, from: number, n: number): T {
@@ -53,8 +53,8 @@ function gatherRowsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknow
   const rowBytes = 4 * inner.reduce((a, v) => a * v, 1);
   if (rowBytes === 0 || ids.length === 0) return out;
   const heap = heapU8(b);
-  const src = b.getMemoryOffset(x.dataId) >>> 0;
-  const dst = b.getMemoryOffset(out.dataId) >>> 0;
+  const src = heapAddress(b, x);
+  const dst = heapAddress(b, out);
   for (let i = 0; i < ids.length; i++) heap.copyWithin(dst + i * rowBytes, src + ids[i]! * rowBytes, src + (ids[i]! + 1) * rowBytes);
   return out;
 }
@@ -80,13 +80,13 @@ function sliceKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   let run = 1;
   while (d >= 0 && from[d] === 0 && n[d] === shape[d]) run *= shape[d--]!;
   const outer = Math.max(d, 0);
-  let base = b.getMemoryOffset(x.dataId) >>> 0;
+  let base = heapAddress(b, x);
   if (d >= 0) {
     run *= n[d]!;
     base += 4 * from[d]! * stride[d]!;
   }
   const heap = heapU8(b);
-  let dst = b.getMemoryOffset(out.dataId) >>> 0;
+  let dst = heapAddress(b, out);
   const idx = new Array<number>(outer).fill(0);
   for (;;) {
     let src = base;

@@ -1,22 +1,19 @@
 /**
- * Converts a snapshot's PyTorch files to safetensors next to them: `pytorch_model.bin` ->
- * `model.safetensors`, `colbert_linear.pt` -> `colbert_linear.safetensors`, `sparse_linear.pt` ->
- * `sparse_linear.safetensors`. Keys and dtypes are unchanged. Tensors are read and written one at a
+ * Converts a snapshot's PyTorch files to safetensors next to them, part by part (the encoder's
+ * and each head's file: weights/checkpoint-files.ts). Keys and dtypes are unchanged. Tensors are read and written one at a
  * time, so peak memory stays near the largest tensor. Each file is written to a temporary name and
  * renamed when complete; an existing target is never replaced unless `force`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { CHECKPOINT_PARTS, partFiles } from './checkpoint-files.js';
 import { writeSafetensors } from './safetensors.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { openTorchCheckpoint } from './torch.js';
 import { DTYPE_SIZE, numel } from './types.js';
 
-export const CONVERSIONS = [
-  ['pytorch_model.bin', 'model.safetensors'],
-  ['colbert_linear.pt', 'colbert_linear.safetensors'],
-  ['sparse_linear.pt', 'sparse_linear.safetensors'],
-] as const;
+/** [PyTorch file, safetensors file] of each part of a snapshot. */
+export const CONVERSIONS: ReadonlyArray<readonly [string, string]> = CHECKPOINT_PARTS.map((p) => [partFiles(p).torch, partFiles(p).safetensors]);
 
 export interface ConvertOptions {
   force?: boolean;

@@ -12,6 +12,7 @@
  * not change any output and is not reported.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { locateTensor, type CheckpointPart } from './checkpoint-files.js';
 
 export interface NonFiniteTensor {
   readonly name: string;
@@ -111,10 +112,9 @@ export async function checkOutputsFinite(
   }
 }
 
-/** The snapshot file a weight comes from: its head's file for `colbert_linear.*` / `sparse_linear.*`, else the encoder's. */
-export function weightFile(files: Readonly<Record<string, string>>, tensorName: string): string {
-  const head = tensorName.slice(0, tensorName.indexOf('.'));
-  return files[head] ?? files.encoder ?? 'the checkpoint';
+/** The snapshot file a weight comes from (checkpoint-files.ts `locateTensor`). */
+export function weightFile(files: Readonly<Partial<Record<CheckpointPart, string>>>, tensorName: string): string {
+  return files[locateTensor(tensorName).part] ?? 'the checkpoint';
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,15 +6,13 @@
  * The folder is a directory (Node), a folder URL or picked File objects (folder.ts).
  */
 import { loadConfig, type XLMRobertaConfig } from '../config.js';
+import { CHECKPOINT_PARTS, locateTensor, partCandidates, tensorName, type CheckpointPart } from './checkpoint-files.js';
 import { dirFolder, type ModelFolder } from './folder.js';
 import { openSafetensors } from './safetensors.js';
 import type { ByteSource } from './source.js';
 import { openTorchCheckpoint } from './torch.js';
 import { WeightFileError, type HostTensor, type TensorSource } from './types.js';
 
-export const ENCODER_FILES = ['model.safetensors', 'pytorch_model.bin'] as const;
-export const HEAD_NAMES = ['colbert_linear', 'sparse_linear'] as const;
-export type HeadName = (typeof HEAD_NAMES)[number];
 
 /** Keys a BGE-M3 checkpoint carries that the model does not use. */
 const KNOWN_UNUSED = /^(pooler\.dense\.(weight|bias)|embeddings\.position_ids)$/;
@@ -26,8 +24,8 @@ export function openWeightFile(from: string | ByteSource): Promise<TensorSource>
 }
 
 /** The file (name within the folder) a snapshot loads for the encoder or a head, by the preference order above. */
-export async function snapshotFile(folder: ModelFolder, part: 'encoder' | HeadName): Promise<string> {
-  const candidates = part === 'encoder' ? ENCODER_FILES : [`${part}.safetensors`, `${part}.pt`];
+export async function snapshotFile(folder: ModelFolder, part: CheckpointPart): Promise<string> {
+  const candidates = partCandidates(part);
   for (const f of candidates) if (await folder.has(f)) return f;
   throw new WeightFileError(folder.name, `no ${part === 'encoder' ? 'encoder weights' : `'${part}' head`} in the snapshot (looked for ${candidates.join(', ')})`);
 }
@@ -39,7 +37,7 @@ export interface SnapshotWeights {
   /** ColBERT output size, read from `colbert_linear.weight`. */
   readonly colbertDim: number;
   /** The files read, by part (paths or URLs). */
-  readonly files: Readonly<Record<'encoder' | HeadName, string>>;
+  readonly files: Readonly<Record<CheckpointPart, string>>;
   /** Keys a BGE-M3 checkpoint has but the model does not use (`pooler.*`). */
   readonly ignoredKeys: readonly string[];
   /** Keys no BGE-M3 checkpoint should have: reported by the loader as a warning. */
@@ -54,11 +52,9 @@ export interface SnapshotWeights {
 }
 
 /** Name-to-file routing: head tensors live in their own files, under the name without the head prefix. */
-function locate(files: Readonly<Record<'encoder' | HeadName, string>>, name: string): { file: string; key: string } {
-  for (const head of HEAD_NAMES) {
-    if (name.startsWith(`${head}.`)) return { file: files[head], key: name.slice(head.length + 1) };
-  }
-  return { file: files.encoder, key: name };
+function locate(files: Readonly<Record<CheckpointPart, string>>, name: string): { file: string; key: string } {
+  const { part, key } = locateTensor(name);
+  return { file: files[part], key };
 }
 
 /** The name and shape of every tensor the model reads, given the config and the ColBERT size (the weight tree's `expectedShapes`). */
@@ -73,33 +69,18 @@ export async function openSnapshot(from: string | ModelFolder, expectedShapes: E
   const folder = typeof from === 'string' ? dirFolder(from) : from;
   const dir = folder.name;
   const config = await loadConfig(folder.path('config.json'), () => folder.text('config.json'));
-  const names = {
-    encoder: await snapshotFile(folder, 'encoder'),
-    colbert_linear: await snapshotFile(folder, 'colbert_linear'),
-    sparse_linear: await snapshotFile(folder, 'sparse_linear'),
-  };
-  const files = {
-    encoder: folder.path(names.encoder),
-    colbert_linear: folder.path(names.colbert_linear),
-    sparse_linear: folder.path(names.sparse_linear),
-  };
+  const names = {} as Record<CheckpointPart, string>;
+  for (const p of CHECKPOINT_PARTS) names[p] = await snapshotFile(folder, p);
+  const files = Object.fromEntries(CHECKPOINT_PARTS.map((p) => [p, folder.path(names[p])])) as Record<CheckpointPart, string>;
   const sources: TensorSource[] = [];
-  const open = async (part: keyof typeof names): Promise<TensorSource> => {
-    const s = await openWeightFile(await folder.open(names[part]));
-    sources.push(s);
-    return s;
-  };
   try {
-    const encoder = await open('encoder');
-    const heads: Record<HeadName, TensorSource> = {
-      colbert_linear: await open('colbert_linear'),
-      sparse_linear: await open('sparse_linear'),
-    };
-
     // Where each full name lives.
     const where = new Map<string, [TensorSource, string]>();
-    for (const k of encoder.keys()) where.set(k, [encoder, k]);
-    for (const h of HEAD_NAMES) for (const k of heads[h].keys()) where.set(`${h}.${k}`, [heads[h], k]);
+    for (const part of CHECKPOINT_PARTS) {
+      const source = await openWeightFile(await folder.open(names[part]));
+      sources.push(source);
+      for (const k of source.keys()) where.set(tensorName(part, k), [source, k]);
+    }
 
     const cw = where.get('colbert_linear.weight');
     if (!cw) throw new WeightFileError(files.colbert_linear, "missing tensor 'weight'");

@@ -18,7 +18,7 @@ const LAYERS: Array<[string, RegExp]> = [
   ['formats', /^(weights|tokenizer|hub)\/|^tokenizer\.ts$|^host\/(file-source|model-folder)\b/],
   ['runtime', /^(runtime|kernels|host)\/|^backend\.ts$/], // host/: the browser variants of runtime/ and kernels/ files, and gpu.ts
   ['weight tree', /^model\/params\.ts$|^hooks\/|^batches\.ts$/],
-  ['model', /^model\/|^forward\.ts$/],
+  ['model', /^model\/|^run-encoder\.ts$/],
   ['heads', /^heads\/|^scores\.ts$/],
   ['facade', /^m3\.ts$|^attribution\//], // m3.attribute is part of the facade's API
   ['uses', /^(lab|inspect|cli|bench|serve)\/|^(explain|index|browser)\.ts$/],

@@ -30,7 +30,7 @@ const KERNEL_CHUNK_TOKENS = 1024;
 const XNNPACK_CHUNK_TOKENS = 256;
 
 /** Token rows per chunk: `chunkTokens`, or the default of the path that runs. */
-export function rowChunk(opts: FastOptions): number {
+function rowChunk(opts: FastOptions): number {
   return Math.max(1, opts.chunkTokens ?? (kernelActive() ? KERNEL_CHUNK_TOKENS : XNNPACK_CHUNK_TOKENS));
 }
 
