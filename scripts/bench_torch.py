@@ -16,6 +16,7 @@ reference BLAS and is ~20x slower). OMP_WAIT_POLICY=PASSIVE is set before torch 
 torch's OpenMP threads and OpenBLAS's threads do not spin against each other on a small machine.
 """
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -57,9 +58,27 @@ def loaded_blas():
     try:
         with open("/proc/self/maps") as f:
             libs = {line.split()[-1] for line in f if "blas" in line.lower()}
-        return ", ".join(sorted(os.path.basename(p) for p in libs)) or "unknown"
     except OSError:
         return "unknown"
+    names = ", ".join(sorted(os.path.basename(p) for p in libs)) or "unknown"
+    return names + openblas_core(libs)
+
+
+def openblas_core(libs):
+    """OpenBLAS's kernel family (e.g. SkylakeX = AVX-512, Haswell = AVX2): it sets the baseline's speed,
+    and OPENBLAS_CORETYPE overrides it, so the bench says which one ran."""
+    for path in libs:
+        if "openblas" not in os.path.basename(path):
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            core = lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        return f" (OpenBLAS core {core}{', OPENBLAS_CORETYPE=' + forced if forced else ''})"
+    return ""
 
 
 def reset_peak_rss():
