@@ -7,10 +7,10 @@
  * Resumable partial files (an encode `.part`, a download `.incomplete`) keep their own names, since the
  * user resumes from them, and are moved into place by `commitFile`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { withTempPath } from './temp-path.js';
+import { repairOnSignal, withTempPath } from './temp-path.js';
 
 /** The temporary name of a write to `target`: beside it, hidden (dot), and per process so concurrent writers never collide. */
 export function tempPathFor(target: string): string {
@@ -108,6 +108,11 @@ export async function writeFileAtomic(
   });
 }
 
+/** Puts a folder moved aside to `old` back under `target`, unless its replacement is already there. */
+export function putBackAside(old: string, target: string): void {
+  if (existsSync(old) && !existsSync(target)) renameSync(old, target);
+}
+
 /**
  * Writes the folder `target` atomically: `fill(tmp)` fills a fresh temporary folder beside it, whose files
  * are then synced and which is swapped in for `target`: an existing `target` is moved aside, the new
@@ -125,13 +130,16 @@ export async function writeFolderAtomic(target: string, fill: (tmp: string) => P
     if (existsSync(target)) {
       const old = join(dirname(target), `.${basename(target)}.${process.pid}.old`);
       await rm(old, { recursive: true, force: true });
-      await rename(target, old);
-      try {
-        await rename(tmp, target);
-      } catch (e) {
-        await rename(old, target); // put the old folder back
-        throw e;
-      }
+      const putBack = () => putBackAside(old, target);
+      await repairOnSignal(putBack, async () => {
+        await rename(target, old);
+        try {
+          await rename(tmp, target);
+        } catch (e) {
+          putBack();
+          throw e;
+        }
+      });
       await rm(old, { recursive: true, force: true });
     } else {
       await rename(tmp, target);

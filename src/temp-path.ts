@@ -11,7 +11,12 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** Temporary paths being written now; removed if a signal stops the process. */
 const live = new Set<string>();
 
+/** Repairs to make if a signal stops the process now (e.g. put back an output moved aside). */
+const repairs = new Set<() => void>();
+
 function onSignal(signal: NodeJS.Signals): void {
+  for (const repair of repairs) repair();
+  repairs.clear();
   for (const p of live) rmSync(p, { recursive: true, force: true });
   live.clear();
   uninstall();
@@ -42,6 +47,20 @@ export async function withTempPath<T>(tmp: string, target: string, write: (tmp: 
   } finally {
     live.delete(tmp);
     if (live.size === 0) uninstall();
+  }
+}
+
+/**
+ * Runs `step()` with `repair` armed: if a signal stops the process meanwhile, `repair()` runs before the
+ * temporary paths are removed (a folder swap puts the old folder back with it). Call it inside
+ * `withTempPath`, whose signal handler runs it.
+ */
+export async function repairOnSignal<T>(repair: () => void, step: () => Promise<T>): Promise<T> {
+  repairs.add(repair);
+  try {
+    return await step();
+  } finally {
+    repairs.delete(repair);
   }
 }
 

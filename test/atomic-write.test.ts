@@ -8,6 +8,7 @@ import { open, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { commitFile, tempPathFor, tempTargetName, writeFileAtomic, writeFolderAtomic } from '../src/atomic-write.js';
 
@@ -124,6 +125,41 @@ describe('writeFolderAtomic', () => {
     expect(readFileSync(join(target, 'state.json'), 'utf8')).toBe('{"epoch":1}\n');
     expect(readdirSync(dir)).toEqual(['ckpt']);
     expect(statSync(target).isDirectory()).toBe(true);
+  });
+});
+
+describe('a signal during a folder swap', () => {
+  it('puts the old folder back under its name when the process is stopped between the two renames', async () => {
+    const dir = mkdtempSync(join(root, 'swap-signal-'));
+    const target = join(dir, 'head');
+    mkdirSync(target);
+    writeFileSync(join(target, 'head.json'), 'old');
+    const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+    // the child moves the folder aside as writeFolderAtomic does, then is stopped before the new one is in
+    const script = `
+      import { mkdirSync, renameSync } from 'node:fs';
+      const { withTempPath, repairOnSignal } = await import(${JSON.stringify(join(dist, 'temp-path.js'))});
+      const { putBackAside } = await import(${JSON.stringify(join(dist, 'atomic-write.js'))});
+      const old = ${JSON.stringify(join(dir, '.head.old'))};
+      const tmp = ${JSON.stringify(join(dir, '.head.tmp'))};
+      await withTempPath(tmp, ${JSON.stringify(target)}, async () => {
+        mkdirSync(tmp);
+        await repairOnSignal(() => putBackAside(old, ${JSON.stringify(target)}), async () => {
+          renameSync(${JSON.stringify(target)}, old);
+          process.kill(process.pid, 'SIGINT');
+          await new Promise((r) => setTimeout(r, 10_000));
+        });
+      });
+      console.log('finished before the signal');
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const signal = await new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_, s) => res(s)));
+    expect(stdout).toBe('');
+    expect(signal).toBe('SIGINT');
+    expect(readdirSync(dir)).toEqual(['head']); // the old folder is back, the temporary one gone
+    expect(readFileSync(join(target, 'head.json'), 'utf8')).toBe('old');
   });
 });
 
