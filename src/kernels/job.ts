@@ -5,7 +5,8 @@
  */
 import layout from './job.json' with { type: 'json' };
 
-type Fields<Op extends keyof typeof layout> = { [F in keyof (typeof layout)[Op]]?: number };
+/** The fields of one job struct (job.json), by name; those not given are written as 0. */
+export type JobFields<Op extends keyof typeof layout> = { [F in keyof (typeof layout)[Op]]?: number };
 export type JobOp = keyof typeof layout.ops;
 
 /** Threads the struct has scratch for: the most a kernel pool runs. */
@@ -22,7 +23,7 @@ const F32 = new Set(['gemm.scale', 'rows.eps', 'attention.scale']);
  * the shared counters (abort, next work item) start at 0.
  */
 export function writeJob<S extends 'gemm' | 'rows' | 'attention'>(
-  memory: ArrayBuffer, job: number, op: JobOp, struct: S, fields: Fields<S>,
+  memory: ArrayBuffer, job: number, op: JobOp, struct: S, fields: JobFields<S>,
 ): void {
   const bytes = layout.bytes.fields;
   new Uint8Array(memory, job, bytes).fill(0);

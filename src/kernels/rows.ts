@@ -7,14 +7,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { heapAddress, type WasmBackend as Backend } from '../runtime/heap-load.js';
 import { checkArgs, contextFor, kernelActive, SMALL_JOB } from './gemm.js';
-import { writeJob } from './job.js';
+import { writeJob, type JobFields } from './job.js';
 
 export const LAYER_NORM_KERNEL = 'BgeM3LayerNorm';
 export const SOFTMAX_KERNEL = 'BgeM3Softmax';
 
 
 /** Writes a row job (see rows.wat) and runs it on every thread. */
-function runRows(backend: Backend, op: 'layerNorm' | 'softmax', f: { x: number; rows: number; residual: number; cols: number; gamma: number; y: number; beta: number; eps: number }): void {
+function runRows(backend: Backend, op: 'layerNorm' | 'softmax', f: JobFields<'rows'> & { rows: number; cols: number }): void {
   const ctx = contextFor(op === 'layerNorm' ? LAYER_NORM_KERNEL : SOFTMAX_KERNEL, backend);
   writeJob(ctx.pool.memory.buffer, ctx.job, op, 'rows', f);
   ctx.pool.exec(ctx.job, f.rows * f.cols < SMALL_JOB / 4 ? 1 : undefined);
@@ -44,7 +44,7 @@ function softmaxKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }
   const [rows, cols] = x.shape as [number, number];
   const out = backend.makeOutput([rows, cols], 'float32');
   if (rows === 0 || cols === 0) return out;
-  runRows(backend, 'softmax', { x: heapAddress(backend, x), rows, residual: 0, cols, gamma: 0, y: heapAddress(backend, out), beta: 0, eps: 0 });
+  runRows(backend, 'softmax', { x: heapAddress(backend, x), rows, cols, y: heapAddress(backend, out) });
   return out;
 }
 

@@ -91,7 +91,7 @@ export function selfAttention(
     const others = (from: number, to: number): tf.Tensor3D[] => (to > from
       ? [ops.attention(mergeHeads(headsOf(qh, from, to)), mergeHeads(headsOf(kh, from, to)), mergeHeads(headsOf(vh, from, to)), keyBias, to - from)]
       : []);
-    const parts = [...others(0, h0), ...(watched ? [mergeHeads(watched)] : []), ...others(h1 > h0 ? h1 : 0, heads)];
+    const parts = watched ? [...others(0, h0), mergeHeads(watched), ...others(h1, heads)] : others(0, heads);
     return parts.length === 1 ? parts[0]! : (tf.concat(parts, 2) as tf.Tensor3D); // [B, T, H], heads in order
   });
   return hooks.point(at('attention.self.hook_out'), context);

@@ -75,8 +75,16 @@ function matMulBias(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor1D | null): t
 /** softmax(q·kᵀ + bias)·v for q [m, d] (already scaled), kᵀ [d, W], v [W, d], bias [W] or [m, W]: [m, d]. */
 function attend(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor1D | tf.Tensor2D | null, softmax: (x: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
-    const scores = bias === null || bias.rank === 1 ? matMulBias(q, kT, bias as tf.Tensor1D | null) : tf.add(tf.matMul(q, kT), bias) as tf.Tensor2D;
-    return matMulBias(softmax(scores), v, null);
+    let scores: tf.Tensor2D;
+    if (bias === null || bias.rank === 1) scores = matMulBias(q, kT, bias as tf.Tensor1D | null);
+    else {
+      const s = tf.matMul(q, kT);
+      scores = tf.add(s, bias);
+      s.dispose(); // at most the scores and the probabilities at a time: the budget of queryBlockRows
+    }
+    const probs = softmax(scores);
+    scores.dispose();
+    return matMulBias(probs, v, null);
   });
 }
 
