@@ -10,11 +10,13 @@ import * as esbuild from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'browser');
+// Where else to look for packages, as Node's NODE_PATH (e.g. a dependency installed outside node_modules).
+const nodePaths = process.env.NODE_PATH ? process.env.NODE_PATH.split(':') : [];
 
 /** Is `@tensorflow/tfjs-backend-webgpu` installed (a dependency; absent until `npm ci` on older checkouts)? */
 export function haveWebgpu() {
   try {
-    createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-webgpu', { paths: [root, ...(process.env.NODE_PATH?.split(':') ?? [])] });
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-webgpu', { paths: [root, ...nodePaths] });
     return true;
   } catch {
     return false;
@@ -23,6 +25,7 @@ export function haveWebgpu() {
 
 /** Bundles `entry` for browsers; returns esbuild's metafile. Exported for the bundle test. */
 export async function bundleBrowser(entry = join(root, 'dist', 'browser.js'), outfile = join(out, 'index.js'), write = true) {
+  const webgpu = haveWebgpu();
   const result = await esbuild.build({
     entryPoints: [entry],
     outfile,
@@ -36,14 +39,13 @@ export async function bundleBrowser(entry = join(root, 'dist', 'browser.js'), ou
     metafile: true,
     logLevel: 'silent',
     legalComments: 'linked',
-    // Where else to look for packages, as Node's NODE_PATH (e.g. a dependency installed outside node_modules).
-    nodePaths: process.env.NODE_PATH ? process.env.NODE_PATH.split(':') : [],
+    nodePaths,
     // Without the webgpu package the bundle still builds; backend 'webgpu' then says it is missing.
-    external: haveWebgpu() ? [] : ['@tensorflow/tfjs-backend-webgpu'],
+    external: webgpu ? [] : ['@tensorflow/tfjs-backend-webgpu'],
   });
   const nodeImports = Object.keys(result.metafile.inputs).filter((k) => /^node:|^\(disabled\):node:/.test(k));
   const outputs = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
-  if (write && !haveWebgpu()) console.warn('build-browser: @tensorflow/tfjs-backend-webgpu is not installed (npm ci): the bundle has no webgpu backend');
+  if (write && !webgpu) console.warn('build-browser: @tensorflow/tfjs-backend-webgpu is not installed (npm ci): the bundle has no webgpu backend');
   const bad = [...nodeImports, ...outputs.filter((p) => p.startsWith('node:'))];
   if (bad.length > 0) throw new Error(`the browser bundle imports Node modules: ${bad.join(', ')}`);
   return result.metafile;

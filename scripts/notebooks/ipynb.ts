@@ -50,15 +50,6 @@ export function readNotebook(file: string): Notebook {
 
 const codeCells = (nb: Notebook): Cell[] => nb.cells.filter((c) => c.cell_type === 'code');
 
-/** All stdout text of the notebook, cell after cell. */
-export function stdoutOf(nb: Notebook): string {
-  return codeCells(nb)
-    .flatMap((c) => c.outputs ?? [])
-    .filter((o) => o.output_type === 'stream' && o.name === 'stdout')
-    .map((o) => joinText(o.text))
-    .join('');
-}
-
 /** The key lines a cell keeps in its metadata (see notebooks/lib/keys.ts). */
 const metadataKeys = (c: Cell): string[] => {
   const k = c.metadata[KEYS_METADATA];

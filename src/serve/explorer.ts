@@ -31,7 +31,7 @@ export async function startExplorer(opts: { port?: number } = {}): Promise<Stati
     },
     port: opts.port,
   });
-  return { ...server, close: server.close, page: `${server.url}${EXPLORER_PATH}` };
+  return { ...server, page: `${server.url}${EXPLORER_PATH}` };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

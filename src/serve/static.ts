@@ -42,8 +42,9 @@ function resolvePath(mounts: Record<string, string>, urlPath: string): string | 
   }
   for (const [prefix, dir] of Object.entries(mounts)) {
     if (!path.startsWith(prefix)) continue;
+    const base = normalize(dir);
     const file = normalize(join(dir, path.slice(prefix.length)));
-    if (file !== normalize(dir) && !file.startsWith(normalize(dir).replace(/\/?$/, sep))) return null;
+    if (file !== base && !file.startsWith(base.replace(/\/?$/, sep))) return null;
     return file;
   }
   return null;

@@ -110,10 +110,11 @@ async function run(): Promise<void> {
   const ms = performance.now() - t0;
   S.view = await renderReport(report, S.view);
   S.runs++;
-  S.tensors.push(bge.tf.memory().numTensors);
+  const alive = bge.tf.memory().numTensors;
+  S.tensors.push(alive);
   document.body.dataset['runs'] = String(S.runs);
   document.body.dataset['ablated'] = ablated.join(' ');
-  status(`computed in the page in ${ms.toFixed(0)} ms · ablated heads: ${ablated.length ? ablated.map((k) => `L${k.replace(':', 'H')}`).join(', ') : 'none'} · ${bge.tf.memory().numTensors} tensors alive`);
+  status(`computed in the page in ${ms.toFixed(0)} ms · ablated heads: ${ablated.length ? ablated.map((k) => `L${k.replace(':', 'H')}`).join(', ') : 'none'} · ${alive} tensors alive`);
 }
 
 // Runs are queued one after another; a run asked for while one is queued is merged into it.
