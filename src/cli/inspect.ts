@@ -50,14 +50,15 @@ export interface InspectIO extends CliIO {
   onListening?: (url: string) => void;
 }
 
-function intArg(v: string | undefined, name: string, min: number, max: number): number | string | undefined {
+const usage = (message: string): CliError => new CliError(message, true);
+
+/** An integer flag in [min, max]; a usage error otherwise. */
+function intArg(v: string | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < min || n > max) return `--${name} must be an integer in [${min}, ${max}], got '${v}'`;
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < min || n > max) throw usage(`--${name} must be an integer in [${min}, ${max}], got '${v}'`);
   return n;
 }
-
-const usage = (message: string): CliError => new CliError(message, true);
 
 /** Runs the command; returns the exit code (0 ok, 1 failure, 2 usage error). */
 export const run = defineCommand({
@@ -75,10 +76,7 @@ export const run = defineCommand({
   if (values.out !== undefined && values.out.trim() === '') throw usage('--out must not be empty');
   const port = intArg(values.port, 'port', 0, 65535) ?? DEFAULT_PORT;
   const maxLengthFlag = intArg(values['max-length'], 'max-length', 2, Number.MAX_SAFE_INTEGER);
-  if (typeof port === 'string') throw usage(port);
-  if (typeof maxLengthFlag === 'string') throw usage(maxLengthFlag);
   const layers = values.layers === undefined ? undefined : parseLayers(values.layers);
-  if (typeof layers === 'string') throw usage(layers);
   if (values.lens !== undefined && !TRAINABLE_HEAD_NAMES.includes(values.lens)) {
     throw usage(`--lens must be one of ${TRAINABLE_HEAD_NAMES.join(', ')}, got '${values.lens}'`);
   }
@@ -118,14 +116,14 @@ export const run = defineCommand({
   return serve(html, port, stdout, stderr, io);
 });
 
-/** "0,11,20-23" → [0, 11, 20, 21, 22, 23], or an error message. */
-function parseLayers(spec: string): number[] | string {
+/** "0,11,20-23" → [0, 11, 20, 21, 22, 23]; a usage error when malformed. */
+function parseLayers(spec: string): number[] {
   const out: number[] = [];
   for (const part of spec.split(',')) {
     const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (!m) return `--layers must be layer indices and ranges such as 0,11,20-23, got '${spec}'`;
+    if (!m) throw usage(`--layers must be layer indices and ranges such as 0,11,20-23, got '${spec}'`);
     const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
-    if (b < a) return `--layers: range ${a}-${b} is empty`;
+    if (b < a) throw usage(`--layers: range ${a}-${b} is empty`);
     for (let i = a; i <= b && out.length <= 10_000; i++) out.push(i);
   }
   return out;

@@ -58,6 +58,16 @@ export function intFlag(value: string | undefined, flag: string, min: number): n
   return Number(value);
 }
 
+/** A finite number flag; `sign` also refuses negatives ('non-negative') or zero too ('positive'). */
+export function numberFlag(value: string | undefined, flag: string, sign?: 'non-negative' | 'positive'): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x) || (sign !== undefined && x < 0) || (sign === 'positive' && x === 0)) {
+    throw new CliError(`--${flag} must be a ${sign !== undefined ? `${sign} ` : ''}number, got '${value}'`, true);
+  }
+  return x;
+}
+
 /**
  * A token-length flag checked against the model's own limit (its position table): the flag's value, or
  * `fallback` clamped to that limit when the flag is not given.

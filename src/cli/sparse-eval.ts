@@ -15,7 +15,7 @@ import type { BgeM3 } from '../m3.js';
 import { checkModeWeights, type ModeWeights } from '../scores.js';
 import { checkWritable } from '../temp-path.js';
 import { defineCommand } from './command.js';
-import { CliError, cliCheck, intFlag } from './io.js';
+import { CliError, cliCheck, intFlag, numberFlag } from './io.js';
 import { createProgress } from './progress.js';
 
 export const USAGE = `Usage: bge-m3 sparse eval --model DIR --beir DIR [--split test] [--head NAME|DIR] [--mode MODE]
@@ -36,13 +36,6 @@ as trec_eval does: nDCG@10, MRR@10, Recall@100, MAP (queries without a relevant 
   --run OUT.trec   write the run (qid Q0 docid rank score tag); an existing file needs --force
   --json           print one JSON object instead of a table
 `;
-
-function numberFlag(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x)) throw new CliError(`--${flag} must be a number, got '${v}'`, true);
-  return x;
-}
 
 function weightsFlag(v: string | undefined): ModeWeights | undefined {
   if (v === undefined) return undefined;
@@ -146,7 +139,7 @@ export const run = defineCommand({
     if (values.json) {
       stdout.write(`${JSON.stringify(summary)}\n`);
     } else {
-      stdout.write(`${values.beir} (${values.split ?? 'test'}): ${res.queries} queries, ${set.corpus.size} documents; head ${head.name}, mode ${mode}\n`);
+      stdout.write(`${values.beir} (${split}): ${res.queries} queries, ${set.corpus.size} documents; head ${head.name}, mode ${mode}\n`);
       for (const m of METRIC_NAMES) stdout.write(`  ${m.padEnd(11)} ${pct(res.metrics[m])}\n`);
       if (res.index) {
         const s = res.index;

@@ -19,7 +19,7 @@ import type { BgeM3 } from '../m3.js';
 import { colbertScore, denseScore } from '../scores.js';
 import { checkWritable } from '../temp-path.js';
 import { defineCommand } from './command.js';
-import { CliError, cliCheck, intFlag } from './io.js';
+import { CliError, cliCheck, intFlag, numberFlag } from './io.js';
 import { neuralHead } from './sparse-head-arg.js';
 
 export const USAGE = `Usage: bge-m3 sparse train --model DIR --beir DIR --head NAME|DIR --out DIR [--split train]
@@ -52,15 +52,6 @@ A run that diverges (a non-finite loss or head) stops with exit 1 and writes no 
 Writes the head folder OUT (head.json, the weights, training.json with the loss curve) and prints
 one JSON line {"out", "head", "examples", "resumedAfter", "curve"}. (--json is accepted: it is the only format)
 `;
-
-function numberFlag(value: string | undefined, flag: string, opts: { positive?: boolean } = {}): number | undefined {
-  if (value === undefined) return undefined;
-  const x = Number(value);
-  if (value.trim() === '' || !Number.isFinite(x) || x < 0 || (opts.positive && x === 0)) {
-    throw new CliError(`--${flag} must be a ${opts.positive ? 'positive' : 'non-negative'} number, got '${value}'`, true);
-  }
-  return x;
-}
 
 /** The flag (or input) behind each setting a checkpoint records (trainHead's `RunSettings` and this command's own). */
 const SETTING_FLAGS: Record<string, string> = {
@@ -148,20 +139,20 @@ export const run = defineCommand({
   }
   if (!checkpoint && values.resume) warn(`--resume: no checkpoint in ${checkpointDir}; training from the start`);
   cliCheck(() => checkWritable(out, '--out', 'folder'));
-  const both = numberFlag(values['flops-weight'], 'flops-weight') ?? 0;
+  const both = numberFlag(values['flops-weight'], 'flops-weight', 'non-negative') ?? 0;
   const opts = {
     epochs: intFlag(values.epochs, 'epochs', 1) ?? 3,
     seed: intFlag(values.seed, 'seed', 0) ?? 0,
     batchSize: intFlag(values['batch-size'], 'batch-size', 1) ?? 16,
-    learningRate: numberFlag(values.lr, 'lr', { positive: true }) ?? 1e-3,
-    temperature: numberFlag(values.temperature, 'temperature', { positive: true }) ?? 0.05,
-    flopsQuery: numberFlag(values['flops-query'], 'flops-query') ?? both,
-    flopsDocument: numberFlag(values['flops-document'], 'flops-document') ?? both,
+    learningRate: numberFlag(values.lr, 'lr', 'positive') ?? 1e-3,
+    temperature: numberFlag(values.temperature, 'temperature', 'positive') ?? 0.05,
+    flopsQuery: numberFlag(values['flops-query'], 'flops-query', 'non-negative') ?? both,
+    flopsDocument: numberFlag(values['flops-document'], 'flops-document', 'non-negative') ?? both,
     hardNegatives: intFlag(values['hard-negatives'], 'hard-negatives', 0) ?? 1,
   };
   if (values.distill !== undefined && values.distill !== 'dense' && values.distill !== 'colbert') throw new CliError(`--distill must be dense or colbert, got '${values.distill}'`, true);
   if (values['distill-weight'] !== undefined && values.distill === undefined) throw new CliError('--distill-weight needs --distill', true);
-  const distillWeight = numberFlag(values['distill-weight'], 'distill-weight') ?? 1;
+  const distillWeight = numberFlag(values['distill-weight'], 'distill-weight', 'non-negative') ?? 1;
   const layerFlag = intFlag(values.layer, 'layer', 0);
   const topK = intFlag(values['top-k'], 'top-k', 1);
   const maxLengthFlag = intFlag(values['max-length'], 'max-length', 2);

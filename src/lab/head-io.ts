@@ -32,18 +32,21 @@ import { headValuesFault, HeadWeightsError } from '../weights/finite.js';
 import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { writeStateDict } from '../weights/torch-writer.js';
 import type { HeadConfig, TrainableHead } from './heads/head.js';
+import { TRAINABLE_HEAD_NAMES } from './heads/registry.js';
 import { LinearTokenHead } from './heads/linear-token.js';
 import { SPLADE_TENSORS, SpladeHead } from './heads/splade.js';
 
 export const HEAD_CONFIG_FILE = 'head.json';
 /** The m3 heads' files: the snapshot's own sparse head files, so a folder's file can replace a snapshot's. */
 const SPARSE_FILES = partFiles('sparse_linear');
-/** The heads a folder can hold (`head.json`'s "head"). */
-const HEAD_KINDS: readonly unknown[] = ['m3', 'm3-log1p', 'splade'];
+/** The heads a folder can hold (`head.json`'s "head"): the trainable ones. */
+const HEAD_KINDS: readonly unknown[] = TRAINABLE_HEAD_NAMES;
+/** The splade head's file. */
+const SPLADE_FILE = 'splade.safetensors';
 /** The extra files `saveHead` may be given (`sparse train`'s report). */
 const EXTRA_FILES: readonly string[] = ['training.json'];
 /** Every file a head folder may hold. */
-export const HEAD_FOLDER_FILES: readonly string[] = [HEAD_CONFIG_FILE, SPARSE_FILES.safetensors, SPARSE_FILES.torch, 'splade.safetensors', ...EXTRA_FILES];
+export const HEAD_FOLDER_FILES: readonly string[] = [HEAD_CONFIG_FILE, SPARSE_FILES.safetensors, SPARSE_FILES.torch, SPLADE_FILE, ...EXTRA_FILES];
 
 /**
  * Why `dir` may not be replaced by a new head (null: it may): it must be a folder holding a
@@ -97,7 +100,7 @@ export async function saveHead(
   // The old head (checked just now) is swapped for the new one; removed on a failure or a signal; errors name the folder.
   await writeFolderAtomic(dir, async (tmp) => {
     if (head.config.head === 'splade') {
-      await writeSafetensors(join(tmp, 'splade.safetensors'), SPLADE_TENSORS.map((name) => ({
+      await writeSafetensors(join(tmp, SPLADE_FILE), SPLADE_TENSORS.map((name) => ({
         name, dtype: 'F32' as const, shape: named[name]!.shape, bytes: () => new Uint8Array(host.get(name)!.buffer),
       })), { metadata: { format: 'pt' } });
     } else {
@@ -139,7 +142,7 @@ export async function readHeadConfig(dir: string, model: BgeM3): Promise<HeadCon
 /** Loads a head saved by `saveHead` for `model` (the same hidden size and vocabulary). */
 export async function loadHead(dir: string, model: BgeM3): Promise<TrainableHead> {
   const cfg = await readHeadConfig(dir, model);
-  const file = join(dir, cfg.head === 'splade' ? 'splade.safetensors' : SPARSE_FILES.safetensors);
+  const file = join(dir, cfg.head === 'splade' ? SPLADE_FILE : SPARSE_FILES.safetensors);
   if (!existsSync(file)) throw new Error(`${file}: no such file`);
   const st = await openSafetensors(file);
   const read = async (name: string) => {

@@ -389,8 +389,6 @@ async function readCheckpointFile(file: string, names: readonly string[], opts: 
   }
 }
 
-const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 /**
  * Restores the latest checkpoint into `head` and `optimizer` after checking that it belongs to this
  * run (`expected`) and is whole; null when there is none. Nothing is changed when it is refused.
@@ -443,14 +441,14 @@ async function loadCheckpoint(dir: string, head: TrainableHead, optimizer: tf.Op
   const headT = await readCheckpointFile(headFile, vars.map((_, i) => `var.${i}`), { finiteOnly: false });
   vars.forEach((v, i) => {
     const t = headT.get(`var.${i}`)!;
-    if (!same(t.shape, v.shape)) throw new CheckpointError(headFile, `'var.${i}' has shape [${t.shape}], the head needs [${v.shape}]`);
+    if (!tf.util.arraysEqual([...t.shape], v.shape)) throw new CheckpointError(headFile, `'var.${i}' has shape [${t.shape}], the head needs [${v.shape}]`);
   });
   const optFile = join(at, 'optimizer.safetensors');
   const optNames = Array.from({ length: 1 + 2 * vars.length }, (_, i) => `state.${String(i).padStart(4, '0')}`);
   const optT = await readCheckpointFile(optFile, optNames, { finiteOnly: true });
   optNames.slice(1).forEach((n, j) => {
     const v = vars[j % vars.length]!;
-    if (!same(optT.get(n)!.shape, v.shape)) throw new CheckpointError(optFile, `'${n}' has shape [${optT.get(n)!.shape}], the head's variable needs [${v.shape}]`);
+    if (!tf.util.arraysEqual([...optT.get(n)!.shape], v.shape)) throw new CheckpointError(optFile, `'${n}' has shape [${optT.get(n)!.shape}], the head's variable needs [${v.shape}]`);
   });
   const iterations = optT.get(optNames[0]!)!.data[0];
   if (iterations !== epoch * expected.steps) {
