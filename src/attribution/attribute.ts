@@ -337,7 +337,8 @@ export async function attribute(m3: BgeM3, text: string | [string, string], opts
       ...(target ? { target } : {}),
       value: clean.value,
       baseline: corrupt ? 'corrupt' : 'zero',
-      ...(corruptIds ? { baselineValue: quantityValue(m3, q, corruptIds.map((i) => ({ ids: i }))) } : {}),
+      // The corrupt run is the integrated-gradients baseline too (x′ = its embeddings): f(x′) is its f.
+      ...(corrupt ? { baselineValue: igBaselineValue } : {}),
       sides,
       integratedGradients: {
         baseline: corrupt ? 'corrupt' : 'mask', steps, baselineValue: igBaselineValue, sum, gap: sum - (clean.value - igBaselineValue),
