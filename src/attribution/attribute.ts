@@ -127,9 +127,10 @@ function tokenizeText(m3: BgeM3, text: unknown, arg: string, maxLength?: number)
 
 /**
  * The position of the token explained: for a piece or an id, the occurrence with the largest weight
- * (a lexical weight is the max over an id's occurrences), so `weights` are the text's token weights.
+ * (a lexical weight is the max over an id's occurrences), so `weights` gives the text's token weights;
+ * it is called only when the id occurs more than once (it runs a forward).
  */
-export function resolveTarget(m3: BgeM3, ids: readonly number[], target: TokenTarget, weights: ArrayLike<number>): number {
+export function resolveTarget(m3: BgeM3, ids: readonly number[], target: TokenTarget, weights: () => ArrayLike<number>): number {
   const tok = m3.tokenizer;
   const SHOWN = 40; // a long text's token list is cut, so that the error stays readable
   const shown = () => ids.slice(0, SHOWN).map((id, t) => `${t}:${tok.idToToken(id)}`).join(' ')
@@ -165,7 +166,9 @@ export function resolveTarget(m3: BgeM3, ids: readonly number[], target: TokenTa
   if (at.length === 0) {
     throw new RangeError(`target ${JSON.stringify(target)} (id ${id}, ${tok.idToToken(id)}) is not in the text; its tokens are ${shown()}`);
   }
-  return at.reduce((best, t) => (weights[t]! > weights[best]! ? t : best));
+  if (at.length === 1) return at[0]!;
+  const w = weights();
+  return at.reduce((best, t) => (w[t]! > w[best]! ? t : best));
 }
 
 /** Σ over all but the last axis' grouping: x [1, T, F] -> per-position sums [T]. */
@@ -244,8 +247,7 @@ export function prepare(m3: BgeM3, text: string | [string, string], opts: Pick<A
     q = { kind: opts.target === 'dense' ? 'dense-score' : 'lexical-score' };
   } else {
     if (opts.target === undefined) throw new TypeError('target is required: a token piece of the text, a token id or { position }');
-    const w = tokenWeightsOf(m3, ids[0]!);
-    const position = resolveTarget(m3, ids[0]!, opts.target as TokenTarget, w);
+    const position = resolveTarget(m3, ids[0]!, opts.target as TokenTarget, () => tokenWeightsOf(m3, ids[0]!));
     target = { position, id: ids[0]![position]!, token: tok.idToToken(ids[0]![position]!) };
     q = { kind: 'lexical-weight', position };
   }
@@ -337,7 +339,8 @@ export async function attribute(m3: BgeM3, text: string | [string, string], opts
       ...(target ? { target } : {}),
       value: clean.value,
       baseline: corrupt ? 'corrupt' : 'zero',
-      ...(corruptIds ? { baselineValue: quantityValue(m3, q, corruptIds.map((i) => ({ ids: i }))) } : {}),
+      // The corrupt run is the integrated-gradients baseline too (x′ = its embeddings): f(x′) is its f.
+      ...(corrupt ? { baselineValue: igBaselineValue } : {}),
       sides,
       integratedGradients: {
         baseline: corrupt ? 'corrupt' : 'mask', steps, baselineValue: igBaselineValue, sum, gap: sum - (clean.value - igBaselineValue),

@@ -24,10 +24,9 @@ import { BUNDLED_CHECKPOINT } from '../package-files.js';
 import { expectedShapes } from '../model/params.js';
 import { CHECKPOINT_PARTS, partFiles, splitByPart, type CheckpointPart } from '../weights/checkpoint-files.js';
 import { toFloat16Bits } from '../weights/dtype.js';
-import { openSafetensors, writeSafetensors } from '../weights/safetensors.js';
-import { openTorchCheckpoint } from '../weights/torch.js';
+import { writeSafetensors } from '../weights/safetensors.js';
+import { openWeightFile } from '../weights/snapshot.js';
 import { writeTorchCheckpoint } from '../weights/torch-writer.js';
-import type { TensorSource } from '../weights/types.js';
 
 export interface RandomModelSize {
   hidden: number;
@@ -273,7 +272,7 @@ export async function writeRandomCheckpoint(dir: string, z: RandomModelSize, opt
 export async function verifyRandomCheckpoint(dir: string, z: RandomModelSize, opts: RandomCheckpointOptions = {}): Promise<void> {
   for (const t of plan(z, opts)) {
     const path = join(dir, t.file);
-    const src: TensorSource = t.format === 'safetensors' ? await openSafetensors(path) : await openTorchCheckpoint(path);
+    const src = await openWeightFile(path);
     try {
       const got = src.keys().slice().sort();
       const want = t.gens.map((g) => g.name).sort();

@@ -1,7 +1,7 @@
 /** A weight file by its path, as a byte source (weights/source.ts): the Node host; see files.ts. */
 import { open } from 'node:fs/promises';
 import { WeightFileError } from '../weights/types.js';
-import { checkRange, type ByteSource } from '../weights/source.js';
+import { checkRange, readTarget, type ByteSource } from '../weights/source.js';
 
 /** A file opened for positional reads; its size is taken when opened. */
 export async function openFileSource(path: string): Promise<ByteSource> {
@@ -20,8 +20,7 @@ export async function openFileSource(path: string): Promise<ByteSource> {
     size,
     async read(position, length, what, into) {
       checkRange(src, position, length, what);
-      const fresh = into ? undefined : new Uint8Array(length);
-      const view = (): Uint8Array => fresh ?? into!();
+      const view = readTarget(src, length, into);
       let done = 0;
       while (done < length) {
         // fs reads are capped near 2 GB per call, and 64 MB reads are measurably faster than one huge read.

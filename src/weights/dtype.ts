@@ -44,10 +44,14 @@ export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array | null 
   }
 }
 
+/** One float32 and its bits: `toFloat16Bits` runs per element over whole tensors, so it allocates nothing. */
+const F32_SCRATCH = new Float32Array(1);
+const U32_SCRATCH = new Uint32Array(F32_SCRATCH.buffer);
+
 /** float32 -> IEEE half bits, round to nearest even (as torch's .half()). */
 export function toFloat16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
+  F32_SCRATCH[0] = x;
+  const u = U32_SCRATCH[0]!;
   const sign = (u >>> 16) & 0x8000;
   const exp = (u >>> 23) & 0xff;
   let mant = u & 0x7fffff;

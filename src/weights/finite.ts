@@ -55,33 +55,9 @@ export function namedTensors(tree: unknown, prefix = ''): Array<[string, tf.Tens
   return out;
 }
 
-/** Scans one tensor's values: how many are non-finite and where the first is. */
-async function scan(name: string, t: tf.Tensor): Promise<NonFiniteTensor | null> {
-  const data = (await t.data()) as Float32Array;
-  let count = 0;
-  let firstIndex = -1;
-  for (let i = 0; i < data.length; i++) {
-    const x = data[i]!;
-    if (x - x !== 0) { // NaN and ±Infinity are the only values for which x − x is not 0
-      if (count === 0) firstIndex = i;
-      count++;
-    }
-  }
-  return count === 0 ? null : { name, count, firstIndex, firstValue: data[firstIndex]! };
-}
-
-/** Every tensor holding NaN or ±Infinity, in the order given. */
+/** Every tensor holding NaN or ±Infinity, in the order given (`findHeadFaults` with no size limit). */
 export async function findNonFinite(tensors: Iterable<[string, tf.Tensor]>): Promise<NonFiniteTensor[]> {
-  const bad: NonFiniteTensor[] = [];
-  for (const [name, t] of tensors) {
-    const sum = tf.tidy(() => tf.sum(t));
-    const s = (await sum.data())[0]!;
-    sum.dispose();
-    if (Number.isFinite(s)) continue;
-    const found = await scan(name, t);
-    if (found) bad.push(found);
-  }
-  return bad;
+  return (await findHeadFaults(tensors, Infinity)).map(({ name, count, firstIndex, firstValue }) => ({ name, count, firstIndex, firstValue }));
 }
 
 /** Index of the first NaN or ±Infinity in `a`, or −1. */

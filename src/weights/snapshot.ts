@@ -65,8 +65,8 @@ export type ExpectedShapes = (config: XLMRobertaConfig, colbertDim: number) => R
  * present with its shape. Errors name the file and the tensor.
  */
 export async function openSnapshot(from: string | ModelFolder, expectedShapes: ExpectedShapes): Promise<SnapshotWeights> {
-  if (typeof from === 'string' && !(await dirFolder(from).has('.'))) throw new WeightFileError(from, 'snapshot directory does not exist');
   const folder = typeof from === 'string' ? dirFolder(from) : from;
+  if (typeof from === 'string' && !(await folder.has('.'))) throw new WeightFileError(from, 'snapshot directory does not exist');
   const dir = folder.name;
   const config = await loadConfig(folder.path('config.json'), () => folder.text('config.json'));
   const names = {} as Record<CheckpointPart, string>;

@@ -31,7 +31,7 @@ export function checkRange(src: { name: string; size: number }, position: number
 }
 
 /** The target of one read: the caller's view (checked for size) or a new array. */
-function target(src: ByteSource, length: number, into?: () => Uint8Array): () => Uint8Array {
+export function readTarget(src: ByteSource, length: number, into?: () => Uint8Array): () => Uint8Array {
   if (!into) {
     const buf = new Uint8Array(length);
     return () => buf;
@@ -50,7 +50,7 @@ export function blobSource(blob: Blob, name = (blob as Partial<File>).name ?? 'b
     size: blob.size,
     async read(position, length, what, into) {
       checkRange(src, position, length, what);
-      const out = target(src, length, into);
+      const out = readTarget(src, length, into);
       const CHUNK = 64 << 20; // one ArrayBuffer per 64 MB slice, not one of the whole range
       for (let done = 0; done < length;) {
         const n = Math.min(CHUNK, length - done);
@@ -173,7 +173,7 @@ export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): P
     size,
     async read(position, length, what, into) {
       checkRange(src, position, length, what);
-      const out = target(src, length, into);
+      const out = readTarget(src, length, into);
       if (length === 0) return out();
       const whole = position === 0 && length === size;
       if (!ranges && !whole) {
