@@ -135,11 +135,14 @@ async function pack(bytes: Uint8Array<ArrayBuffer>): Promise<Blob64> {
   return btoa(bin);
 }
 
+// Reads are asynchronous (`data()`, not `dataSync()`): on the webgpu backend a synchronous read goes
+// through OffscreenCanvas contexts, and in headless Chromium (SwiftShader) the device is then destroyed.
+
 /** Probabilities [H, T, T] as bytes round(255·√p). */
-function quantizeProbs(p: tf.Tensor): Uint8Array<ArrayBuffer> {
+async function quantizeProbs(p: tf.Tensor): Promise<Uint8Array<ArrayBuffer>> {
   const q = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.sqrt(tf.clipByValue(p, 0, 1)), 255)), 'int32'));
   try {
-    return Uint8Array.from(q.dataSync() as Int32Array);
+    return Uint8Array.from(await q.data() as Int32Array);
   } finally {
     q.dispose();
   }
@@ -153,8 +156,10 @@ function quantizeSimilarity(s: Float32Array): Uint8Array<ArrayBuffer> {
 }
 
 /** Mean and max over tokens of the L2 norm of each row of x [1, T, H]. */
-function normStats(x: tf.Tensor): { mean: number; max: number } {
-  const n = tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), -1)).dataSync() as Float32Array); // [1, T]
+async function normStats(x: tf.Tensor): Promise<{ mean: number; max: number }> {
+  const t = tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), -1))); // [1, T]
+  const n = await t.data() as Float32Array;
+  t.dispose();
   let [sum, max] = [0, 0];
   for (const v of n) {
     sum += v;
@@ -173,10 +178,10 @@ async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, ma
   const { output, cache } = await m3.runWithCache([text], { names, maxLength, hooks });
   try {
     const ids = output.inputIds[0]!;
-    const weights = cache.get('sparse_head.hook_out').dataSync() as Float32Array; // [1, T]
+    const weights = await cache.get('sparse_head.hook_out').data() as Float32Array; // [1, T]
     const hidden = [cache.get('embeddings.hook_out'), ...Array.from({ length: L }, (_, i) => cache.get(layerName(i, 'hook_out')))];
-    const stats = hidden.map(normStats);
-    const layers = await Promise.all(layerIds.map((i) => pack(quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs')))))); // [1, heads, T, T]
+    const stats = await Promise.all(hidden.map(normStats));
+    const layers = await Promise.all(layerIds.map(async (i) => pack(await quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs')))))); // [1, heads, T, T]
     const report: ReportText = {
       role,
       text,

@@ -307,9 +307,11 @@ describe.skipIf(!haveChromium)('the explorer in Chromium', () => {
   });
 
   // KNOWN BUG (it.fails: this test passes while the bug is there, and fails once it is fixed; then make
-  // it an `it`): on WebGPU (SwiftShader) the device is destroyed ("Device was destroyed", then "Failed to
-  // execute 'mapAsync' on 'GPUBuffer'") after a few `runWithCache` calls, which the report makes (one per
-  // text); `encode` and `runWithHooks` alone run fine (test/browser). The page shows the error plainly.
+  // it an `it`). In headless Chromium on SwiftShader a synchronous read on the webgpu backend (tfjs-webgpu's
+  // readSync, through OffscreenCanvas contexts) destroys the GPU device ("Device was destroyed", then
+  // "Failed to execute 'mapAsync' on 'GPUBuffer'"). report.ts reads asynchronously, but the scores and the
+  // explanations it calls still read synchronously (scores.ts colbertScore, explain.ts explainColbert,
+  // src/lab/lens.ts, src/attribution); `encode` alone does not (test/browser). The page shows the error.
   it.fails('the backend choice webgpu (SwiftShader) gives encode\'s weights and scores, and says what ran', { timeout: 300_000 }, async () => {
     const { page } = await open();
     try {

@@ -256,6 +256,11 @@ async function load(): Promise<void> {
   S.modelName = name;
   S.selected = 0;
   showRuntime(backend);
+  // a lost GPU device fails every later run: say so once, plainly, rather than each run's WebGPU error
+  const device = (bge.tf.backend() as { device?: { lost?: Promise<{ reason: string; message: string }> } }).device;
+  void device?.lost?.then((info) => {
+    if (S.m3 === m3) fail(new Error(`backend 'webgpu': the GPU device was lost (${info.reason}: ${info.message}); load the model again or pick another backend`));
+  });
   renderAblationGrid(m3);
   document.body.dataset['loaded'] = 'true';
   schedule();
