@@ -65,15 +65,31 @@ export interface ReportPair {
   };
 }
 
+/** Several passages against one query: each one's scores; `texts[1]` and `pair` detail `passages.texts[selected]`. */
+export interface ReportPassages {
+  texts: string[];
+  /** Tokens of each passage before truncation to `maxLength`, and after (`<s>` and `</s>` included). */
+  fullLengths: number[];
+  lengths: number[];
+  /** Against the query, as `pair.scores` (the selected passage's are `pair.scores`). */
+  scores: ScoreSet<number>[];
+  selected: number;
+}
+
 export interface InspectReport {
   format: typeof REPORT_FORMAT;
   model: { name: string; layers: number; heads: number; hiddenSize: number; backend: string };
   maxLength: number;
   texts: ReportText[];
   pair?: ReportPair;
+  /** With several passages (`buildReport` given a list): every passage's scores. */
+  passages?: ReportPassages;
   /** With `BuildReportOptions.lens`: the sparse lens of each text, in the order of `texts`. */
   lens?: SparseLens[];
-  /** With `BuildReportOptions.attribute`: where the query token's lexical weight comes from (`m3.attribute`). */
+  /**
+   * With `BuildReportOptions.attribute`: where the query token's lexical weight, or the pair's dense or
+   * lexical score, comes from (`m3.attribute`).
+   */
   attribution?: Attribution;
   createdAt: string;
 }
@@ -92,9 +108,12 @@ export interface BuildReportOptions {
   lens?: string;
   /**
    * A token of the query (a piece such as `▁retrieval`, or the bare word) whose lexical weight the page
-   * attributes to layers, attention heads, MLPs and input tokens (src/attribution/). Default: none.
+   * attributes to layers, attention heads, MLPs and input tokens (src/attribution/), or `{ score }`: the
+   * query–passage dense or lexical score, attributed over both texts (needs a passage). Default: none.
    */
-  attribute?: string;
+  attribute?: string | { score: 'dense' | 'lexical' };
+  /** With several passages: the one the detailed views (tokens, lexical match, ColBERT, attention …) show (default 0). */
+  selected?: number;
   /**
    * Hooks (as `m3.runWithHooks`'s) every run of the report goes through (texts, pair, lens), e.g. a head
    * ablated with `ablateHead`: the page then shows the edited model. Not applied to `attribute`.
@@ -116,11 +135,14 @@ async function pack(bytes: Uint8Array<ArrayBuffer>): Promise<Blob64> {
   return btoa(bin);
 }
 
+// Reads are asynchronous (`data()`, not `dataSync()`): on the webgpu backend a synchronous read goes
+// through OffscreenCanvas contexts, and in headless Chromium (SwiftShader) the device is then destroyed.
+
 /** Probabilities [H, T, T] as bytes round(255·√p). */
-function quantizeProbs(p: tf.Tensor): Uint8Array<ArrayBuffer> {
+async function quantizeProbs(p: tf.Tensor): Promise<Uint8Array<ArrayBuffer>> {
   const q = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.sqrt(tf.clipByValue(p, 0, 1)), 255)), 'int32'));
   try {
-    return Uint8Array.from(q.dataSync() as Int32Array);
+    return Uint8Array.from(await q.data() as Int32Array);
   } finally {
     q.dispose();
   }
@@ -134,8 +156,10 @@ function quantizeSimilarity(s: Float32Array): Uint8Array<ArrayBuffer> {
 }
 
 /** Mean and max over tokens of the L2 norm of each row of x [1, T, H]. */
-function normStats(x: tf.Tensor): { mean: number; max: number } {
-  const n = tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), -1)).dataSync() as Float32Array); // [1, T]
+async function normStats(x: tf.Tensor): Promise<{ mean: number; max: number }> {
+  const t = tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), -1))); // [1, T]
+  const n = await t.data() as Float32Array;
+  t.dispose();
   let [sum, max] = [0, 0];
   for (const v of n) {
     sum += v;
@@ -154,10 +178,10 @@ async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, ma
   const { output, cache } = await m3.runWithCache([text], { names, maxLength, hooks });
   try {
     const ids = output.inputIds[0]!;
-    const weights = cache.get('sparse_head.hook_out').dataSync() as Float32Array; // [1, T]
+    const weights = await cache.get('sparse_head.hook_out').data() as Float32Array; // [1, T]
     const hidden = [cache.get('embeddings.hook_out'), ...Array.from({ length: L }, (_, i) => cache.get(layerName(i, 'hook_out')))];
-    const stats = hidden.map(normStats);
-    const layers = await Promise.all(layerIds.map((i) => pack(quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs')))))); // [1, heads, T, T]
+    const stats = await Promise.all(hidden.map(normStats));
+    const layers = await Promise.all(layerIds.map(async (i) => pack(await quantizeProbs(cache.get(layerName(i, 'attention.self.hook_probs')))))); // [1, heads, T, T]
     const report: ReportText = {
       role,
       text,
@@ -172,13 +196,21 @@ async function inspectText(m3: BgeM3, role: ReportText['role'], text: string, ma
   }
 }
 
+/** The three scores of a query's and a passage's outputs (one text each), combined with weights [1, 1, 1]. */
+function scoresOf(q: EncodeOutput, p: EncodeOutput): ScoreSet<number> {
+  return combineScores(
+    denseScore(q.denseVecs![0]!, p.denseVecs![0]!),
+    lexicalMatchingScore(q.lexicalWeights![0]!, p.lexicalWeights![0]!),
+    colbertScore(q.colbertVecs![0]!, p.colbertVecs![0]!),
+    [1, 1, 1],
+  );
+}
+
 async function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): Promise<ReportPair> {
-  const [qd, pd] = [q.denseVecs![0]!, p.denseVecs![0]!];
   const [ql, pl] = [q.lexicalWeights![0]!, p.lexicalWeights![0]!];
-  const [qc, pc] = [q.colbertVecs![0]!, p.colbertVecs![0]!];
-  const colbert = explainColbert(qc, pc);
+  const colbert = explainColbert(q.colbertVecs![0]!, p.colbertVecs![0]!);
   return {
-    scores: combineScores(denseScore(qd, pd), lexicalMatchingScore(ql, pl), colbertScore(qc, pc), [1, 1, 1]),
+    scores: scoresOf(q, p),
     lexical: explainLexicalMatch(m3, ql, pl),
     colbert: {
       score: colbert.score,
@@ -191,26 +223,66 @@ async function pairOf(m3: BgeM3, q: EncodeOutput, p: EncodeOutput): Promise<Repo
   };
 }
 
-/** Builds the page data for a query and, optionally, a passage. */
-export async function buildReport(m3: BgeM3, query: string, passage?: string, opts: BuildReportOptions = {}): Promise<InspectReport> {
+/** The passages of `buildReport`'s argument, checked: none, or a non-empty list of strings. */
+function passageList(passage: string | readonly string[] | undefined): string[] {
+  if (passage === undefined) return [];
+  const list = typeof passage === 'string' ? [passage] : passage;
+  if (!Array.isArray(list) || list.length === 0) throw new TypeError('passage must be a string or a non-empty list of strings');
+  list.forEach((t, i) => {
+    if (typeof t !== 'string') throw new TypeError(`passage ${i} must be a string, got ${t === null ? 'null' : typeof t}`);
+  });
+  return [...list];
+}
+
+/** Every passage's scores against the query: the selected one's from its detailed run, the others run here (with the hooks). */
+async function passagesOf(m3: BgeM3, q: EncodeOutput, texts: string[], selected: number, detail: EncodeOutput,
+  maxLength: number, hooks: BuildReportOptions['hooks']): Promise<ReportPassages> {
+  const scores: ScoreSet<number>[] = [];
+  const lengths: number[] = [];
+  for (const [i, text] of texts.entries()) {
+    const p = i === selected ? detail : await m3.runWithHooks([text], hooks ?? {}, { maxLength });
+    scores.push(scoresOf(q, p));
+    lengths.push(p.inputIds[0]!.length);
+  }
+  return { texts, fullLengths: texts.map((t) => m3.tokenize([t], m3.maxLength)[0]!.length), lengths, scores, selected };
+}
+
+/**
+ * Builds the page data for a query and, optionally, a passage or several: with a list, every passage
+ * is scored and the detailed views show `opts.selected`'s.
+ */
+export async function buildReport(m3: BgeM3, query: string, passage?: string | readonly string[], opts: BuildReportOptions = {}): Promise<InspectReport> {
   const maxLength = opts.maxLength ?? Math.min(DEFAULT_MAX_LENGTH, m3.maxLength);
+  const passages = passageList(passage);
+  const selected = opts.selected ?? 0;
+  if (!Number.isInteger(selected) || selected < 0 || selected >= Math.max(1, passages.length)) {
+    throw new RangeError(`selected must be the index of a passage in [0, ${Math.max(1, passages.length) - 1}], got ${JSON.stringify(opts.selected)}`);
+  }
+  const detail = passages[selected];
+  const score = typeof opts.attribute === 'object' ? opts.attribute.score : undefined;
+  if (typeof opts.attribute === 'object' && score !== 'dense' && score !== 'lexical') {
+    throw new RangeError(`attribute.score must be 'dense' or 'lexical', got ${JSON.stringify(score)}`);
+  }
+  if (score !== undefined && detail === undefined) throw new RangeError(`attribute: the ${score} score needs a passage`);
   const L = m3.config.num_hidden_layers;
   const layerIds = opts.layers === undefined ? Array.from({ length: L }, (_, i) => i) : [...new Set(opts.layers)].sort((a, b) => a - b);
   const bad = layerIds.find((i) => !Number.isInteger(i) || i < 0 || i >= L);
   if (bad !== undefined || layerIds.length === 0) throw new RangeError(`layers must be a non-empty list of layer indices in [0, ${L - 1}], got ${JSON.stringify(opts.layers)}`);
   const q = await inspectText(m3, 'query', query, maxLength, layerIds, opts.hooks);
-  const p = passage === undefined ? undefined : await inspectText(m3, 'passage', passage, maxLength, layerIds, opts.hooks);
+  const p = detail === undefined ? undefined : await inspectText(m3, 'passage', detail, maxLength, layerIds, opts.hooks);
   let lens: SparseLens[] | undefined;
   if (opts.lens !== undefined) {
     const head = createTrainableHead(opts.lens, m3);
     try {
       lens = [];
-      for (const text of passage === undefined ? [query] : [query, passage]) lens.push(await sparseLens(m3, head, text, { maxLength, hooks: opts.hooks }));
+      for (const text of detail === undefined ? [query] : [query, detail]) lens.push(await sparseLens(m3, head, text, { maxLength, hooks: opts.hooks }));
     } finally {
       head.dispose();
     }
   }
-  const attribution = opts.attribute === undefined ? undefined : await attribute(m3, query, { target: opts.attribute, maxLength });
+  const attribution = opts.attribute === undefined ? undefined
+    : score !== undefined ? await attribute(m3, [query, detail!], { target: score, maxLength })
+      : await attribute(m3, query, { target: opts.attribute as string, maxLength });
   return {
     format: REPORT_FORMAT,
     model: {
@@ -224,6 +296,7 @@ export async function buildReport(m3: BgeM3, query: string, passage?: string, op
     maxLength,
     texts: p ? [q.report, p.report] : [q.report],
     pair: p ? await pairOf(m3, q.output, p.output) : undefined,
+    ...(p && passages.length > 1 ? { passages: await passagesOf(m3, q.output, passages, selected, p.output, maxLength, opts.hooks) } : {}),
     ...(lens ? { lens } : {}),
     ...(attribution ? { attribution } : {}),
     createdAt: new Date().toISOString(),

@@ -31,6 +31,10 @@ table.data { border-collapse: collapse; font-size: 13px; }
 table.data th { text-align: left; font-weight: 600; color: #475569; border-bottom: 1px solid var(--line); padding: 3px 8px; position: sticky; top: 0; background: #fff; }
 table.data td { padding: 2px 8px; border-bottom: 1px solid #f1f5f9; }
 table.data tfoot td { border-top: 1px solid var(--line); font-weight: 600; }
+table.data tr.selected td { background: #fef3c7; font-weight: 600; }
+table.data tr.pick { cursor: pointer; }
+table.data tr.pick:hover td { background: #f1f5f9; }
+td.passage-text { max-width: 520px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.mono, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre; }
 .hbar { display: inline-block; height: 9px; background: #f59e0b; border-radius: 2px; min-width: 1px; width: 0; }

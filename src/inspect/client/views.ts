@@ -331,6 +331,33 @@ function renderScores(S: PageState, box: HTMLElement): void {
     h('div', { class: 'name' }, name), h('div', { class: 'value' }, fmt(v)), h('div', { class: 'what' }, what)))));
 }
 
+/**
+ * Every passage's scores against the query, one row each (rank by the sum of the three); the selected
+ * passage is the one the other views detail; `select` (the explorer's) makes a row clickable.
+ */
+function renderPassages(S: PageState, box: HTMLElement, select?: (i: number) => void): void {
+  const ps = S.report.passages!;
+  const keys = ['dense', 'sparse', 'colbert', 'colbert+sparse+dense'] as const;
+  const order = ps.scores.map((s, i) => [s['colbert+sparse+dense'], i] as const).sort((a, b) => b[0] - a[0]).map(([, i]) => i);
+  const body = h('tbody', {});
+  ps.texts.forEach((text, i) => {
+    const cut = ps.fullLengths[i]! > ps.lengths[i]! ? ` (truncated from ${ps.fullLengths[i]})` : '';
+    const row = h('tr', { 'data-passage': String(i), class: i === ps.selected ? 'selected' : '', 'aria-selected': String(i === ps.selected) },
+      h('td', { class: 'num' }, String(i + 1)), h('td', { class: 'num' }, String(order.indexOf(i) + 1)),
+      h('td', { class: 'passage-text', title: text }, text.length > 90 ? `${text.slice(0, 90)}…` : text),
+      h('td', { class: 'num' }, `${ps.lengths[i]}${cut}`),
+      ...keys.map((k) => h('td', { class: 'num', 'data-score': k, 'data-value': String(ps.scores[i]![k]) }, fmt(ps.scores[i]![k]))));
+    if (select && i !== ps.selected) {
+      row.classList.add('pick');
+      row.title = 'show this passage in the views below';
+      row.onclick = () => select(i);
+    }
+    body.append(row);
+  });
+  box.append(h('table', { class: 'data', id: 'passages-table' },
+    h('thead', {}, h('tr', {}, ...['#', 'rank', 'passage', 'tokens', 'dense', 'sparse', 'ColBERT', 'all three'].map((c) => h('th', {}, c)))), body));
+}
+
 function renderLexical(S: PageState, box: HTMLElement): void {
   const lex = S.report.pair!.lexical;
   if (lex.terms.length === 0) {
@@ -583,38 +610,45 @@ function renderLens(S: PageState, box: HTMLElement): void {
 }
 
 /**
- * Where the query token's lexical weight comes from (`m3.attribute`): a layers × heads heatmap and a
- * per-layer table of the attribution-patching estimates, and a row of integrated gradients per token.
+ * Where the query token's lexical weight (or the pair's dense or lexical score) comes from (`m3.attribute`):
+ * per text, a layers × heads heatmap and a per-layer table of the attribution-patching estimates, and a
+ * row of integrated gradients per token. Each figure's numbers sit in its `data-values` (JSON) for tests.
  */
 function renderAttribution(S: PageState, box: HTMLElement): void {
   const a = S.report.attribution!;
-  const side = a.sides[0]!;
-  const target = a.target!;
   const ig = a.integratedGradients;
   const width = Math.min(900, box.clientWidth - 20 || 860);
   const heatmap = (id: string, m: number[][], rowLabels: string[], colLabels: string[], caption: string, tip: (i: number, j: number) => string) => {
     const max = Math.max(1e-12, ...m.flat().map(Math.abs));
-    const canvas = h('canvas', { id });
+    const canvas = h('canvas', { id, 'data-values': JSON.stringify(m) });
     box.append(h('div', { class: 'panel fig' }, canvas, legend(signedColor, fmt(-max, 4), fmt(max, 4), caption)));
     drawHeatmap(canvas, {
       rows: m.length, cols: m[0]!.length, width, height: Math.min(420, 28 * m.length),
       rowLabels, colLabels, value: (i, j) => 0.5 + m[i]![j]! / (2 * max), color: signedColor, tip,
     });
   };
-  box.append(h('h3', { id: 'attribution-title' }, `query token ${target.token} (position ${target.position}): weight ${fmt(a.value)}`));
+  const title = a.target
+    ? `query token ${a.target.token} (position ${a.target.position}): weight ${fmt(a.value)}`
+    : `${a.quantity} of the query and passage ${fmt(a.value)}`;
+  box.append(h('h3', { id: 'attribution-title', 'data-value': String(a.value) }, title));
   if (a.note) box.append(h('p', { class: 'muted' }, a.note));
-  const layers = side.heads.map((_, l) => `layer ${l}`);
-  heatmap('attribution-heads', side.heads, layers, side.heads[0]!.map((_, j) => `head ${j}`),
-    'estimated weight lost when the head is zeroed (red: the head adds weight)',
-    (i, j) => `layer ${i} head ${j}: ${fmt(side.heads[i]![j]!)}`);
-  box.append(h('table', { class: 'data', id: 'attribution-layers' },
-    h('tr', {}, h('th', {}, 'layer'), h('th', {}, 'attention (all heads)'), h('th', {}, 'MLP')),
-    ...layers.map((name, l) => h('tr', {}, h('td', {}, name), h('td', {}, fmt(side.attention[l]!)), h('td', {}, fmt(side.mlp[l]!))))));
-  const tokens = S.report.texts[0]!.tokens.map(tokenLabel);
-  box.append(h('p', { class: 'muted' }, `Integrated gradients per input token, from the text with every token <mask> (${ig.steps} steps): `
+  box.append(h('p', { class: 'muted' }, `Integrated gradients per input token, from the text${a.sides.length > 1 ? 's' : ''} with every token <mask> (${ig.steps} steps): `
     + `they sum to ${fmt(ig.sum)} against f(x) − f(x′) = ${fmt(a.value - ig.baselineValue)} (gap ${ig.gap.toExponential(2)}).`));
-  heatmap('attribution-tokens', [side.tokenAttributions], ['tokens'], tokens, 'integrated gradients (red: the token adds weight)',
-    (_, j) => `${side.tokens[j]}: ${fmt(side.tokenAttributions[j]!)}`);
+  a.sides.forEach((side, s) => {
+    const sfx = s === 0 ? '' : `-${s}`; // side 0 keeps the ids the single-text page has always had
+    if (a.sides.length > 1) box.append(h('h3', {}, s === 0 ? 'query' : 'passage'));
+    const layers = side.heads.map((_, l) => `layer ${l}`);
+    heatmap(`attribution-heads${sfx}`, side.heads, layers, side.heads[0]!.map((_, j) => `head ${j}`),
+      'estimated change when the head is zeroed (red: the head adds to it)',
+      (i, j) => `layer ${i} head ${j}: ${fmt(side.heads[i]![j]!)}`);
+    box.append(h('table', { class: 'data', id: `attribution-layers${sfx}` },
+      h('tr', {}, h('th', {}, 'layer'), h('th', {}, 'attention (all heads)'), h('th', {}, 'MLP')),
+      ...layers.map((name, l) => h('tr', {}, h('td', {}, name),
+        h('td', { 'data-value': String(side.attention[l]) }, fmt(side.attention[l]!)), h('td', { 'data-value': String(side.mlp[l]) }, fmt(side.mlp[l]!))))));
+    const tokens = S.report.texts[s]!.tokens.map(tokenLabel); // the same text and truncation as side s
+    heatmap(`attribution-tokens${sfx}`, [side.tokenAttributions], ['tokens'], tokens, 'integrated gradients (red: the token adds to it)',
+      (_, j) => `${side.tokens[j]}: ${fmt(side.tokenAttributions[j]!)}`);
+  });
 }
 
 function section(id: string, title: string, intro: string): HTMLElement {
@@ -632,12 +666,18 @@ export interface ViewChoice {
   absolute: boolean;
 }
 
+/** What a live page can do from its views (the static page can do none of it). */
+export interface ViewActions {
+  /** A row of the passages table was clicked: show that passage in the detailed views. */
+  selectPassage?: (index: number) => void;
+}
+
 /**
  * Renders every view of `report` into #app (emptied first) and sets `body[data-ready]` when done;
  * `window.inspect.state` is the page state. `view`: the attention view to open where the report has it.
  * Returns the choice shown, for the next call.
  */
-export async function renderReport(report: InspectReport, view?: ViewChoice): Promise<ViewChoice> {
+export async function renderReport(report: InspectReport, view?: ViewChoice, actions: ViewActions = {}): Promise<ViewChoice> {
   delete document.body.dataset['ready'];
   document.getElementById('app')!.replaceChildren();
   const stored = report.texts[0]!.attention.layerIds;
@@ -647,6 +687,9 @@ export async function renderReport(report: InspectReport, view?: ViewChoice): Pr
   const m = report.model;
   document.getElementById('meta')!.textContent = `${m.name} · ${m.layers} layers × ${m.heads} heads · hidden ${m.hiddenSize} · backend ${m.backend} · max length ${report.maxLength} · ${report.createdAt}`;
 
+  if (report.passages) {
+    renderPassages(S, section('passages', 'Passages', `Each passage against the query (three scores, rank by their sum); the views below show passage ${report.passages.selected + 1}${actions.selectPassage ? ': click a row to show another' : ''}.`), actions.selectPassage);
+  }
   if (report.pair) renderScores(S, section('scores', 'Scores', ''));
   renderTokens(S, section('tokens', 'Tokens and sparse weights', ''));
   if (report.pair) {
@@ -683,7 +726,7 @@ export async function renderReport(report: InspectReport, view?: ViewChoice): Pr
     renderLens(S, section('lens', 'Sparse lens', 'The sparse head applied to every hidden state (embeddings, then each encoder.layer.i.hook_out) instead of the last one only: at which layer do the lexical weights appear? The last row is the head as the model runs it.'));
   }
   if (report.attribution) {
-    renderAttribution(S, section('attribution', 'Where the lexical weight comes from', 'Attribution patching: for each attention head and MLP, activation × gradient of the token\u2019s weight, a first-order estimate of what zeroing it would cost (BGE-M3 is post-LayerNorm, so the weight is no sum of per-layer terms). Real patching can differ where the model bends; see m3.attribute and patchHeads.'));
+    renderAttribution(S, section('attribution', report.attribution.target ? 'Where the lexical weight comes from' : `Where the ${report.attribution.quantity} comes from`, 'Attribution patching: for each attention head and MLP, activation × gradient of the token\u2019s weight, a first-order estimate of what zeroing it would cost (BGE-M3 is post-LayerNorm, so the weight is no sum of per-layer terms). Real patching can differ where the model bends; see m3.attribute and patchHeads.'));
   }
   renderNorms(S, section('norms', 'Hidden-state norms per layer', 'Mean and max over tokens of the L2 norm of embeddings.hook_out and each encoder.layer.i.hook_out.'));
   document.body.dataset.ready = 'true';
