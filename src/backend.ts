@@ -29,6 +29,14 @@ export interface BackendOptions {
   onInfo?: (message: string) => void;
 }
 
+/** Backends whose tensors live on a GPU: reading one synchronously is a round trip to the device. */
+const GPU_BACKENDS: ReadonlySet<string> = new Set(['webgpu', 'webgl']);
+
+/** True when the active backend keeps tensors on a GPU (code on host arrays then avoids it; see scores.ts). */
+export function tensorsOnGpu(): boolean {
+  return GPU_BACKENDS.has(tf.getBackend());
+}
+
 export async function useBackend(name: BackendName = 'wasm', opts: BackendOptions = {}): Promise<void> {
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new Error(`unknown backend '${String(name)}': expected one of ${BACKENDS.join(', ')}`);

@@ -1,5 +1,6 @@
 /** FlagEmbedding's scores between BGE-M3 outputs (`BGEM3FlagModel.compute_*` / `colbert_score`). */
 import * as tf from '@tensorflow/tfjs-core';
+import { tensorsOnGpu } from './backend.js';
 
 /** Lexical weights: token id (as a decimal string) -> weight, as FlagEmbedding returns them. */
 export type LexicalWeights = Record<string, number>;
@@ -38,7 +39,7 @@ export function colbertSimilarity(q: ColbertVecs, p: ColbertVecs, what = 'colber
   if (q.dim !== p.dim) throw new Error(`${what}: query vectors have ${q.dim} dimensions, passage vectors ${p.dim}`);
   const [R, C, D] = [q.rows, p.rows, q.dim];
   if (R === 0 || C === 0) return new Float32Array(0);
-  if (!GPU_BACKENDS.has(tf.getBackend())) {
+  if (!tensorsOnGpu()) {
     return tf.tidy(() => {
       const qm = tf.tensor2d(q.data, [R, D]);
       const pmT = tf.transpose(tf.tensor2d(p.data, [C, D])); // [D, C]
@@ -58,9 +59,6 @@ export function hostSimilarity(q: ColbertVecs, p: ColbertVecs): Float32Array {
   }
   return out;
 }
-
-/** Backends whose tensors live on a GPU: a synchronous read there is a round trip to the device. */
-const GPU_BACKENDS = new Set(['webgpu', 'webgl']);
 
 /** Mean over the query's vectors of the best dot product with any passage vector (max-sim). */
 export function colbertScore(q: ColbertVecs, p: ColbertVecs): number {
