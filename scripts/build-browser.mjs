@@ -56,4 +56,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await bundleBrowser();
   const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(wasmDir, f), join(out, f));
+  // The threaded build's glue, run as it ships by each pthread worker (src/runtime/threaded-module.ts).
+  const glue = 'tfjs-backend-wasm-threaded-simd.js';
+  copyFileSync(join(wasmDir, '..', 'wasm-out', glue), join(out, glue));
 }

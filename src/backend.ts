@@ -9,19 +9,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultWasmThreads, noteWasmThreads, prepareWasmBackend } from './runtime/wasm-threads.js';
 import { prepareWebgpuBackend } from './host/gpu.js';
+import { loadTensorflow } from './host/tensorflow.js';
+
+export { TENSORFLOW_PACKAGES, tensorflowPackage } from './host/tensorflow.js';
 
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'webgpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
-
-/** The packages that provide the `tensorflow` backend, tried in this order. */
-export const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'] as const;
-
-let tensorflowFrom: string | undefined;
-
-/** The package the `tensorflow` backend was loaded from, once `useBackend('tensorflow')` has run. */
-export function tensorflowPackage(): string | undefined {
-  return tensorflowFrom;
-}
 
 export interface BackendOptions {
   /**
@@ -36,24 +29,12 @@ export interface BackendOptions {
   onInfo?: (message: string) => void;
 }
 
-/** Imports the first package of TENSORFLOW_PACKAGES that loads; an error naming each one's failure when none does. */
-async function loadTensorflow(onInfo: (message: string) => void): Promise<void> {
-  if (tensorflowFrom !== undefined) return;
-  const failures: string[] = [];
-  for (const pkg of TENSORFLOW_PACKAGES) {
-    try {
-      await import(pkg);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      const missing = err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes(`'${pkg}'`);
-      failures.push(`${pkg}: ${missing ? 'not installed' : `installed but failed to load (${err.message.split('\n')[0]})`}`);
-      continue;
-    }
-    tensorflowFrom = pkg;
-    onInfo(`bge-m3-tfjs: backend 'tensorflow' is ${pkg}`);
-    return;
-  }
-  throw new Error(`backend 'tensorflow' needs one of the optional packages ${TENSORFLOW_PACKAGES.join(' or ')} (npm install ${TENSORFLOW_PACKAGES[0]}, or ${TENSORFLOW_PACKAGES[1]} for CUDA); none could be loaded: ${failures.join('; ')}`);
+/** Backends whose tensors live on a GPU: reading one synchronously is a round trip to the device. */
+const GPU_BACKENDS: ReadonlySet<string> = new Set(['webgpu', 'webgl']);
+
+/** True when the active backend keeps tensors on a GPU (code on host arrays then avoids it; see scores.ts). */
+export function tensorsOnGpu(): boolean {
+  return GPU_BACKENDS.has(tf.getBackend());
 }
 
 export async function useBackend(name: BackendName = 'wasm', opts: BackendOptions = {}): Promise<void> {

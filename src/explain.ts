@@ -4,11 +4,10 @@
  *   - `explainColbert`: which passage vector each query vector matched in ColBERT's max-sim;
  *   - `explainTokenWeights`: the sparse head's weight of every token of a text, position by position.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { colbertPosition } from './heads/colbert.js';
 import { unusedTokenIds } from './heads/sparse.js';
 import type { BgeM3, Inputs } from './m3.js';
-import { colbertScore, denseScore, lexicalMatchingScore, type ColbertVecs, type LexicalWeights } from './scores.js';
+import { colbertScore, colbertSimilarity, denseScore, lexicalMatchingScore, type ColbertVecs, type LexicalWeights } from './scores.js';
 import type { M3Tokenizer } from './tokenizer.js';
 
 /** One token of a text with its sparse weight. */
@@ -104,18 +103,13 @@ export function explainLexicalMatch(m3: Pick<BgeM3, 'tokenizer'>, q: LexicalWeig
 
 /**
  * ColBERT's max-sim taken apart: the similarity of every query vector with every passage vector
- * (the same float32 matMul as `colbertScore`), each query vector's best passage vector (first on ties)
+ * (`colbertSimilarity`, as `colbertScore` takes it), each query vector's best passage vector (first on ties)
  * and the score as the mean of those maxima.
  */
 export function explainColbert(q: ColbertVecs, p: ColbertVecs): ColbertExplanation {
-  if (q.dim !== p.dim) throw new Error(`explainColbert: query vectors have ${q.dim} dimensions, passage vectors ${p.dim}`);
   const [R, C] = [q.rows, p.rows];
-  if (R === 0 || C === 0) return { score: 0, matches: [], queryRows: R, passageRows: C, similarity: new Float32Array(0) };
-  const similarity = tf.tidy(() => {
-    const qm = tf.tensor2d(q.data, [R, q.dim]);
-    const pmT = tf.transpose(tf.tensor2d(p.data, [C, p.dim])); // [dim, C]
-    return tf.matMul(qm, pmT).dataSync() as Float32Array; // [R, C]
-  });
+  const similarity = colbertSimilarity(q, p, 'explainColbert'); // [R, C]
+  if (R === 0 || C === 0) return { score: 0, matches: [], queryRows: R, passageRows: C, similarity };
   const matches: ColbertMatch[] = [];
   let sum = 0;
   for (let i = 0; i < R; i++) {

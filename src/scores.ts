@@ -1,5 +1,6 @@
 /** FlagEmbedding's scores between BGE-M3 outputs (`BGEM3FlagModel.compute_*` / `colbert_score`). */
 import * as tf from '@tensorflow/tfjs-core';
+import { tensorsOnGpu } from './backend.js';
 
 /** Lexical weights: token id (as a decimal string) -> weight, as FlagEmbedding returns them. */
 export type LexicalWeights = Record<string, number>;
@@ -28,15 +29,48 @@ export function lexicalMatchingScore(a: LexicalWeights, b: LexicalWeights): numb
   return s;
 }
 
+/**
+ * Every query vector's dot product with every passage vector, [q.rows, p.rows] row-major: ColBERT's
+ * similarity matrix. On a backend whose tensors live in host memory (wasm, cpu, tensorflow) one float32
+ * matMul; on a GPU backend (webgpu, webgl) plain loops here instead, because reading a GPU tensor
+ * back synchronously stalls the page (and on some adapters loses the device) for a product this small.
+ */
+export function colbertSimilarity(q: ColbertVecs, p: ColbertVecs, what = 'colbertSimilarity'): Float32Array {
+  if (q.dim !== p.dim) throw new Error(`${what}: query vectors have ${q.dim} dimensions, passage vectors ${p.dim}`);
+  const [R, C, D] = [q.rows, p.rows, q.dim];
+  if (R === 0 || C === 0) return new Float32Array(0);
+  if (!tensorsOnGpu()) {
+    return tf.tidy(() => {
+      const qm = tf.tensor2d(q.data, [R, D]);
+      const pmT = tf.transpose(tf.tensor2d(p.data, [C, D])); // [D, C]
+      return tf.matMul(qm, pmT).dataSync() as Float32Array; // [R, C]
+    });
+  }
+  return hostSimilarity(q, p);
+}
+
+/** The same matrix by plain loops (float64 sums, rounded to float32). */
+export function hostSimilarity(q: ColbertVecs, p: ColbertVecs): Float32Array {
+  const [R, C, D] = [q.rows, p.rows, q.dim];
+  const out = new Float32Array(R * C);
+  for (let i = 0; i < R; i++) {
+    const a = q.data.subarray(i * D, (i + 1) * D);
+    for (let j = 0; j < C; j++) out[i * C + j] = denseScore(a, p.data.subarray(j * D, (j + 1) * D));
+  }
+  return out;
+}
+
 /** Mean over the query's vectors of the best dot product with any passage vector (max-sim). */
 export function colbertScore(q: ColbertVecs, p: ColbertVecs): number {
-  if (q.dim !== p.dim) throw new Error(`colbertScore: query vectors have ${q.dim} dimensions, passage vectors ${p.dim}`);
-  if (q.rows === 0 || p.rows === 0) return 0;
-  return tf.tidy(() => {
-    const qm = tf.tensor2d(q.data, [q.rows, q.dim]);
-    const pmT = tf.transpose(tf.tensor2d(p.data, [p.rows, p.dim])); // [dim, p]
-    return tf.mean(tf.max(tf.matMul(qm, pmT), 1)).dataSync()[0]!; // [q, p] -> [q] -> scalar
-  });
+  const sim = colbertSimilarity(q, p, 'colbertScore'); // [q, p]
+  if (sim.length === 0) return 0;
+  let sum = 0;
+  for (let i = 0; i < q.rows; i++) {
+    let best = -Infinity;
+    for (let j = 0; j < p.rows; j++) best = Math.max(best, sim[i * p.rows + j]!);
+    sum += best;
+  }
+  return sum / q.rows;
 }
 
 /** Weights for dense, sparse and ColBERT in the combined scores (FlagEmbedding's default: 1, 1, 1). */

@@ -9,6 +9,7 @@ import {
   colbertPosition, explainColbert, explainLexicalMatch, explainPair, explainTokenWeights,
 } from '../src/explain.js';
 import type { EncodeOutput } from '../src/m3.js';
+import { colbertSimilarity, hostSimilarity } from '../src/scores.js';
 import { checkpointDir, type Checkpoint } from './helpers/fixtures.js';
 import { loadCases, Reference, sparseMaxAbsDiff, type Case } from './helpers/reference.js';
 
@@ -80,11 +81,27 @@ describe.each(['sharp-m3', 'small-m3'] as Checkpoint[])('%s explanations', (ckpt
       }
       const recomputed = e.matches.reduce((s, m) => s + m.similarity, 0) / e.matches.length;
       expect(recomputed).toBe(e.score);
-      // colbertScore takes the mean in float32 on the backend: equal up to float32 rounding
-      expect(Math.abs(e.score - m3.colbertScore(qv, pv))).toBeLessThan(1e-6);
+      expect(m3.colbertScore(qv, pv)).toBe(e.score); // the same matrix, maxima and mean
       expect(Math.abs(e.score - ref.json.scores.colbert[i]![j]!)).toBeLessThan(1e-4);
     }));
     expect(colbertPosition(0)).toBe(1); // vector 0 is the token after <s>
+  });
+
+  it("ColBERT on a GPU backend (plain loops, no synchronous read) equals the matMul path and the float64 reference", () => {
+    let [matrixErr, scoreErr] = [0, 0];
+    queries.forEach((_, i) => passages.forEach((_, j) => {
+      const [qv, pv] = [q.colbertVecs![i]!, p.colbertVecs![j]!];
+      const onBackend = colbertSimilarity(qv, pv);
+      const onHost = hostSimilarity(qv, pv);
+      expect(onHost.length).toBe(onBackend.length);
+      onHost.forEach((v, k) => { matrixErr = Math.max(matrixErr, Math.abs(v - onBackend[k]!)); });
+      let sum = 0;
+      for (let r = 0; r < qv.rows; r++) sum += Math.max(...onHost.subarray(r * pv.rows, (r + 1) * pv.rows));
+      scoreErr = Math.max(scoreErr, Math.abs(sum / qv.rows - ref.json.scores.colbert[i]![j]!));
+    }));
+    console.log(`${ckpt}: ColBERT similarity, loops vs matMul max abs err ${matrixErr.toExponential(2)}; score vs float64 reference ${scoreErr.toExponential(2)}`);
+    expect(matrixErr).toBeLessThan(1e-6);
+    expect(scoreErr).toBeLessThan(1e-5);
   });
 
   it('token weights: every position of the text, the sparse head after ReLU', async () => {

@@ -26,6 +26,7 @@
  * LayerNorm or the ReLU bend between a and a′: compare with real patching (`patchHeads`).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { tensorsOnGpu } from '../backend.js';
 import { layerName, type ActivationName } from '../hooks/names.js';
 import type { BgeM3 } from '../m3.js';
 import {
@@ -284,6 +285,10 @@ export function prepare(m3: BgeM3, text: string | [string, string], opts: Pick<A
  * at 128 tokens, ~1.8 GB at 512. Keep texts short on the wasm backend.
  */
 export async function attribute(m3: BgeM3, text: string | [string, string], opts: AttributeOptions): Promise<Attribution> {
+  if (tensorsOnGpu()) {
+    throw new Error(`attribute: runs on the wasm or cpu backend, not '${tf.getBackend()}': its gradients and probes are read `
+      + 'back synchronously, which on a GPU backend stalls the page (and on some adapters loses the device)');
+  }
   const { texts, ids, quantity: q, target, corruptIds } = prepare(m3, text, opts);
   const steps = checkSteps(opts.steps, 'steps', DEFAULT_STEPS);
   const perBatch = checkSteps(opts.stepsPerBatch, 'stepsPerBatch', DEFAULT_STEPS_PER_BATCH);

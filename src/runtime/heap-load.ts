@@ -35,6 +35,15 @@ export function activeWasmBackend(): WasmBackend | null {
 }
 
 /**
+ * True once the wasm backend has been created. (Not `tf.findBackend('wasm')`: for a backend that is
+ * registered but not yet created, that call starts creating it, before the caller could set its
+ * thread count or .wasm paths.)
+ */
+export function wasmBackendCreated(): boolean {
+  return 'wasm' in tf.engine().registry;
+}
+
+/**
  * The whole heap as bytes, current even after the memory grew. (`HEAPU8` is refreshed lazily by the
  * Emscripten glue, and in the threaded build another thread's malloc may have grown the memory.)
  */

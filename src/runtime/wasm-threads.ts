@@ -1,24 +1,14 @@
 /**
- * A multi-threaded wasm backend in Node.
+ * A multi-threaded wasm backend in Node: the threaded-SIMD build of `@tensorflow/tfjs-backend-wasm`
+ * (Emscripten pthreads, XNNPACK's matMul spread over a pthreadpool), created by threaded-module.ts
+ * (why we create it, not the package: see there). This file says where its files are in Node:
  *
- * `@tensorflow/tfjs-backend-wasm` ships a threaded-SIMD build (Emscripten pthreads, XNNPACK's matMul
- * spread over a pthreadpool) but never uses it in Node, for three reasons, each handled here:
+ * - the glue `wasm-out/tfjs-backend-wasm-threaded-simd.js` is a CommonJS module, `require`d;
+ * - pthread workers would be started from Blob URLs, which Node's `worker_threads` cannot load: each
+ *   gets a `data:` URL instead, a tiny ES module that gives the worker a `require` and evaluates the
+ *   package's own worker source, which then loads the glue from disk (`mainScriptUrlOrBlob`).
  *
- * 1. The flag `WASM_HAS_MULTITHREAD_SUPPORT` is hard-wired to false under Node (tfjs issue #3830),
- *    so its own init always picks the single-threaded build. We do not go through that init: the
- *    `wasm` backend is re-registered with a factory that instantiates the threaded glue
- *    (`wasm-out/tfjs-backend-wasm-threaded-simd.js`, a CommonJS module) and wraps the module in the
- *    package's own exported `BackendWasm`, so every registered wasm kernel works unchanged.
- * 2. Its pthread workers would be started from Blob URLs, which Node's `worker_threads` cannot load.
- *    Our `locateFile` hands Emscripten a `data:` URL instead: a tiny ES module that gives the worker
- *    a `require` and evaluates the package's own worker source, which then loads the glue from disk
- *    (`mainScriptUrlOrBlob` is the glue's path, so no Blob is involved either).
- * 3. The C++ side caps the pool at half of `emscripten_num_logical_cores()` (it assumes 2-way SMT),
- *    which is 1 thread on a 2-vCPU machine. `instantiateWasm` lets us provide that import, reporting
- *    2 × the requested threads so that `setThreadsCount(n)` really yields n.
- *
- * The pool's workers are unref'd so they do not keep the process alive, and the idle workers
- * Emscripten pre-spawns (8) are terminated once the pool has its threads. If anything here fails the
+ * The pool's workers are unref'd so they do not keep the process alive. If anything fails the
  * package's own single-threaded backend is used and `wasmThreadsStatus().fallbackReason` says why.
  */
 import { createRequire } from 'node:module';
@@ -26,8 +16,9 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
 import { installHeapCopyKernels } from './heap-ops.js';
+import { wasmBackendCreated } from './heap-load.js';
+import { registerThreadedWasm, type ThreadedBuild } from './threaded-module.js';
 
 const require = createRequire(import.meta.url);
 
@@ -58,15 +49,7 @@ export function defaultWasmThreads(): number {
   return Math.max(1, Math.min(8, availableParallelism()));
 }
 
-interface EmscriptenModule {
-  cwrap: (name: string, ret: string | null, args: string[]) => (...a: number[]) => number;
-  PThread: { runningWorkers: Array<{ unref(): void }>; unusedWorkers: Array<{ terminate(): void }> };
-  tfjs?: unknown;
-}
-
-type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
-
-/** The ES module every pthread worker starts from (see point 2 above). */
+/** The ES module every pthread worker starts from (see above). */
 function workerBootstrap(gluePath: string, workerSource: string): URL {
   // The package stores the worker source in a template literal, so its "\n" escapes became real
   // newlines inside string literals; re-escape them, as the package does before making its Blob.
@@ -80,39 +63,19 @@ function workerBootstrap(gluePath: string, workerSource: string): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
 
-async function createThreadedModule(threads: number): Promise<EmscriptenModule> {
+/** The threaded build's files, from the package's folder on disk. */
+async function threadedBuild(): Promise<ThreadedBuild> {
   const dir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
-  const gluePath = join(dir, 'tfjs-backend-wasm-threaded-simd.js');
-  const factory = require(gluePath) as Factory;
+  const glue = join(dir, 'tfjs-backend-wasm-threaded-simd.js');
   const { wasmWorkerContents } = require(join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
-  const compiled = await WebAssembly.compile(await readFile(join(dir, 'tfjs-backend-wasm-threaded-simd.wasm')));
-  const workerUrl = workerBootstrap(gluePath, wasmWorkerContents);
-  let fail: (e: unknown) => void = () => {};
-  const failed = new Promise<never>((_, reject) => { fail = reject; });
-  const mod = await Promise.race([failed, factory({
+  return {
+    factory: require(glue) as ThreadedBuild['factory'],
+    glue,
     // Emscripten passes this straight to `new Worker(...)`, which accepts a data: URL object.
-    locateFile: (path: string) => (path.endsWith('.worker.js') ? workerUrl : join(dir, path)),
-    mainScriptUrlOrBlob: gluePath,
-    instantiateWasm: (
-      imports: { env: Record<string, unknown> },
-      receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
-    ) => {
-      imports.env.emscripten_num_logical_cores = () => 2 * threads; // the C++ side halves it
-      WebAssembly.instantiate(compiled, imports as WebAssembly.Imports).then((instance) => receive(instance, compiled), fail);
-      return {};
-    },
-    onAbort: (what: unknown) => fail(new Error(`wasm module aborted: ${String(what)}`)),
-  })]);
-  const w = mod.cwrap.bind(mod);
-  mod.tfjs = {
-    init: w('init', null, []),
-    initWithThreadsCount: w('init_with_threads_count', null, ['number']),
-    getThreadsCount: w('get_threads_count', 'number', []),
-    registerTensor: w('register_tensor', null, ['number', 'number', 'number']),
-    disposeData: w('dispose_data', null, ['number']),
-    dispose: w('dispose', null, []),
+    worker: workerBootstrap(glue, wasmWorkerContents),
+    wasm: await WebAssembly.compile(await readFile(join(dir, 'tfjs-backend-wasm-threaded-simd.wasm'))),
+    locate: (path) => join(dir, path),
   };
-  return mod;
 }
 
 /**
@@ -123,33 +86,16 @@ async function createThreadedModule(threads: number): Promise<EmscriptenModule> 
 export async function prepareWasmBackend(threads: number): Promise<void> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   installHeapCopyKernels(); // tf.gather and tf.slice as copies inside the heap (see heap-ops.ts)
-  if (tf.findBackend('wasm') !== null) {
+  if (wasmBackendCreated()) {
     status.actual = wasm.getThreadsCount();
     return;
   }
   status.requested = threads;
   if (threads <= 1) return;
-  const engine = tf.engine();
-  const original = engine.findBackendFactory('wasm');
-  if (!original) throw new Error('the wasm backend is not registered (is @tensorflow/tfjs-backend-wasm installed?)');
-  wasm.setThreadsCount(threads);
-  tf.removeBackend('wasm');
-  tf.registerBackend('wasm', async () => {
-    let mod: EmscriptenModule;
-    try {
-      mod = await createThreadedModule(threads);
-    } catch (e) {
-      status.fallbackReason = `threaded wasm build failed to start: ${(e as Error).message}`;
-      wasm.setThreadsCount(1);
-      return original();
-    }
-    const backend = new wasm.BackendWasm(mod as unknown as ConstructorParameters<typeof wasm.BackendWasm>[0]);
+  registerThreadedWasm(wasm, threads, threadedBuild, (reason) => { status.fallbackReason = reason; }, (mod) => {
     // The pool's threads are running workers; let the process exit without waiting for them.
-    for (const worker of mod.PThread.runningWorkers) worker.unref();
-    // Emscripten pre-spawns 8 workers; the pool took what it needs, the rest only cost memory.
-    for (const worker of mod.PThread.unusedWorkers.splice(0)) worker.terminate();
-    return backend;
-  }, 2);
+    for (const worker of mod.PThread.runningWorkers as Array<{ unref(): void }>) worker.unref();
+  });
 }
 
 /** Records the thread count of the initialised backend. */

@@ -306,16 +306,21 @@ describe.skipIf(!haveChromium)('the explorer in Chromium', () => {
     await page.close();
   });
 
-  // KNOWN BUG (it.fails: this test passes while the bug is there, and fails once it is fixed; then make
-  // it an `it`). In headless Chromium on SwiftShader a synchronous read on the webgpu backend (tfjs-webgpu's
-  // readSync, through OffscreenCanvas contexts) destroys the GPU device ("Device was destroyed", then
-  // "Failed to execute 'mapAsync' on 'GPUBuffer'"). report.ts reads asynchronously, but the scores and the
-  // explanations it calls still read synchronously (scores.ts colbertScore, explain.ts explainColbert,
-  // src/lab/lens.ts, src/attribution); `encode` alone does not (test/browser). The page shows the error.
-  it.fails('the backend choice webgpu (SwiftShader) gives encode\'s weights and scores, and says what ran', { timeout: 300_000 }, async () => {
+  // In headless Chromium on SwiftShader a synchronous read on the webgpu backend destroys the GPU
+  // device; nothing on the explorer's path reads synchronously on a GPU backend (scores.ts
+  // colbertSimilarity, the fast op set's attention core), and attribution there says it needs wasm or cpu.
+  it('the backend choice webgpu (SwiftShader) gives encode\'s weights and scores, and says what ran', { timeout: 300_000 }, async () => {
     const { page } = await open();
     try {
       await backendRun(page, 'webgpu');
+      // attribution reads its gradients synchronously: on a GPU backend it says so, and the page recovers
+      await page.selectOption('#attribute', 'dense');
+      const err = await settled(page);
+      console.log(`explorer: webgpu: attribution: ${err}`);
+      expect(err).toMatch(/runs on the wasm or cpu backend, not 'webgpu'/);
+      await page.selectOption('#attribute', 'off');
+      expect(await settled(page)).toBeNull();
+      expect(await page.locator('.card').count()).toBe(5);
     } finally {
       const status = await page.locator('#status').textContent();
       console.log(`explorer: webgpu: status line: ${status}`);

@@ -16,7 +16,7 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 const LAYERS: Array<[string, RegExp]> = [
   ['base', /^(config|rng|tfjs-api|temp-path|atomic-write|utf8-lines|package-files)\.ts$|^host\/(files|process-shim)\b/],
   ['formats', /^(weights|tokenizer|hub)\/|^tokenizer\.ts$|^host\/(file-source|model-folder)\b/],
-  ['runtime', /^(runtime|kernels|host)\/|^backend\.ts$/], // host/: the browser variants of runtime/ and kernels/ files, and gpu.ts
+  ['runtime', /^(runtime|kernels|host|browser)\/|^backend\.ts$/], // host/: the browser variants of runtime/ and kernels/ files, and gpu.ts; browser/: files that sit next to the bundle
   ['weight tree', /^model\/params\.ts$|^hooks\/|^batches\.ts$/],
   ['model', /^model\/|^run-encoder\.ts$/],
   ['heads', /^heads\/|^scores\.ts$/],

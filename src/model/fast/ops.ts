@@ -4,7 +4,7 @@
  * the bias (and GELU) in its store, splits LayerNorm and softmax rows over its threads, and runs the
  * attention core as one job that never holds a head's [T, T] scores. Where the kernel cannot run
  * (no relaxed SIMD: see kernels/feature.ts) the textbook op runs, except for the attention core,
- * which is blocked (./attention.ts) so that long inputs still fit. The work after the attention runs
+ * which is blocked (./attention.ts) so that long inputs still fit (on a GPU backend: the textbook core). The work after the attention runs
  * on chunks of token rows (`byRows`), which bounds the [n, I] temporaries.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,7 +12,8 @@ import type { XLMRobertaConfig } from '../../config.js';
 import { kernelActive, kernelAttention, layerNormRows, linearRowMajor, linearsRowMajor, softmaxRows } from '../../kernels/index.js';
 import { sliceRows } from '../../runtime/heap-ops.js';
 import type { AttentionOptions } from '../attention.js';
-import { gelu, layerNorm, linear, type OpSet } from '../ops.js';
+import { gelu, layerNorm, linear, textbookOps, type OpSet } from '../ops.js';
+import { tensorsOnGpu } from '../../backend.js';
 import type { LayerNormParams, Linear } from '../params.js';
 import { attentionGroups, blockedAttention, queryBlockRows, type BlockOptions } from './attention.js';
 
@@ -119,6 +120,9 @@ export function fastOps(opts: FastOptions = {}): OpSet {
         }
         // null: no heap room for the job's scratch; the blocked core holds less at a time
       }
+      // On a GPU every head's scores at once is the normal shape of the work, and the blocked core
+      // would read the key bias back to the host synchronously.
+      if (tensorsOnGpu()) return textbookOps.attention(q, k, v, keyBias, heads);
       return blockedAttention(q, k, v, keyBias, heads, softmax2d, opts);
     },
     byRows: (xs, f) => byRows(xs, f, chunk),
