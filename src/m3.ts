@@ -17,7 +17,7 @@ import { checkActivationName, type ActivationName } from './hooks/names.js';
 import { HookRunner, NO_HOOKS, type HookFn, type NameFilter } from './hooks/runner.js';
 import type { FastOptions } from './model/fast/ops.js';
 import { buildParams, disposeParams, expectedShapes, type M3Params } from './model/params.js';
-import { weightSource } from './runtime/heap-load.js';
+import { weightSource, type WeightLoadStats } from './runtime/heap-load.js';
 import {
   checkModeWeights, colbertScore, combineScores, denseScore, lexicalMatchingScore,
   type ColbertVecs, type LexicalWeights, type ScoreSet,
@@ -35,10 +35,7 @@ export interface LoadOptions {
   threads?: number;
   /** Called with load warnings (unexpected checkpoint keys); default: console.warn. */
   onWarning?: (message: string) => void;
-  /**
-   * Called as weight bytes are read: bytes so far and the total of the weight files opened so far.
-   * (Node's direct read of F32 safetensors into the wasm heap is counted once, when done.)
-   */
+  /** Called as weight bytes are read: bytes so far and the total of the weight files opened so far. */
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
   /** For a folder URL: the `fetch` to use (a caching one: see `cachingFetch`) and extra request headers. */
   fetch?: UrlSourceOptions['fetch'];
@@ -153,6 +150,8 @@ export class BgeM3 {
     readonly params: M3Params,
     /** Files the weights came from. */
     readonly files: Readonly<Record<string, string>>,
+    /** How the weights reached backend memory: straight from the files (wasm) or through host arrays, and why. */
+    readonly weightLoad?: WeightLoadStats,
   ) {}
 
   /**
@@ -181,14 +180,9 @@ export class BgeM3 {
         (opts.onWarning ?? console.warn)(`${snap.files.encoder}: ${snap.unexpectedKeys.length} tensors are not used by BGE-M3: ${snap.unexpectedKeys.slice(0, 5).join(', ')}${snap.unexpectedKeys.length > 5 ? ', …' : ''}`);
       }
       checkVocabulary(tokenizer, snap.config, folder.path('config.json'));
-      // F32 safetensors straight into the wasm heap, when the folder's files are paths this host opens.
-      const source = weightSource(folder.paths ? snap : { take: snap.take });
-      let params: M3Params;
-      try {
-        params = await buildParams(snap.config, snap.colbertDim, source);
-      } finally {
-        await source.close();
-      }
+      // On wasm, F32 tensors go from the open files (path, URL or File) straight into the heap.
+      const source = weightSource(snap);
+      const params = await buildParams(snap.config, snap.colbertDim, source);
       try {
         // The ReLU turns a NaN of the sparse head into a silent 0 that no output check sees: scan its
         // H + 1 values now (non-finite or absurdly large ones are refused, naming the file).
@@ -199,7 +193,7 @@ export class BgeM3 {
         throw e;
       }
       if (opts.onProgress && done < total) opts.onProgress((done = total), total);
-      return new BgeM3(snap.config, tokenizer, params, snap.files);
+      return new BgeM3(snap.config, tokenizer, params, snap.files, source.stats());
     } finally {
       await snap.close();
     }

@@ -1,17 +1,18 @@
 /**
- * Loading float32 safetensors straight into backend memory.
+ * Loading float32 weights straight into backend memory.
  *
  * On the wasm backend a tensor's values live in the module's heap at `memoryOffset`. For an F32
- * tensor in a safetensors file we allocate the tensor first (no values) and let `fs.read` write the
- * file bytes into the heap at that offset: no JS-side copy, no transient host buffer, so loading
- * costs about one read of the file and the process holds the weights once. Everything else
- * (other backends, PyTorch files, F16/BF16 tensors) takes the ordinary path: read to a host
- * Float32Array, then `tf.tensor`.
+ * tensor stored as one contiguous little-endian run (any safetensors tensor; a contiguous view of a
+ * torch.save storage) we allocate the tensor first (no values) and let the weight file's byte source
+ * write the bytes into the heap at that offset: `fs.read` for a file, the body stream of an HTTP Range
+ * response for a URL, 64 MB slices for a Blob or picked File. No whole-tensor host buffer, so a load
+ * holds the weights about once (the real checkpoint's word embeddings are 1 GB). Everything else
+ * (other backends, F16/BF16/F64, strided or big-endian torch views) takes the host path, one tensor at
+ * a time: read to a host Float32Array, then `tf.tensor`. `WeightLoadStats` says which went which way.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { openSafetensors, type SafetensorsFile } from '../weights/safetensors.js';
-import type { HostTensor } from '../weights/types.js';
+import { numel, type HostTensor, type TensorSource } from '../weights/types.js';
 
 /** The parts of the Emscripten module we use (the package's typings leave them out). */
 export interface WasmHeap {
@@ -57,10 +58,13 @@ export function heapAddress(backend: WasmBackend, t: tf.TensorInfo): number {
   return backend.getMemoryOffset(t.dataId) >>> 0;
 }
 
-/** One read: `bytes` bytes of tensor `key`, from byte `from` of its data, into the heap at `offset`. */
-interface Job { file: SafetensorsFile; key: string; from: number; offset: number; bytes: number }
+/** A tensor in an open weight file: the file and its key there. */
+export interface TensorAt { source: TensorSource; key: string }
 
-const PIECE = 64 << 20; // reads are split into pieces this size so that big tensors load in parallel too
+/** One read: `bytes` bytes of tensor `key`, from byte `from` of its data, into the heap at `offset`. */
+interface Job { source: TensorSource; key: string; from: number; offset: number; bytes: number }
+
+const PIECE = 64 << 20; // reads are split into pieces this size so that big tensors load in parallel too (URLs: one Range request each)
 
 /**
  * Runs the jobs `parallel` at a time. The heap view is taken per read (heap growth replaces the
@@ -81,7 +85,7 @@ async function runJobs(jobs: Job[], backend: WasmBackend, parallel: number): Pro
     while (failed === undefined && next < pieces.length) {
       const j = pieces[next++]!;
       try {
-        await j.file.readInto(j.key, j.from, j.bytes, () => new Uint8Array(heapU8(backend).buffer, j.offset, j.bytes));
+        await j.source.readInto(j.key, j.from, j.bytes, () => new Uint8Array(heapU8(backend).buffer, j.offset, j.bytes));
       } catch (e) {
         failed ??= e;
       }
@@ -91,48 +95,43 @@ async function runJobs(jobs: Job[], backend: WasmBackend, parallel: number): Pro
   if (failed !== undefined) throw failed;
 }
 
+/** Why tensor `key` of `source` cannot be read straight into backend memory, or null when it can. */
+export function whyNotDirect(source: TensorSource, key: string): string | null {
+  if (!activeWasmBackend()) return `the ${tf.getBackend()} backend (only the wasm heap is filled in place)`;
+  const { dtype, shape } = source.info(key);
+  if (dtype !== 'F32') return `${dtype}, converted to float32 on the host`;
+  if (shape.length === 0) return 'a scalar';
+  return source.whyNotInPlace(key);
+}
+
 /**
- * Allocates tensors in backend memory and fills them straight from safetensors files. All
+ * Allocates tensors in backend memory and fills them straight from open weight files. All
  * allocations come first (`alloc`), then all reads (`finish`), so the heap does not grow while reads
  * are writing into it.
  */
 export interface DirectReader {
   /**
-   * Rows [from, from + count) (default: all) of tensor `key` of `file` as a new float32 tf.Tensor,
-   * allocated now and filled by `finish()`; null when that is not possible (not safetensors, not
-   * F32, not the wasm backend), so the caller takes the ordinary path.
+   * Rows [from, from + count) (default: all) of tensor `key` of `source` as a new float32 tf.Tensor,
+   * allocated now and filled by `finish()`; null when `whyNotDirect` refuses it (or the rows are
+   * out of range), so the caller takes the host path.
    */
-  alloc(file: string, key: string, from?: number, count?: number): Promise<tf.Tensor | null>;
+  alloc(source: TensorSource, key: string, from?: number, count?: number): tf.Tensor | null;
   /** Reads every allocated tensor's bytes, `parallel` reads at a time. */
   finish(parallel?: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 export function openDirectReader(): DirectReader {
-  // Each file through the project's validated reader (header checked, spans tiling the data).
-  const files = new Map<string, Promise<SafetensorsFile | null>>();
   const jobs: Job[] = [];
-  const get = (file: string) => {
-    let f = files.get(file);
-    if (!f) {
-      f = file.endsWith('.safetensors') ? openSafetensors(file) : Promise.resolve(null);
-      files.set(file, f);
-    }
-    return f;
-  };
   return {
-    async alloc(file, key, from = 0, count = Infinity) {
+    alloc(source, key, from = 0, count = Infinity) {
       const backend = activeWasmBackend();
-      if (!backend) return null;
-      const f = await get(file);
-      const info = f?.has(key) ? f.info(key) : undefined;
-      if (!f || !info || info.dtype !== 'F32' || info.shape.length === 0) return null;
-      const [first, ...inner] = info.shape as [number, ...number[]];
+      if (!backend || whyNotDirect(source, key) !== null) return null;
+      const [first, ...inner] = source.info(key).shape as [number, ...number[]];
       const rows = Math.min(count, first - from);
       if (from < 0 || rows <= 0) return null;
-      const rowBytes = 4 * inner.reduce((a, b) => a * b, 1);
+      const rowBytes = 4 * numel(inner);
       const out = backend.makeOutput([rows, ...inner], 'float32');
-      jobs.push({ file: f, key, from: from * rowBytes, offset: heapAddress(backend, out), bytes: rows * rowBytes });
+      jobs.push({ source, key, from: from * rowBytes, offset: heapAddress(backend, out), bytes: rows * rowBytes });
       return tf.engine().makeTensorFromTensorInfo(out, backend);
     },
     async finish(parallel = 4) {
@@ -140,36 +139,52 @@ export function openDirectReader(): DirectReader {
       const todo = jobs.splice(0);
       if (todo.length > 0 && backend) await runJobs(todo, backend, parallel);
     },
-    async close() {
-      const all = await Promise.allSettled(files.values());
-      files.clear();
-      for (const r of all) if (r.status === 'fulfilled' && r.value) await r.value.close();
-    },
   };
 }
 
-/** What `weightSource` reads: tensors by full name, and (optionally) the file and key each lives at. */
+/** What `weightSource` reads: tensors by full name, and (optionally) the open file each lives in. */
 export interface LocatedTensors {
   take(name: string): Promise<HostTensor>;
-  locate?(name: string): { file: string; key: string };
+  source?(name: string): TensorAt | undefined;
 }
 
 /**
- * The weight tree's source (model/params.ts `WeightSource`) over a snapshot: F32 safetensors go
- * straight into the wasm heap (every tensor allocated first, then `finish` reads their bytes, several
- * at a time); every other tensor (PyTorch files, F16/BF16, other backends) through a host Float32Array.
+ * How a load's weights reached backend memory: a test fails when a format silently falls back to the
+ * host path, and a page can show it. Bytes are float32 bytes of the tensors made.
  */
-export function weightSource(from: LocatedTensors): { tensor(name: string): Promise<tf.Tensor>; finish(): Promise<void>; close(): Promise<void> } {
-  const direct = from.locate ? openDirectReader() : undefined;
+export interface WeightLoadStats {
+  /** Tensors (and their bytes) read straight from the files into backend memory. */
+  readonly direct: { tensors: number; bytes: number };
+  /** Tensors (and their bytes) made from a host Float32Array, one at a time. */
+  readonly host: { tensors: number; bytes: number };
+  /** Each tensor that took the host path, with the reason (`'F16, converted to float32 on the host'` …). */
+  readonly hostTensors: ReadonlyArray<{ name: string; reason: string }>;
+}
+
+/**
+ * The weight tree's source (model/params.ts `WeightSource`) over a snapshot: tensors `whyNotDirect`
+ * accepts go straight into the wasm heap (every tensor allocated first, then `finish` reads their
+ * bytes, several at a time); every other one through a host Float32Array. `stats()` tells which.
+ */
+export function weightSource(from: LocatedTensors): { tensor(name: string): Promise<tf.Tensor>; finish(): Promise<void>; stats(): WeightLoadStats } {
+  const direct = openDirectReader();
+  const stats = { direct: { tensors: 0, bytes: 0 }, host: { tensors: 0, bytes: 0 }, hostTensors: [] as { name: string; reason: string }[] };
   return {
     async tensor(name) {
-      const at = from.locate?.(name);
-      const x = at && direct ? await direct.alloc(at.file, at.key) : null;
-      if (x) return x;
+      const at = from.source?.(name);
+      const x = at ? direct.alloc(at.source, at.key) : null;
+      if (x) {
+        stats.direct.tensors++;
+        stats.direct.bytes += 4 * x.size;
+        return x;
+      }
       const h = await from.take(name);
+      stats.host.tensors++;
+      stats.host.bytes += 4 * h.data.length;
+      stats.hostTensors.push({ name, reason: at ? whyNotDirect(at.source, at.key) ?? 'an empty tensor' : 'no open weight file to read it from' });
       return tf.tensor(h.data, [...h.shape], 'float32');
     },
-    finish: async () => { await direct?.finish(); },
-    close: async () => { await direct?.close(); },
+    finish: () => direct.finish(),
+    stats: () => structuredClone(stats),
   };
 }

@@ -44,6 +44,18 @@ export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array | null 
   }
 }
 
+/**
+ * As `toFloat32`, for bytes a reader has just read into a buffer of their own (nothing else holds
+ * them): F32 is wrapped, not copied, so the host path holds one copy of a tensor, not two (a second
+ * GB and seconds of copying for a 1 GB embedding matrix).
+ */
+export function ownedToFloat32(bytes: Uint8Array, dtype: DType): Float32Array | null {
+  if (dtype === 'F32' && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+    return new Float32Array(bytes.buffer, 0, bytes.byteLength / 4);
+  }
+  return toFloat32(bytes, dtype);
+}
+
 /** One float32 and its bits: `toFloat16Bits` runs per element over whole tensors, so it allocates nothing. */
 const F32_SCRATCH = new Float32Array(1);
 const U32_SCRATCH = new Uint32Array(F32_SCRATCH.buffer);

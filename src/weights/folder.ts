@@ -13,8 +13,6 @@ export interface ModelFolder {
   readonly name: string;
   /** How a file of the folder is named in errors (its path or URL). */
   path(file: string): string;
-  /** True when `path(file)` is a file path this host can open itself (a directory in Node). */
-  readonly paths?: boolean;
   has(file: string): Promise<boolean>;
   open(file: string): Promise<ByteSource>;
   text(file: string): Promise<string>;
@@ -24,7 +22,6 @@ export interface ModelFolder {
 export function dirFolder(dir: string): ModelFolder {
   return {
     name: dir,
-    paths: true,
     path: (f) => joinPath(dir, f),
     has: async (f) => fileExists(joinPath(dir, f)),
     open: (f) => openFileSource(joinPath(dir, f)),

@@ -9,7 +9,7 @@
  */
 import { createFile } from '../host/files.js';
 import { openFileSource } from '../host/file-source.js';
-import { toFloat32 } from './dtype.js';
+import { ownedToFloat32 } from './dtype.js';
 import type { ByteSource } from './source.js';
 import {
   DTYPE_SIZE, isDType, numel, WeightFileError,
@@ -138,11 +138,13 @@ export class SafetensorsFile implements TensorSource {
     return { name: e.name, dtype: e.dtype, shape: e.shape, bytes };
   }
 
-  /**
-   * Reads `bytes` bytes of tensor `name`'s data, starting `from` bytes in, into the buffer `into()`
-   * returns (asked again before each read, so it may be a view of memory that can move, such as a
-   * wasm heap).
-   */
+  /** Always null: safetensors stores every tensor contiguous and little-endian. */
+  whyNotInPlace(name: string): string | null {
+    this.info(name); // an unknown name still throws
+    return null;
+  }
+
+  /** See TensorSource.readInto. */
   async readInto(name: string, from: number, bytes: number, into: () => Uint8Array): Promise<void> {
     const e = this.entries.get(name);
     if (!e) throw new WeightFileError(this.path, `no tensor named '${name}'`);
@@ -154,7 +156,7 @@ export class SafetensorsFile implements TensorSource {
 
   async readFloat32(name: string): Promise<HostTensor> {
     const raw = await this.readRaw(name);
-    const data = toFloat32(raw.bytes, raw.dtype);
+    const data = ownedToFloat32(raw.bytes, raw.dtype); // readRaw's buffer is its own: F32 is wrapped
     if (!data) throw new WeightFileError(this.path, `tensor '${name}' has dtype ${raw.dtype}, expected a float dtype`);
     return { shape: raw.shape, data };
   }

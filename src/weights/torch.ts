@@ -9,7 +9,7 @@
  * file, a Blob, a URL read by HTTP ranges: see source.ts): the file is never read whole.
  */
 import { openFileSource } from '../host/file-source.js';
-import { toFloat32 } from './dtype.js';
+import { ownedToFloat32 } from './dtype.js';
 import type { ByteSource } from './source.js';
 import {
   DTYPE_SIZE, numel, WeightFileError,
@@ -272,15 +272,32 @@ export class TorchCheckpoint implements TensorSource {
 
   async readFloat32(name: string): Promise<HostTensor> {
     const raw = await this.readRaw(name);
-    // readRaw returns a fresh buffer of its own: F32 is wrapped without a copy (the host is little-endian,
-    // which dtype.ts checks). Copying a 1 GB embedding matrix costs seconds on some machines.
-    const b = raw.bytes;
-    if (raw.dtype === 'F32' && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) {
-      return { shape: raw.shape, data: new Float32Array(b.buffer, 0, b.byteLength / 4) };
-    }
-    const data = toFloat32(raw.bytes, raw.dtype);
+    const data = ownedToFloat32(raw.bytes, raw.dtype); // readRaw's buffer is its own: F32 is wrapped
     if (!data) throw new WeightFileError(this.path, `tensor '${name}' is ${raw.dtype}; readFloat32 only converts float dtypes`);
     return { shape: raw.shape, data };
+  }
+
+  whyNotInPlace(name: string): string | null {
+    const { view, dtype } = this.entry(name);
+    if (!view.contiguous) return `a strided view of storage '${view.storage}' (stride ${JSON.stringify(view.stride)}), gathered on the host`;
+    if (this.byteorder === 'big' && DTYPE_SIZE[dtype] > 1) return 'a big-endian archive, byte-swapped on the host';
+    return null;
+  }
+
+  /** A contiguous little-endian tensor's bytes are one run of its storage entry, stored uncompressed: a positional read. */
+  async readInto(name: string, from: number, bytes: number, into: () => Uint8Array): Promise<void> {
+    if (this.closed) throw new WeightFileError(this.path, `reading tensor '${name}' after close()`);
+    const e = this.entry(name);
+    const why = this.whyNotInPlace(name);
+    if (why) throw new WeightFileError(this.path, `tensor '${name}' cannot be read in place: ${why}`);
+    const esize = DTYPE_SIZE[e.dtype];
+    const total = numel(e.shape) * esize;
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(bytes) || from < 0 || bytes < 0 || from + bytes > total) {
+      throw new RangeError(`${this.path}: tensor '${name}': bytes [${from}, ${from + bytes}) are outside its ${total} bytes`);
+    }
+    if (bytes === 0) return;
+    const base = await this.dataOffset(e.zip);
+    await this.src.read(base + e.view.storageOffset * esize + from, bytes, `tensor '${name}' (storage '${e.view.storage}')`, into);
   }
 
   async close(): Promise<void> {

@@ -44,6 +44,17 @@ export interface TensorSource {
   readRaw(name: string): Promise<RawTensor>;
   /** The tensor as float32 (F16/BF16/F64 converted; integer dtypes refused). */
   readFloat32(name: string): Promise<HostTensor>;
+  /**
+   * Why `readInto` cannot read tensor `name` (a strided view, a big-endian archive), or null when it
+   * can: the tensor's bytes lie in the file as they lie in memory, one contiguous little-endian run.
+   */
+  whyNotInPlace(name: string): string | null;
+  /**
+   * Reads bytes [from, from + bytes) of tensor `name`'s data, as stored (no conversion), into the view
+   * `into()` returns (asked again before each chunk: it may be a view of memory that can move, such
+   * as a wasm heap). Only for a tensor `whyNotInPlace` accepts: a positional read, no host copy.
+   */
+  readInto(name: string, from: number, bytes: number, into: () => Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { BgeM3, type EncodeOutput } from '../../src/m3.js';
+import type { WeightLoadStats } from '../../src/runtime/heap-load.js';
 import { etagOf, serveFile, startStaticServer, type StaticServer } from '../../src/serve/static.js';
 import { CHECKPOINTS, checkpointDir, FIXTURES, type Checkpoint } from '../helpers/fixtures.js';
 import { ErrorLog, loadCases, maxAbsDiff, Reference, sparseMaxAbsDiff } from '../helpers/reference.js';
@@ -40,6 +41,7 @@ interface PageOutput {
   progress: [number, number][];
   leaked: number;
   runtime: { backend: string; crossOriginIsolated: boolean; wasmThreads: { requested: number; actual?: number; fallbackReason?: string }; matMul: string };
+  weightLoad: WeightLoadStats;
 }
 
 describe('the browser entry bundles for browsers', () => {
@@ -221,6 +223,12 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
     await page.setInputFiles('#files', ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'pytorch_model.bin', 'colbert_linear.pt', 'sparse_linear.pt'].map((f) => join(dir, f)));
     const picked = await encodeInPage(page, 'picked', { backend: 'wasm' });
     await compare('tiny-m3 picked files', picked, node, ref);
+    // Both went straight into the wasm heap: every tensor but the F16 sparse head (converted on the host).
+    for (const [label, got] of [['URL', torch], ['picked files', picked]] as const) {
+      console.log(`tiny-m3 pytorch_model.bin, ${label}: ${JSON.stringify(got.weightLoad)}`);
+      expect(got.weightLoad.hostTensors.map((t) => t.name), label).toEqual(['sparse_linear.weight', 'sparse_linear.bias']);
+      expect(got.weightLoad.direct.tensors, label).toBe(5 + 16 * 2 + 2);
+    }
     await ref.close();
     await page.close();
   });

@@ -90,3 +90,31 @@ describe('byte sources', () => {
     await expect(blobSource(new Blob([new Uint8Array(10)]), 'b').read(4, 8, 'tensor x')).rejects.toThrow('b: tensor x: file ends after 10 bytes');
   });
 });
+
+describe('URL bodies: byte streams (read into one reused scratch) and plain streams', () => {
+  const SIZE = 3 << 20; // several scratch buffers' worth
+  const file = Uint8Array.from({ length: SIZE }, (_, i) => (i * 7 + 3) & 255);
+  /** A server in a `fetch`: answers Range requests with the file's bytes, `extra` more or fewer, as a byte stream or not. */
+  const fakeFetch = (bytes: boolean, extra: number): typeof fetch => async (_url, init) => {
+    const range = /bytes=(\d+)-(\d+)/.exec(String((init?.headers as Record<string, string>).Range))!;
+    const [a, b] = [Number(range[1]), Number(range[2])];
+    const body = file.slice(a, Math.min(SIZE, b + 1 + extra));
+    const pieces = [body.subarray(0, 100_000), body.subarray(100_000)]; // two chunks of uneven size
+    const stream = bytes
+      ? new ReadableStream({ type: 'bytes', start(c) { for (const p of pieces) if (p.length) c.enqueue(p.slice()); c.close(); } })
+      : new ReadableStream<Uint8Array>({ start(c) { for (const p of pieces) if (p.length) c.enqueue(p.slice()); c.close(); } });
+    return new Response(stream, { status: 206, headers: { 'content-range': `bytes ${a}-${b}/${SIZE}`, etag: '"x"' } });
+  };
+
+  it.each([['byte stream', true], ['plain stream', false]] as const)('%s: reads exact ranges into a target, refuses a body longer or shorter than asked', async (_label, bytes) => {
+    const src = await openUrlSource('http://x/f.bin', { fetch: fakeFetch(bytes, 0) });
+    const into = new Uint8Array(SIZE - 10);
+    await src.read(5, SIZE - 10, "tensor 't'", () => into);
+    expect(Buffer.from(into).equals(Buffer.from(file.subarray(5, SIZE - 5)))).toBe(true);
+    expect(Array.from(await src.read(SIZE - 3, 3, 'tail'))).toEqual(Array.from(file.subarray(SIZE - 3)));
+    const long = await openUrlSource('http://x/f.bin', { fetch: fakeFetch(bytes, 3) });
+    await expect(long.read(0, 1_500_000, "tensor 't'")).rejects.toThrow("http://x/f.bin: tensor 't': the server sent more than the 1500000 bytes asked for");
+    const short = await openUrlSource('http://x/f.bin', { fetch: fakeFetch(bytes, -3) });
+    await expect(short.read(10, 1_500_000, "tensor 't'")).rejects.toThrow("http://x/f.bin: tensor 't': the body ended after 1499997 of 1500000 bytes (truncated download)");
+  });
+});

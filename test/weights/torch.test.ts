@@ -214,6 +214,28 @@ describe('torch.save reader on written checkpoints', () => {
     console.log('strided views: mat, transposed, offset row, strided column, sub-block, storage tail, stride-0 broadcast, 3-D permute, 0-d, empty: all as computed by hand');
   });
 
+  it('readInto (the direct-to-heap load) reads a byte range of a contiguous view at its storage offset; strided and big-endian views are refused, named', async () => {
+    const vals = Array.from({ length: 12 }, (_, i) => i * 1.5 - 4);
+    const tensors: TensorSpec[] = [
+      { name: 'row1', storage: '0', size: [2, 4], offset: 4 },
+      { name: 'matT', storage: '0', size: [4, 3], stride: [1, 4] },
+    ];
+    const f = await openTorchCheckpoint(await writeCkpt({ storages: [{ key: '0', type: 'FloatStorage', bytes: f32Bytes(vals) }], tensors }));
+    const part = new Uint8Array(12);
+    await f.readInto('row1', 8, 12, () => part);
+    expect([...new Float32Array(part.buffer)]).toEqual(vals.slice(6, 9));
+    expect(f.whyNotInPlace('row1')).toBeNull();
+    expect(f.whyNotInPlace('matT')).toBe("a strided view of storage 'data/0' (stride [1,4]), gathered on the host");
+    await expect(f.readInto('matT', 0, 4, () => part)).rejects.toThrow(/: tensor 'matT' cannot be read in place: a strided view/);
+    await expect(f.readInto('row1', 28, 8, () => part)).rejects.toThrow(/tensor 'row1': bytes \[28, 36\) are outside its 32 bytes/);
+    await f.close();
+    const be = Buffer.alloc(vals.length * 4);
+    vals.forEach((v, i) => be.writeFloatBE(v, i * 4));
+    const fb = await openTorchCheckpoint(await writeCkpt({ storages: [{ key: '0', type: 'FloatStorage', bytes: new Uint8Array(be) }], tensors, byteorder: 'big' }));
+    expect(fb.whyNotInPlace('row1')).toBe('a big-endian archive, byte-swapped on the host');
+    await fb.close();
+  });
+
   it('reads BF16, F64 and F16 storages with known values; integer storages are raw only', async () => {
     const bf16Bits = [0x3f80, 0xc000, 0x3f00, 0x4049, 0x7f80, 0xff80, 0x0001, 0x8000];
     const bf16Want = [1, -2, 0.5, 3.140625, Infinity, -Infinity, 2 ** -133, -0];
