@@ -7,10 +7,12 @@
  * As in Node (runtime/wasm-threads.ts, point 3), the C++ side caps its pool at half of
  * `emscripten_num_logical_cores()`, which the glue reads from `navigator.hardwareConcurrency`: 1 thread
  * on a 2-core machine. While the backend initialises, that property reports 2 × the threads asked for.
+ * Once it has, the FMA kernel's pool (kernels/pool.ts, on Web Workers) is started and awaited.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as NodeThreads from '../runtime/wasm-threads.js';
 import { installHeapCopyKernels } from '../runtime/heap-ops.js';
+import { startKernels } from '../kernels/gemm.js';
 
 const status: NodeThreads.WasmThreadsStatus = { requested: 1 };
 
@@ -54,4 +56,6 @@ export const noteWasmThreads: typeof NodeThreads.noteWasmThreads = async () => {
     delete (globalThis.navigator as { hardwareConcurrency?: number }).hardwareConcurrency;
   }
   status.actual = wasm.getThreadsCount();
+  // The FMA kernel's Web Workers start only while this thread yields: start them now, before the first job.
+  await startKernels();
 };
