@@ -39,6 +39,8 @@ const { SEQ, JOB, NTH, QUIT, DONE, FAILED, READY, START_FAILED, MESSAGE, MESSAGE
 const CTL_WORDS = MESSAGE + MAX_THREADS * MESSAGE_WORDS;
 /** Byte offset of the job's abort flag (job.json), set by a thread that fails so that no other waits for it. */
 const ABORT = layout.shared.abort;
+/** Byte offset of the job's flag telling the kernel that the calling thread (tid 0) may not block (see gemm.wat $await_packing). */
+const CALLER_SPINS = layout.shared.callerSpins;
 /** Seconds a new worker may take to start before the pool is called broken. */
 const START_TIMEOUT_S = 30;
 
@@ -135,6 +137,7 @@ export class KernelPool {
       return;
     }
     const c = this.ctl;
+    new Int32Array(this.memory.buffer)[(job + CALLER_SPINS) >>> 2] = CAN_BLOCK ? 0 : 1; // published by the SEQ bump below
     Atomics.store(c, JOB, job);
     Atomics.store(c, NTH, nth);
     const seq = Atomics.add(c, SEQ, 1) + 1;
