@@ -1,7 +1,9 @@
 // Bundles the browser entry (dist/browser.js, built by tsc) into dist/browser/index.js: one ES module
 // with tfjs inlined, the package.json `browser` field swapping the Node-only modules (as any bundler
-// does), and tfjs-backend-wasm's .wasm files copied next to it. Refuses any `node:` import left in the
-// bundle: the list of what it found is the error.
+// does), and tfjs-backend-wasm's .wasm files copied next to it; and the FMA kernel's Web Worker
+// (dist/host/kernel-worker.browser.js) into a self-contained module of the same name beside it, where
+// the bundle's `new URL('./kernel-worker.browser.js', import.meta.url)` finds it. Refuses any `node:`
+// import left in either bundle: the list of what it found is the error.
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -23,8 +25,21 @@ export function haveWebgpu() {
   }
 }
 
-/** Bundles `entry` for browsers; returns esbuild's metafile. Exported for the bundle test. */
+/** The kernel's worker module, bundled whole (it imports kernels/worker-loop.js) to sit next to index.js. */
+export const KERNEL_WORKER = 'kernel-worker.browser.js';
+
+/**
+ * Bundles `entry` for browsers, and the kernel's worker next to `outfile`; returns esbuild's metafile
+ * of the entry's bundle. Exported for the bundle test.
+ */
 export async function bundleBrowser(entry = join(root, 'dist', 'browser.js'), outfile = join(out, 'index.js'), write = true) {
+  const meta = await bundle(entry, outfile, write);
+  await bundle(join(root, 'dist', 'host', KERNEL_WORKER), join(dirname(outfile), KERNEL_WORKER), write);
+  return meta;
+}
+
+/** One esbuild bundle for browsers (an ES module); throws when a `node:` import is left in it. */
+async function bundle(entry, outfile, write) {
   const webgpu = haveWebgpu();
   const result = await esbuild.build({
     entryPoints: [entry],
@@ -47,7 +62,7 @@ export async function bundleBrowser(entry = join(root, 'dist', 'browser.js'), ou
   const outputs = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
   if (write && !webgpu) console.warn('build-browser: @tensorflow/tfjs-backend-webgpu is not installed (npm ci): the bundle has no webgpu backend');
   const bad = [...nodeImports, ...outputs.filter((p) => p.startsWith('node:'))];
-  if (bad.length > 0) throw new Error(`the browser bundle imports Node modules: ${bad.join(', ')}`);
+  if (bad.length > 0) throw new Error(`the browser bundle ${outfile} imports Node modules: ${bad.join(', ')}`);
   return result.metafile;
 }
 

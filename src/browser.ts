@@ -1,17 +1,16 @@
 /**
  * bge-m3-tfjs in a web page: the same model, heads, scores, tokenizer, weight readers and hooks as in
  * Node, reading bytes from URLs, Blobs and Files. What only Node can do (file paths, the Hugging Face
- * cache, the CLI, the worker_threads kernel pool) is swapped out by the package.json `browser` field;
+ * cache, the CLI; the FMA kernel's pool runs on Web Workers instead of worker_threads) is swapped out by the package.json `browser` field;
  * `npm run build` also bundles this entry, with tfjs and its .wasm files, into dist/browser/.
  *
  *   import { BgeM3 } from '/node_modules/bge-m3-tfjs/dist/browser/index.js';
  *   const m3 = await BgeM3.load('https://huggingface.co/BAAI/bge-m3/resolve/main/', { backend: 'wasm' });
  *   const out = await m3.encode(['text'], { returnDense: true, returnSparse: true, returnColbert: true });
  */
-import './host/process-shim.browser.js'; // first: see there
 import * as tf from '@tensorflow/tfjs-core';
 import './tfjs-api.js';
-import { kernelStatus } from './kernels/gemm.js';
+import { kernelStatus, type KernelStatus } from './kernels/gemm.js';
 import { wasmThreadsStatus } from './runtime/wasm-threads.js';
 
 export { BgeM3 } from './m3.js';
@@ -40,12 +39,20 @@ export { patchHead } from './attribution/patching.js';
 export { setWasmFolder } from './host/wasm-threads.browser.js';
 export { tf };
 
-/** Which compute path runs in this page: the backend, the wasm build's threads, the matMul path. */
-export function runtimeInfo(): { backend: string; crossOriginIsolated: boolean; wasmThreads: ReturnType<typeof wasmThreadsStatus>; matMul: string } {
+/**
+ * Which compute path runs in this page: the backend, the wasm build's threads, and the matMul path
+ * (`matMul`, one line; on wasm `kernel` too: the FMA kernel with its threads, or XNNPACK and why).
+ */
+export function runtimeInfo(): {
+  backend: string; crossOriginIsolated: boolean; wasmThreads: ReturnType<typeof wasmThreadsStatus>; matMul: string; kernel?: KernelStatus;
+} {
+  const wasm = tf.getBackend() === 'wasm';
+  const kernel = wasm ? kernelStatus() : undefined;
   return {
     backend: tf.getBackend(),
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     wasmThreads: { ...wasmThreadsStatus() },
-    matMul: tf.getBackend() === 'wasm' ? kernelStatus().path : `${tf.getBackend()} backend matMul`,
+    matMul: kernel?.path ?? `${tf.getBackend()} backend matMul`,
+    ...(kernel ? { kernel } : {}),
   };
 }

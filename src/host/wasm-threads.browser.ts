@@ -3,6 +3,7 @@
  * so SharedArrayBuffer exists) the wasm backend is the threaded-SIMD build, created by
  * runtime/threaded-module.ts from the files named in browser/wasm-files.ts; otherwise the package
  * creates its SIMD build on one thread. `wasmThreadsStatus()` tells which path runs.
+ * Once it exists, the FMA kernel's pool (kernels/pool.ts, on Web Workers) is started and awaited.
  */
 import type * as NodeThreads from '../runtime/wasm-threads.js';
 import { installHeapCopyKernels } from '../runtime/heap-ops.js';
@@ -11,6 +12,7 @@ import { registerThreadedWasm, type ThreadedBuild } from '../runtime/threaded-mo
 import { THREADED_GLUE, WASM_FILES } from '../browser/wasm-files.js';
 // @ts-expect-error -- a CommonJS file of the package, without typings: `exports.wasmWorkerContents`, the pthread worker's source
 import { wasmWorkerContents } from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
+import { startKernels } from '../kernels/gemm.js';
 
 const status: NodeThreads.WasmThreadsStatus = { requested: 1 };
 
@@ -110,4 +112,6 @@ export const prepareWasmBackend: typeof NodeThreads.prepareWasmBackend = async (
 export const noteWasmThreads: typeof NodeThreads.noteWasmThreads = async () => {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   status.actual = wasm.getThreadsCount();
+  // The FMA kernel's Web Workers start only while this thread yields: start them now, before the first job.
+  await startKernels();
 };

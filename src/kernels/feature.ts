@@ -1,11 +1,13 @@
 /**
  * Can this runtime run the FMA kernel? It needs WebAssembly relaxed SIMD (`f32x4.relaxed_madd`) and
- * threads (a shared memory). V8 ships relaxed SIMD from 11.4 (Node 22); Node 20's V8 11.3 has it
- * behind `--experimental-wasm-relaxed-simd`, a flag a library may set at run time as long as it does
- * so before compiling a module that uses it. Everything else (another runtime, an older V8) falls
- * back to the tfjs-wasm backend's own XNNPACK path.
+ * threads (a shared memory). V8 ships relaxed SIMD from 11.4 (Node 22, Chrome 114); Node 20's V8 11.3
+ * has it behind `--experimental-wasm-relaxed-simd`, a flag a library may set at run time as long as it
+ * does so before compiling a module that uses it (the Node host does: host/kernel-host.ts). Everything
+ * else (another runtime, an older V8, a page without crossOriginIsolation) falls back to the tfjs-wasm
+ * backend's own XNNPACK path. The same in Node and in browsers.
  */
-import { createRequire } from 'node:module';
+import { envVar } from '../host/env.js';
+import { allowRelaxedSimd, noSharedMemoryReason, runtimeName } from '../host/kernel-host.js';
 import { WASM_BASE64 } from './kernel.wasm.js';
 
 /** The smallest module using relaxed_madd: (v128, v128, v128) -> v128. */
@@ -28,24 +30,24 @@ let support: KernelSupport | undefined;
 
 function relaxedSimd(): boolean {
   if (WebAssembly.validate(PROBE)) return true;
-  try {
-    const v8 = createRequire(import.meta.url)('node:v8') as { setFlagsFromString(flag: string): void };
-    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    return false; // not Node
-  }
+  allowRelaxedSimd();
   return WebAssembly.validate(PROBE);
+}
+
+/** The bytes of base64 text (atob: in Node and in browsers). */
+function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
 }
 
 /** Detects once (env BGE_M3_KERNEL=off forces the fallback) and compiles the kernel when it can run. */
 export function kernelSupport(): KernelSupport {
   if (support) return support;
-  if (process.env.BGE_M3_KERNEL === 'off') support = { reason: 'BGE_M3_KERNEL=off' };
-  else if (typeof SharedArrayBuffer === 'undefined') support = { reason: 'no SharedArrayBuffer in this runtime' };
-  else if (!relaxedSimd()) support = { reason: `WebAssembly relaxed SIMD is not available (V8 ${process.versions.v8 ?? '?'})` };
+  if (envVar('BGE_M3_KERNEL') === 'off') support = { reason: 'BGE_M3_KERNEL=off' };
+  else if (typeof SharedArrayBuffer === 'undefined') support = { reason: noSharedMemoryReason() };
+  else if (!relaxedSimd()) support = { reason: `WebAssembly relaxed SIMD is not available (${runtimeName()})` };
   else {
     try {
-      support = { module: new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64')) };
+      support = { module: new WebAssembly.Module(fromBase64(WASM_BASE64)) };
     } catch (e) {
       support = { reason: `the GEMM module did not compile: ${(e as Error).message}` };
     }

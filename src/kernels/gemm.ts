@@ -11,6 +11,7 @@
  * most PACK_BYTES (B is packed chunk by chunk of its columns).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { envVar } from '../host/env.js';
 import { heapAddress, type WasmBackend as Backend } from '../runtime/heap-load.js';
 import { kernelSupport } from './feature.js';
 import { KernelPool } from './pool.js';
@@ -34,7 +35,9 @@ export interface Context {
 
 let context: Context | null = null;
 let unavailable: string | undefined; // why the kernel cannot run on the current backend
-let enabled = process.env.BGE_M3_KERNEL !== 'off';
+/** A backend whose pool could not start (a worker did not load): XNNPACK runs there, and `reason` says why. */
+let broken: { backend: Backend; reason: string } | null = null;
+let enabled = envVar('BGE_M3_KERNEL') !== 'off';
 
 /** The context for the active backend, made on first use; null (and `unavailable` set) when it cannot run. */
 export function activeContext(): Context | null {
@@ -47,7 +50,18 @@ export function activeContext(): Context | null {
     return null;
   }
   const backend = tf.backend() as Backend;
-  if (context?.backend === backend) return context;
+  if (broken?.backend === backend) {
+    unavailable = broken.reason;
+    return null;
+  }
+  if (context?.backend === backend) {
+    const failure = context.pool.failure();
+    if (!failure) return context;
+    closeKernels();
+    broken = { backend, reason: `its worker pool failed (${failure})` };
+    unavailable = broken.reason;
+    return null;
+  }
   closeKernels(); // a new backend: the old pool's memory is gone
   const s = kernelSupport();
   if (!s.module) {
@@ -66,6 +80,23 @@ export function activeContext(): Context | null {
   context = { backend, pool: new KernelPool(s.module, memory, threads), job, pack: 0, packBytes: 0, scratch: 0, scratchBytes: 0 };
   unavailable = undefined;
   return context;
+}
+
+/**
+ * Makes the kernel's context for the active backend and waits until its workers have started, so
+ * that the first job finds them ready; where they cannot start (a worker's file does not load) the
+ * kernel stays off for this backend, XNNPACK runs, and `kernelStatus().path` says why. Needed where
+ * workers start only while the caller yields (a page's main thread: see pool.ts); harmless elsewhere.
+ */
+export async function startKernels(): Promise<void> {
+  const ctx = activeContext();
+  if (!ctx) return;
+  try {
+    await ctx.pool.whenStarted();
+  } catch (e) {
+    if (context === ctx) closeKernels();
+    broken = { backend: ctx.backend, reason: `its worker pool did not start: ${(e as Error).message}` };
+  }
 }
 
 /** Stops the kernel's workers and frees its buffers (the next use starts them again). */

@@ -331,17 +331,27 @@
 
   ;; Waits until all NP panels are packed (the count at gemm.panelsPacked), or the job was aborted. It waits for
   ;; the packing, not for the other threads: one that starts late finds the panels packed and joins in.
-  (func $await_packing (param $job i32) (param $NP i32)
-    (local $done i32) (local $spin i32)
+  (func $await_packing (param $job i32) (param $NP i32) (param $tid i32)
+    (local $done i32) (local $spin i32) (local $i i32)
     (block $out
       (loop $wait
         (local.set $done (i32.atomic.load offset={{gemm.panelsPacked}} (local.get $job)))
         (br_if $out (i32.ge_u (local.get $done) (local.get $NP)))
         (br_if $out (i32.atomic.load offset={{shared.abort}} (local.get $job)))
-        ;; spin briefly (the last panel is normally microseconds away), then sleep in 1 ms waits
+        ;; spin briefly (the last panel is normally microseconds away), then sleep in 1 ms waits; the calling
+        ;; thread (tid 0) when it may not sleep (shared.callerSpins: a page's main thread, where a wait traps)
+        ;; spins on instead, about as long (300,000 loads of the counter, or until it moves)
         (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
         (if (i32.gt_u (local.get $spin) (i32.const 20000))
-          (then (drop (memory.atomic.wait32 offset={{gemm.panelsPacked}} (local.get $job) (local.get $done) (i64.const 1000000)))))
+          (then
+            (if (i32.and (i32.eqz (local.get $tid)) (i32.ne (i32.load offset={{shared.callerSpins}} (local.get $job)) (i32.const 0)))
+              (then
+                (local.set $i (i32.const 0))
+                (loop $pause
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $pause (i32.and (i32.lt_u (local.get $i) (i32.const 300000))
+                    (i32.eq (i32.atomic.load offset={{gemm.panelsPacked}} (local.get $job)) (local.get $done))))))
+              (else (drop (memory.atomic.wait32 offset={{gemm.panelsPacked}} (local.get $job) (local.get $done) (i64.const 1000000)))))))
         ;; ~60 s of 1 ms waits: a thread is gone; abort the job rather than hang (the caller reports it)
         (if (i32.gt_u (local.get $spin) (i32.const 80000))
           (then (i32.atomic.store offset={{shared.abort}} (local.get $job) (i32.const 1))))
@@ -371,7 +381,7 @@
               (else (local.set $p (i32.add (local.get $p) (i32.const 1)))))
             (br $pack)))
         ;; 2. every panel packed
-        (if (i32.gt_u (local.get $nth) (i32.const 1)) (then (call $await_packing (local.get $job) (local.get $NP))))))
+        (if (i32.gt_u (local.get $nth) (i32.const 1)) (then (call $await_packing (local.get $job) (local.get $NP) (local.get $tid))))))
     ;; 3. work items (panel group, chunk of 4 row tiles), group by group: taken from the counter at
     ;; shared.nextItem (0 at the start) by whichever thread is free, so a thread the machine slows down does
     ;; fewer of them instead of holding the others up at the end. (One thread: in order, no atomics.)

@@ -18,6 +18,7 @@
 ;; The job is a struct in the heap, written by the caller (kernels/job.ts). Its fields are declared
 ;; once, in src/kernels/job.json, and named here as {{<op>.<field>}} (scripts/build-kernels.mjs puts the byte
 ;; offsets in): shared.abort is set by a thread that failed, so the others do not wait for it;
+;; shared.callerSpins (set by kernels/pool.ts) says the calling thread, tid 0, may not block (a page's main thread);
 ;; shared.op picks the function; gemm.activation 1 is exact GELU in the store (see $gelu4); gemm.scale
 ;; (f32, 0 bits: none) multiplies the product before the bias; gemm.packed says B is in the pack buffer.
 ;;   128 + 128·tid: a scratch 4×8 tile per thread for edge tiles.

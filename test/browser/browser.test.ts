@@ -40,7 +40,7 @@ interface PageOutput {
   tokens: Record<string, number>;
   progress: [number, number][];
   leaked: number;
-  runtime: { backend: string; crossOriginIsolated: boolean; wasmThreads: { requested: number; actual?: number; fallbackReason?: string }; matMul: string };
+  runtime: { backend: string; crossOriginIsolated: boolean; wasmThreads: { requested: number; actual?: number; fallbackReason?: string }; matMul: string; kernel?: { active: boolean } };
   weightLoad: WeightLoadStats;
 }
 
@@ -161,7 +161,8 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
       expect(got.runtime.backend).toBe('wasm');
       expect(got.runtime.wasmThreads.requested).toBeGreaterThan(1);
       expect(got.runtime.wasmThreads.actual).toBe(got.runtime.wasmThreads.requested);
-      await compare(`${ckpt} wasm, threaded build`, got, node, ref);
+      expect(got.runtime.kernel?.active, got.runtime.matMul).toBe(true); // the FMA kernel, on Web Workers
+      await compare(`${ckpt} wasm, threaded build + FMA kernel`, got, node, ref);
       // Progress: bytes grow to the weight files' total.
       const [done, total] = got.progress.at(-1)!;
       expect(done).toBe(total);
@@ -176,6 +177,7 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs in Chromium', () => {
       console.log(`${ckpt} single-threaded page: ${JSON.stringify(got.runtime)}`);
       expect(got.runtime.crossOriginIsolated).toBe(false);
       expect(got.runtime.wasmThreads.actual).toBe(1);
+      expect(got.runtime.matMul).toMatch(/^XNNPACK matMul \(FMA kernel off: the page is not crossOriginIsolated/);
       await compare(`${ckpt} wasm, one thread`, got, node, ref);
       expect(errors).toEqual([]);
       await page.close();

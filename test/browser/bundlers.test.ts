@@ -2,8 +2,8 @@
  * The package as a bundler user meets it: a small app (`import { BgeM3 } from 'bge-m3-tfjs'`) built
  * for production by Vite and by webpack, which read the package through its `browser` condition and
  * minify everything, tfjs included. Served with COOP/COEP the app runs the threaded wasm backend on the
- * .wasm files the bundler copied (no setWasmFolder, nothing fetched from the package's dist/), and its
- * outputs equal Node's. (esbuild is the prebuilt bundle's own bundler: test/browser/browser.test.ts.)
+ * .wasm files the bundler copied (no setWasmFolder, nothing fetched from the package's dist/) and the
+ * FMA kernel on the Web Worker the bundler emitted, and its outputs equal Node's. (esbuild is the prebuilt bundle's own bundler: test/browser/browser.test.ts.)
  * This caught: the .wasm files looked up next to the app's chunk, and the minifiers breaking the
  * threaded build's pthread workers ("e is not defined"; see src/runtime/threaded-module.ts).
  * Skipped only when /usr/bin/chromium is missing.
@@ -81,7 +81,7 @@ async function buildWebpack(app: string): Promise<string> {
 
 interface AppOutput {
   dense: number[][]; sparse: Record<string, number>[]; colbert: number[][]; leaked: number;
-  runtime: { crossOriginIsolated: boolean; wasmThreads: { requested: number; actual?: number; fallbackReason?: string } };
+  runtime: { crossOriginIsolated: boolean; wasmThreads: { requested: number; actual?: number; fallbackReason?: string }; matMul: string; kernel?: { active: boolean; threads?: number } };
 }
 
 describe.skipIf(!haveChromium)('bge-m3-tfjs through a bundler, in Chromium', () => {
@@ -112,7 +112,12 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs through a bundler, in Chromium', () 
     page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
     const missing: string[] = []; // 404s: only the loader's probes for a head's other file name may fail
     page.on('response', (r) => { if (r.status() >= 400) missing.push(new URL(r.url()).pathname); });
-    page.on('request', (r) => { if (/\.wasm$/.test(new URL(r.url()).pathname)) wasmFrom.push(new URL(r.url()).pathname); });
+    const scripts: string[] = []; // every script the page asked for (the kernel's worker among them)
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (/\.wasm$/.test(path)) wasmFrom.push(path);
+      if (/\.js$/.test(path)) scripts.push(path);
+    });
     await page.goto(server.url);
     await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60_000 });
     const got = await page.evaluate(([m, i]) => (window as unknown as { run(...a: unknown[]): Promise<AppOutput> }).run(m, i), [`${server.url}model/`, ids] as const);
@@ -123,12 +128,13 @@ describe.skipIf(!haveChromium)('bge-m3-tfjs through a bundler, in Chromium', () 
     if (isolate) {
       expect(got.runtime.wasmThreads.requested).toBeGreaterThan(1);
       expect(got.runtime.wasmThreads.actual).toBe(got.runtime.wasmThreads.requested);
+      expect(got.runtime.kernel?.active, got.runtime.matMul).toBe(true); // on the worker the bundler emitted
     } else {
       expect(got.runtime.wasmThreads.actual).toBe(1);
     }
     expect(got.runtime.wasmThreads.fallbackReason ?? '').not.toMatch(/failed/);
     expect(wasmFrom.length).toBeGreaterThan(0);
-    for (const p of wasmFrom) expect(existsSync(join(out, p))).toBe(true); // the app's own copy
+    for (const p of [...wasmFrom, ...scripts]) expect(existsSync(join(out, p)), p).toBe(true); // the app's own copies
     const log = new ErrorLog(`${label}: app vs Node`);
     for (let i = 0; i < ids.length; i++) {
       expect(log.add('dense', maxAbsDiff(got.dense[i]!, node.denseVecs![i]!))).toBeLessThanOrEqual(TOL);

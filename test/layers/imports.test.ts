@@ -14,7 +14,7 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
 /** [layer, pattern over the path relative to src/]; the first match names a file's layer. */
 const LAYERS: Array<[string, RegExp]> = [
-  ['base', /^(config|rng|tfjs-api|temp-path|atomic-write|utf8-lines|package-files)\.ts$|^host\/(files|process-shim)\b/],
+  ['base', /^(config|rng|tfjs-api|temp-path|atomic-write|utf8-lines|package-files)\.ts$|^host\/(files|env)\b/],
   ['formats', /^(weights|tokenizer|hub)\/|^tokenizer\.ts$|^host\/(file-source|model-folder)\b/],
   ['runtime', /^(runtime|kernels|host|browser)\/|^backend\.ts$/], // host/: the browser variants of runtime/ and kernels/ files, and gpu.ts; browser/: files that sit next to the bundle
   ['weight tree', /^model\/params\.ts$|^hooks\/|^batches\.ts$/],
