@@ -122,6 +122,12 @@ export function htmlPageError(url: string, contentType: string | null): WeightFi
 /** Whether a Content-Type names an HTML page. */
 export const isHtml = (contentType: string | null): boolean => /^\s*text\/html\b/i.test(contentType ?? '');
 
+/** The total size at the end of a Content-Range header ('bytes 0-0/1234', a 416's 'bytes *' + '/1234'), or null. */
+function rangeTotal(contentRange: string | null): number | null {
+  const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
+  return m ? Number(m[1]) : null;
+}
+
 /** What identifies one version of a remote file: its ETag, else its Last-Modified date. */
 function validator(r: Response): string | null {
   return r.headers.get('etag') ?? r.headers.get('last-modified');
@@ -205,15 +211,15 @@ export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): P
   }
   if (first.status === 206) {
     const contentRange = first.headers.get('content-range');
-    const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
+    const total = rangeTotal(contentRange);
     await first.body?.cancel();
     if (contentRange === null) {
       // A browser hides every response header CORS does not expose: the 206 is there, its Content-Range is not.
       throw new WeightFileError(url, 'the server answered a Range request (HTTP 206) but its Content-Range header is missing or hidden: '
         + `a server at another origin than the page must expose it (${CORS_EXPOSE})`);
     }
-    if (!m) throw new WeightFileError(url, `the server answered a Range request with an unreadable Content-Range '${contentRange}' (expected 'bytes 0-0/<total size>')`);
-    size = Number(m[1]);
+    if (total === null) throw new WeightFileError(url, `the server answered a Range request with an unreadable Content-Range '${contentRange}' (expected 'bytes 0-0/<total size>')`);
+    size = total;
     ranges = true;
   } else {
     const len = first.headers.get('content-length');
@@ -240,15 +246,21 @@ export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): P
       });
       if (r.status !== 206 && !(whole && r.status === 200)) {
         await r.body?.cancel();
+        if (r.status === 416) {
+          // The range lies within the size the first answer gave: the file on the server is not that file any more.
+          const now = rangeTotal(r.headers.get('content-range'));
+          throw new WeightFileError(url, `${what}: the server refused bytes ${position}–${position + length - 1} of the ${size}-byte file (HTTP 416 Range Not Satisfiable`
+            + `${now === null ? '' : `; it now has ${now} bytes`}): the file changed on the server since it was opened; reload to read it afresh`);
+        }
         if (!r.ok) throw new HttpError(url, r.status, r.statusText);
         throw new WeightFileError(url, `${what}: asked for bytes ${position}–${position + length - 1}, the server sent the whole file (HTTP ${r.status}): did the file change?`);
       }
       const now = validator(r);
-      const total = r.status === 206 ? Number(/\/(\d+)\s*$/.exec(r.headers.get('content-range') ?? '')?.[1] ?? NaN) : size;
+      const total = r.status === 206 ? rangeTotal(r.headers.get('content-range')) : size;
       if ((version !== null && now !== version) || total !== size) {
         await r.body?.cancel();
         throw new WeightFileError(url, `${what}: the file changed on the server between two range requests `
-          + `(${total !== size ? `size ${size} then ${total}` : `version ${version} then ${now}`}); reload to read it afresh`);
+          + `(${total !== size ? `size ${size} then ${total ?? 'unreadable'}` : `version ${version} then ${now}`}); reload to read it afresh`);
       }
       await readBody(r, url, what, length, out);
       return out();

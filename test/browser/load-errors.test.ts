@@ -1,18 +1,19 @@
 /**
  * Loading a model folder from another origin, as any page loads one from the Hugging Face hub, and the
- * ways that fails, told plainly in Chromium (issue 21): a host that sends the CORS headers works and
- * gives the outputs of a same-origin load; a host without CORS, or one that hides Content-Range/ETag,
- * is named with what it must send; a full browser cache (a tiny quota set through CDP) names the file,
- * says how to free space and leaves no half-stored entry; a static host that answers a missing file
- * with its index.html (a single-page-app fallback) is named as sending an HTML page.
+ * ways that fails, told plainly in Chromium (issue 21): a host that sends the CORS headers (directly,
+ * or after the hub's redirect to another origin) works and gives the outputs of a same-origin load; a
+ * host without CORS, or one that hides Content-Range, is named with what it must send; a full browser
+ * cache (a tiny quota set through CDP) names the file, says how to free space and leaves no half-stored
+ * entry; a static host that answers a missing file with its index.html (a single-page-app fallback) is
+ * named as sending an HTML page; a file whose size changes between two ranges (or a 416) is told as changed.
  * The 404, cut body and changed-file cases are in browser.test.ts. Skipped when /usr/bin/chromium is missing.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { serveFile, startStaticServer, type StaticServer } from '../../src/serve/static.js';
+import { etagOf, serveFile, startStaticServer, type StaticServer } from '../../src/serve/static.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 import { loadCases, maxAbsDiff, sparseMaxAbsDiff } from '../helpers/reference.js';
 
@@ -39,39 +40,63 @@ describe.skipIf(!haveChromium)('load errors in Chromium: cross-origin folders, a
   let cdn: StaticServer; // a third origin the model host redirects to
   const requests: string[] = []; // 'METHOD path' asked of the model host
 
+  /** The Hugging Face hub's shape: /hub/ redirects (302) to a file server at a third origin that sends CORS; /hub-to-nocors/ to the page's server, which sends none. */
+  const redirect = (path: string, res: ServerResponse): boolean => {
+    const m = /^\/(hub|hub-to-nocors)\/(.*)$/.exec(path);
+    if (m) res.writeHead(302, { Location: `${m[1] === 'hub' ? cdn.url : home.url}cdn/${m[2]}` }).end();
+    return m !== null;
+  };
+
+  /** /grown/ and /shrunk/<ckpt>/: after the first range (which gave the size) the weights' size changes, their ETag does not. */
+  const resize = (path: string, req: IncomingMessage, res: ServerResponse): boolean => {
+    const m = /^\/(grown|shrunk)\/([\w-]+)\/(.*)$/.exec(path);
+    if (!m) return false;
+    const file = join(FIXTURES, m[2]!, m[3]!);
+    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (m[3] !== 'model.safetensors' || !range || range[2] === '0') {
+      serveFile(req, res, file); // (a 404 for the files the loader probes and the fixture lacks)
+      return true;
+    }
+    const st = statSync(file);
+    if (m[1] === 'shrunk') {
+      res.writeHead(416, { 'Content-Range': `bytes */${st.size - 100}`, ETag: etagOf(st) }).end();
+    } else {
+      const [a, b] = [Number(range[1]), Number(range[2])];
+      res.writeHead(206, { 'Content-Range': `bytes ${a}-${b}/${st.size + 100}`, 'Content-Length': String(b - a + 1), ETag: etagOf(st) })
+        .end(readFileSync(file).subarray(a, b + 1));
+    }
+    return true;
+  };
+
+  /** /spa/[without-<file>/]<ckpt>/: a missing file (or <file>) is answered with the site's index.html, status 200, as single-page-app hosting does. */
+  const spaFallback = (path: string, req: IncomingMessage, res: ServerResponse): boolean => {
+    const m = /^\/spa\/(?:without-([\w.]+)\/)?([\w-]+)\/(.*)$/.exec(path);
+    if (!m) return false;
+    const file = join(FIXTURES, m[2]!, m[3]!);
+    if (m[3] !== m[1] && existsSync(file)) serveFile(req, res, file);
+    else res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(INDEX_HTML)) }).end(INDEX_HTML);
+    return true;
+  };
+
   /**
    * The model host's faults, by path prefix: /nocors/ sends no Access-Control-* header, /noexpose/
-   * allows the origin but exposes no header, /spa/[without-<file>/]<ckpt>/ answers a missing file
-   * (or <file>) with the site's index.html, status 200, as a single-page-app host does; /hub/ redirects
-   * to a third origin that sends CORS headers, /hub-to-nocors/ to the page's own server, which sends none.
+   * allows the origin but exposes no header, /etag-hidden/ exposes Content-Range only; then the above.
    */
   const intercept = (req: IncomingMessage, res: ServerResponse): boolean => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     requests.push(`${req.method} ${path}`);
     if (path.startsWith('/nocors/')) for (const h of res.getHeaderNames()) if (h.startsWith('access-control-')) res.removeHeader(h);
     if (path.startsWith('/noexpose/')) res.removeHeader('access-control-expose-headers');
-    const hub = /^\/(hub|hub-to-nocors)\/(.*)$/.exec(path);
-    if (hub) {
-      // The Hugging Face hub's shape: a resolve URL redirects (302) to a file server at another origin.
-      res.writeHead(302, { Location: `${hub[1] === 'hub' ? cdn.url : home.url}cdn/${hub[2]}` }).end();
-      return true;
-    }
-    const spa = /^\/spa\/(?:without-([\w.]+)\/)?([\w-]+)\/(.*)$/.exec(path);
-    if (!spa) return false;
-    const file = join(FIXTURES, spa[2]!, spa[3]!);
-    if (spa[3] === spa[1] || !existsSync(file)) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(INDEX_HTML)) }).end(INDEX_HTML);
-    } else {
-      serveFile(req, res, file);
-    }
-    return true;
+    if (path.startsWith('/etag-hidden/')) res.setHeader('Access-Control-Expose-Headers', 'Content-Range');
+    return redirect(path, res) || resize(path, req, res) || spaFallback(path, req, res);
   };
 
   beforeAll(async () => {
+    // The page's server also serves the fixtures under /cdn/ (no CORS): where /hub-to-nocors/ redirects.
     home = await startStaticServer({ mounts: { '/dist/': join(ROOT, 'dist'), '/test/': join(ROOT, 'test'), '/cdn/': FIXTURES } });
     cdn = await startStaticServer({ mounts: { '/cdn/': FIXTURES }, cors: true });
     remote = await startStaticServer({
-      mounts: { '/m/': FIXTURES, '/nocors/': FIXTURES, '/noexpose/': FIXTURES },
+      mounts: { '/m/': FIXTURES, '/nocors/': FIXTURES, '/noexpose/': FIXTURES, '/etag-hidden/': FIXTURES },
       cors: true,
       intercept,
     });
@@ -143,6 +168,8 @@ describe.skipIf(!haveChromium)('load errors in Chromium: cross-origin folders, a
     // The JSON files need no header but the safelisted ones; the weights' Range answer does.
     expect(hidden).toContain(`${remote.url}noexpose/tiny-m3/model.safetensors: `);
     expect(hidden).toContain('Content-Range header is missing or hidden: a server at another origin than the page must expose it (Access-Control-Expose-Headers: Content-Range, Content-Length, ETag)');
+    // ETag hidden, Content-Range exposed: it loads, the version check using Last-Modified (always readable) instead.
+    expect(await loadError(page, `${remote.url}etag-hidden/tiny-m3/`)).toBeNull();
     await page.close();
   });
 
@@ -189,6 +216,19 @@ describe.skipIf(!haveChromium)('load errors in Chromium: cross-origin folders, a
       expect(msg).toMatch(new RegExp(`/${file}\\.(json|safetensors): the server answered with an HTML page`));
       expect(msg).toMatch(html);
     }
+    await page.close();
+  });
+
+  it('a file whose size changes between two ranges (the same ETag) is told as changed, a 416 too', async () => {
+    const page = await openPage();
+    const size = statSync(join(FIXTURES, 'tiny-m3', 'model.safetensors')).size;
+    const grown = await loadError(page, `${remote.url}grown/tiny-m3/`);
+    console.log(`grown: ${grown}`);
+    expect(grown).toBe(`${remote.url}grown/tiny-m3/model.safetensors: header length: the file changed on the server between two range requests (size ${size} then ${size + 100}); reload to read it afresh`);
+    const shrunk = await loadError(page, `${remote.url}shrunk/tiny-m3/`);
+    console.log(`shrunk: ${shrunk}`);
+    expect(shrunk).toBe(`${remote.url}shrunk/tiny-m3/model.safetensors: header length: the server refused bytes 0–7 of the ${size}-byte file `
+      + `(HTTP 416 Range Not Satisfiable; it now has ${size - 100} bytes): the file changed on the server since it was opened; reload to read it afresh`);
     await page.close();
   });
 });
