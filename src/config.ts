@@ -100,6 +100,7 @@ export async function loadConfig(path: string, read: () => Promise<string> = () 
   try {
     text = await read();
   } catch (e) {
+    if ((e as Error).message?.startsWith(`${path}: `)) throw e; // already told, naming the file (a URL's HTTP or HTML answer)
     throw new ConfigError(path, '(file)', `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   let raw: unknown;

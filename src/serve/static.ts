@@ -22,6 +22,13 @@ export interface StaticServerOptions {
   isolate?: boolean;
   /** Port (default: any free one). */
   port?: number;
+  /**
+   * Answer cross-origin pages as a model host must (the Hugging Face hub does): allow any origin, expose
+   * the headers a ranged read needs (Content-Range, Content-Length, ETag, Last-Modified), answer the
+   * OPTIONS preflight, and let a crossOriginIsolated (COEP require-corp) page embed the responses.
+   * Default false: same-origin only.
+   */
+  cors?: boolean;
   /** Called first with every request; return true when it answered the request itself (tests inject faults). */
   intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
@@ -97,8 +104,20 @@ export async function startStaticServer(opts: StaticServerOptions): Promise<Stat
       res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
       res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     }
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Resource-Policy', opts.cors ? 'cross-origin' : 'same-origin');
+    if (opts.cors) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, ETag, Last-Modified');
+    }
     if (opts.intercept?.(req, res)) return;
+    if (opts.cors && req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, HEAD',
+        'Access-Control-Allow-Headers': 'Range, Authorization',
+        'Access-Control-Max-Age': '600',
+      }).end();
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;

@@ -5,7 +5,7 @@
  */
 import { fileExists, joinPath, readTextFile } from '../host/files.js';
 import { openFileSource } from '../host/file-source.js';
-import { blobSource, fetchOrExplain, HttpError, openUrlSource, type ByteSource, type UrlSourceOptions } from './source.js';
+import { blobSource, fetchOrExplain, HttpError, htmlPageError, isHtml, openUrlSource, type ByteSource, type UrlSourceOptions } from './source.js';
 import { WeightFileError } from './types.js';
 
 export interface ModelFolder {
@@ -79,7 +79,10 @@ export function urlFolder(base: string, opts: UrlSourceOptions = {}): ModelFolde
       if (expected !== null && !r.headers.get('content-encoding') && bytes.byteLength !== Number(expected)) {
         throw new WeightFileError(fileUrl(f), `the body ended after ${bytes.byteLength} of ${expected} bytes (truncated download)`);
       }
-      return new TextDecoder().decode(bytes);
+      const text = new TextDecoder().decode(bytes);
+      // An HTML page for a folder's JSON file: a static host's index.html for a missing file.
+      if (isHtml(r.headers.get('content-type')) && text.trimStart().startsWith('<')) throw htmlPageError(fileUrl(f), r.headers.get('content-type'));
+      return text;
     },
   };
 }

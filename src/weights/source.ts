@@ -86,8 +86,12 @@ export class HttpError extends WeightFileError {
   }
 }
 
+/** The CORS response header that lets a page read what a ranged read needs (Content-Length and Last-Modified are readable anyway). */
+const CORS_EXPOSE = 'Access-Control-Expose-Headers: Content-Range, Content-Length, ETag';
+
 /**
- * `fetch` with its network failure (offline, DNS, a CORS refusal: the browser does not say which) named.
+ * `fetch` with its network failure (offline, DNS, a CORS refusal: a page's fetch does not say which) named.
+ * A failure a `fetch` layer already told (a WeightFileError: the Cache API's full quota) passes as it is.
  * A GET is tried twice: a kept-alive connection the server has just closed fails the first try (ECONNRESET).
  */
 export async function fetchOrExplain(doFetch: typeof fetch, url: string, init: RequestInit): Promise<Response> {
@@ -96,12 +100,32 @@ export async function fetchOrExplain(doFetch: typeof fetch, url: string, init: R
     try {
       return await doFetch(url, init);
     } catch (e) {
+      if (e instanceof WeightFileError) throw e;
       error = e;
     }
   }
   const cause = (error as { cause?: { message?: string } }).cause?.message; // Node's fetch puts the reason there
-  throw new WeightFileError(url, `request failed (${(error as Error).message}${cause ? `: ${cause}` : ''}): the server is unreachable, or, in a page, refused `
-    + 'the request by CORS (it must send Access-Control-Allow-Origin, and expose Content-Range, Content-Length and ETag)');
+  throw new WeightFileError(url, `request failed (${(error as Error).message}${cause ? `: ${cause}` : ''}): the server is unreachable, or, in a page, `
+    + 'refused the request by CORS: a server at another origin than the page (and any server it redirects to) must send '
+    + `Access-Control-Allow-Origin (the page's origin, or *) and ${CORS_EXPOSE}`);
+}
+
+/**
+ * The error for an HTML page where a model file was expected: a static host's answer for a missing
+ * file is often its index.html with status 200 (a single-page-app fallback), not a 404.
+ */
+export function htmlPageError(url: string, contentType: string | null): WeightFileError {
+  return new WeightFileError(url, `the server answered with an HTML page (Content-Type ${contentType ?? 'none'}), not the model file: is the URL right? `
+    + '(a host that answers every path with its index.html, as single-page-app hosting does, sends that page for a missing file)');
+}
+
+/** Whether a Content-Type names an HTML page. */
+export const isHtml = (contentType: string | null): boolean => /^\s*text\/html\b/i.test(contentType ?? '');
+
+/** The total size at the end of a Content-Range header ('bytes 0-0/1234', a 416's 'bytes *' + '/1234'), or null. */
+function rangeTotal(contentRange: string | null): number | null {
+  const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
+  return m ? Number(m[1]) : null;
 }
 
 /** What identifies one version of a remote file: its ETag, else its Last-Modified date. */
@@ -181,11 +205,21 @@ export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): P
   }
   let size: number;
   let ranges: boolean;
-  if (first.status === 206) {
-    const m = /\/(\d+)\s*$/.exec(first.headers.get('content-range') ?? '');
+  if (isHtml(first.headers.get('content-type'))) {
     await first.body?.cancel();
-    if (!m) throw new WeightFileError(url, 'the server answered a Range request without a readable Content-Range total (is Content-Range exposed by CORS?)');
-    size = Number(m[1]);
+    throw htmlPageError(url, first.headers.get('content-type'));
+  }
+  if (first.status === 206) {
+    const contentRange = first.headers.get('content-range');
+    const total = rangeTotal(contentRange);
+    await first.body?.cancel();
+    if (contentRange === null) {
+      // A browser hides every response header CORS does not expose: the 206 is there, its Content-Range is not.
+      throw new WeightFileError(url, 'the server answered a Range request (HTTP 206) but its Content-Range header is missing or hidden: '
+        + `a server at another origin than the page must expose it (${CORS_EXPOSE})`);
+    }
+    if (total === null) throw new WeightFileError(url, `the server answered a Range request with an unreadable Content-Range '${contentRange}' (expected 'bytes 0-0/<total size>')`);
+    size = total;
     ranges = true;
   } else {
     const len = first.headers.get('content-length');
@@ -212,15 +246,21 @@ export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): P
       });
       if (r.status !== 206 && !(whole && r.status === 200)) {
         await r.body?.cancel();
+        if (r.status === 416) {
+          // The range lies within the size the first answer gave: the file on the server is not that file any more.
+          const now = rangeTotal(r.headers.get('content-range'));
+          throw new WeightFileError(url, `${what}: the server refused bytes ${position}–${position + length - 1} of the ${size}-byte file (HTTP 416 Range Not Satisfiable`
+            + `${now === null ? '' : `; it now has ${now} bytes`}): the file changed on the server since it was opened; reload to read it afresh`);
+        }
         if (!r.ok) throw new HttpError(url, r.status, r.statusText);
         throw new WeightFileError(url, `${what}: asked for bytes ${position}–${position + length - 1}, the server sent the whole file (HTTP ${r.status}): did the file change?`);
       }
       const now = validator(r);
-      const total = r.status === 206 ? Number(/\/(\d+)\s*$/.exec(r.headers.get('content-range') ?? '')?.[1] ?? NaN) : size;
+      const total = r.status === 206 ? rangeTotal(r.headers.get('content-range')) : size;
       if ((version !== null && now !== version) || total !== size) {
         await r.body?.cancel();
         throw new WeightFileError(url, `${what}: the file changed on the server between two range requests `
-          + `(${total !== size ? `size ${size} then ${total}` : `version ${version} then ${now}`}); reload to read it afresh`);
+          + `(${total !== size ? `size ${size} then ${total ?? 'unreadable'}` : `version ${version} then ${now}`}); reload to read it afresh`);
       }
       await readBody(r, url, what, length, out);
       return out();

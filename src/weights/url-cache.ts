@@ -26,12 +26,16 @@ export function cachingFetch(cacheName = 'bge-m3-tfjs', base: typeof fetch = glo
       headers.delete('range');
       const r = await base(url, { ...init, headers });
       if (!r.ok) return r; // a 404 or an error status is the caller's to tell
+      const size = r.headers.get('content-length');
       try {
         await cache.put(url, r);
       } catch (e) {
+        // A failed put stores nothing (the Cache API commits an entry whole); the delete makes sure of it.
+        await cache.delete(url).catch(() => false);
         const quota = (e as Error).name === 'QuotaExceededError';
         throw new WeightFileError(url, quota
-          ? `the browser cache is full (QuotaExceededError): free space in cache '${cacheName}' (caches.delete('${cacheName}')) or load without cachingFetch`
+          ? `the browser cache is full (QuotaExceededError): this site's storage quota has no room for the file${size === null ? '' : ` (${size} bytes)`}. `
+            + `Free space with caches.delete('${cacheName}') or by clearing this site's data in the browser, or load without cachingFetch`
           : `could not store it in the browser cache '${cacheName}' (${(e as Error).message})`);
       }
       hit = await cache.match(url);
