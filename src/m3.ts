@@ -40,6 +40,8 @@ export interface LoadOptions {
   /** For a folder URL: the `fetch` to use (a caching one: see `cachingFetch`) and extra request headers. */
   fetch?: UrlSourceOptions['fetch'];
   headers?: UrlSourceOptions['headers'];
+  /** For a folder URL: seconds a request may receive nothing before it is given up as stalled (default 60). */
+  stallSeconds?: UrlSourceOptions['stallSeconds'];
 }
 
 /** Where a model is loaded from: see `BgeM3.load`. */
@@ -161,7 +163,7 @@ export class BgeM3 {
    */
   static async load(where: ModelLocation, opts: LoadOptions = {}): Promise<BgeM3> {
     let folder = typeof where === 'string'
-      ? await openModelFolder(where, { fetch: opts.fetch, headers: opts.headers })
+      ? await openModelFolder(where, { fetch: opts.fetch, headers: opts.headers, stallSeconds: opts.stallSeconds })
       : Array.isArray(where) ? filesFolder(where) : where as ModelFolder;
     await useBackend(opts.backend ?? 'wasm', { threads: opts.threads });
     let total = 0;

@@ -5,7 +5,7 @@
  */
 import { fileExists, joinPath, readTextFile } from '../host/files.js';
 import { openFileSource } from '../host/file-source.js';
-import { blobSource, fetchOrExplain, HttpError, htmlPageError, isHtml, openUrlSource, type ByteSource, type UrlSourceOptions } from './source.js';
+import { blobSource, fetchOrExplain, HttpError, htmlPageError, isHtml, openUrlSource, Stall, type ByteSource, type UrlSourceOptions } from './source.js';
 import { WeightFileError } from './types.js';
 
 export interface ModelFolder {
@@ -68,13 +68,20 @@ export function urlFolder(base: string, opts: UrlSourceOptions = {}): ModelFolde
       return src;
     },
     async text(f) {
-      const r = await fetchOrExplain(doFetch, fileUrl(f), { headers: opts.headers ?? {} });
-      if (!r.ok) {
-        await r.body?.cancel();
-        throw new HttpError(fileUrl(f), r.status, r.statusText);
+      const stall = new Stall(fileUrl(f), opts.stallSeconds);
+      let bytes: Uint8Array;
+      let r: Response;
+      try {
+        r = await fetchOrExplain(doFetch, fileUrl(f), { headers: opts.headers ?? {} }, stall);
+        if (!r.ok) {
+          await r.body?.cancel();
+          throw new HttpError(fileUrl(f), r.status, r.statusText);
+        }
+        bytes = new Uint8Array(await r.arrayBuffer().catch((e) => { throw stall.error ?? e; }));
+      } finally {
+        stall.stop();
       }
       const expected = r.headers.get('content-length');
-      const bytes = new Uint8Array(await r.arrayBuffer());
       // A Content-Length that the body does not reach: the download was cut (not for compressed bodies).
       if (expected !== null && !r.headers.get('content-encoding') && bytes.byteLength !== Number(expected)) {
         throw new WeightFileError(fileUrl(f), `the body ended after ${bytes.byteLength} of ${expected} bytes (truncated download)`);

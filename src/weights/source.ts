@@ -76,6 +76,51 @@ export interface UrlSourceOptions {
   fetch?: typeof fetch;
   /** Extra request headers (an `Authorization` for a private repository, say). */
   headers?: Record<string, string>;
+  /**
+   * Seconds a request may go without receiving anything (its headers, then each chunk of its body)
+   * before it is given up as stalled, with an error naming the URL (default 60).
+   */
+  stallSeconds?: number;
+}
+
+const DEFAULT_STALL_SECONDS = 60;
+
+/**
+ * A request's watchdog: aborts it when nothing arrives for `seconds` (a server that accepts the
+ * connection and then sends nothing would otherwise hang the load for ever). `touch` on every chunk,
+ * `stop` when done.
+ */
+export class Stall {
+  private readonly ctl = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(private readonly url: string, private readonly seconds = DEFAULT_STALL_SECONDS) {
+    if (!(seconds > 0)) throw new RangeError(`stallSeconds must be a positive number, got ${seconds}`);
+    this.touch();
+  }
+
+  get signal(): AbortSignal {
+    return this.ctl.signal;
+  }
+
+  /** The stall error when the watchdog fired (to throw instead of the fetch's own AbortError). */
+  get error(): WeightFileError | undefined {
+    return this.ctl.signal.aborted ? (this.ctl.signal.reason as WeightFileError) : undefined;
+  }
+
+  /** What the error says, after the URL. */
+  get detail(): string {
+    return `the server sent nothing for ${this.seconds} s (stalled); the request was given up (stallSeconds sets the limit)`;
+  }
+
+  touch(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.ctl.abort(new WeightFileError(this.url, this.detail)), this.seconds * 1000);
+    (this.timer as { unref?: () => void }).unref?.(); // Node: a watchdog alone does not keep the process alive
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
 }
 
 /** An HTTP(S) error status, told plainly. */
@@ -94,12 +139,15 @@ const CORS_EXPOSE = 'Access-Control-Expose-Headers: Content-Range, Content-Lengt
  * A failure a `fetch` layer already told (a WeightFileError: the Cache API's full quota) passes as it is.
  * A GET is tried twice: a kept-alive connection the server has just closed fails the first try (ECONNRESET).
  */
-export async function fetchOrExplain(doFetch: typeof fetch, url: string, init: RequestInit): Promise<Response> {
+export async function fetchOrExplain(doFetch: typeof fetch, url: string, init: RequestInit, stall?: Stall): Promise<Response> {
   let error: unknown;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      return await doFetch(url, init);
+      const r = await doFetch(url, stall ? { ...init, signal: stall.signal } : init);
+      stall?.touch(); // the headers came: the body has its own time
+      return r;
     } catch (e) {
+      if (stall?.error) throw stall.error;
       if (e instanceof WeightFileError) throw e;
       error = e;
     }
@@ -162,7 +210,7 @@ function chunkReader(body: ReadableStream<Uint8Array>, length: number): { read()
 }
 
 /** Reads a response body into `out()` at [0, length); refuses a body shorter or longer than that. */
-async function readBody(r: Response, url: string, what: string, length: number, out: () => Uint8Array): Promise<void> {
+async function readBody(r: Response, url: string, what: string, length: number, out: () => Uint8Array, stall: Stall): Promise<void> {
   if (!r.body) throw new WeightFileError(url, `${what}: the response has no body`);
   const reader = chunkReader(r.body, length);
   let done = 0;
@@ -172,8 +220,10 @@ async function readBody(r: Response, url: string, what: string, length: number, 
       try {
         chunk = await reader.read();
       } catch (e) {
+        if (stall.error) throw new WeightFileError(url, `${what}: after ${done} of ${length} bytes, ${stall.detail}`);
         throw new WeightFileError(url, `${what}: the connection broke after ${done} of ${length} bytes (${(e as Error).message})`);
       }
+      stall.touch();
       if (chunk === null) break;
       if (done + chunk.byteLength > length) {
         throw new WeightFileError(url, `${what}: the server sent more than the ${length} bytes asked for`);
@@ -197,8 +247,10 @@ async function readBody(r: Response, url: string, what: string, length: number, 
 export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): Promise<ByteSource> {
   const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
   const headers = opts.headers ?? {};
+  const watch = () => new Stall(url, opts.stallSeconds);
   // bytes=0-0: one byte, and the Content-Range header tells the total size.
-  const first = await fetchOrExplain(doFetch, url, { headers: { ...headers, Range: 'bytes=0-0' } });
+  const firstStall = watch();
+  const first = await fetchOrExplain(doFetch, url, { headers: { ...headers, Range: 'bytes=0-0' } }, firstStall).finally(() => firstStall.stop());
   if (first.status !== 206 && !first.ok) {
     await first.body?.cancel();
     throw new HttpError(url, first.status, first.statusText);
@@ -241,29 +293,34 @@ export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): P
       if (!ranges && !whole) {
         throw new WeightFileError(url, `${what}: the server does not answer HTTP Range requests, which reading part of this file needs`);
       }
-      const r = await fetchOrExplain(doFetch, url, {
-        headers: whole ? headers : { ...headers, Range: `bytes=${position}-${position + length - 1}` },
-      });
-      if (r.status !== 206 && !(whole && r.status === 200)) {
-        await r.body?.cancel();
-        if (r.status === 416) {
-          // The range lies within the size the first answer gave: the file on the server is not that file any more.
-          const now = rangeTotal(r.headers.get('content-range'));
-          throw new WeightFileError(url, `${what}: the server refused bytes ${position}–${position + length - 1} of the ${size}-byte file (HTTP 416 Range Not Satisfiable`
-            + `${now === null ? '' : `; it now has ${now} bytes`}): the file changed on the server since it was opened; reload to read it afresh`);
+      const stall = watch();
+      try {
+        const r = await fetchOrExplain(doFetch, url, {
+          headers: whole ? headers : { ...headers, Range: `bytes=${position}-${position + length - 1}` },
+        }, stall);
+        if (r.status !== 206 && !(whole && r.status === 200)) {
+          await r.body?.cancel();
+          if (r.status === 416) {
+            // The range lies within the size the first answer gave: the file on the server is not that file any more.
+            const now = rangeTotal(r.headers.get('content-range'));
+            throw new WeightFileError(url, `${what}: the server refused bytes ${position}–${position + length - 1} of the ${size}-byte file (HTTP 416 Range Not Satisfiable`
+              + `${now === null ? '' : `; it now has ${now} bytes`}): the file changed on the server since it was opened; reload to read it afresh`);
+          }
+          if (!r.ok) throw new HttpError(url, r.status, r.statusText);
+          throw new WeightFileError(url, `${what}: asked for bytes ${position}–${position + length - 1}, the server sent the whole file (HTTP ${r.status}): did the file change?`);
         }
-        if (!r.ok) throw new HttpError(url, r.status, r.statusText);
-        throw new WeightFileError(url, `${what}: asked for bytes ${position}–${position + length - 1}, the server sent the whole file (HTTP ${r.status}): did the file change?`);
+        const now = validator(r);
+        const total = r.status === 206 ? rangeTotal(r.headers.get('content-range')) : size;
+        if ((version !== null && now !== version) || total !== size) {
+          await r.body?.cancel();
+          throw new WeightFileError(url, `${what}: the file changed on the server between two range requests `
+            + `(${total !== size ? `size ${size} then ${total ?? 'unreadable'}` : `version ${version} then ${now}`}); reload to read it afresh`);
+        }
+        await readBody(r, url, what, length, out, stall);
+        return out();
+      } finally {
+        stall.stop();
       }
-      const now = validator(r);
-      const total = r.status === 206 ? rangeTotal(r.headers.get('content-range')) : size;
-      if ((version !== null && now !== version) || total !== size) {
-        await r.body?.cancel();
-        throw new WeightFileError(url, `${what}: the file changed on the server between two range requests `
-          + `(${total !== size ? `size ${size} then ${total ?? 'unreadable'}` : `version ${version} then ${now}`}); reload to read it afresh`);
-      }
-      await readBody(r, url, what, length, out);
-      return out();
     },
     async close() {},
   };

@@ -118,3 +118,46 @@ describe('URL bodies: byte streams (read into one reused scratch) and plain stre
     await expect(short.read(10, 1_500_000, "tensor 't'")).rejects.toThrow("http://x/f.bin: tensor 't': the body ended after 1499997 of 1500000 bytes (truncated download)");
   });
 });
+
+describe('a server that stalls is given up, not waited for', () => {
+  let server: StaticServer;
+  const held: ServerResponse[] = []; // answers never finished (closed with the server)
+  beforeAll(async () => {
+    server = await startStaticServer({
+      mounts: { '/m/': DIR },
+      intercept: (req, res) => {
+        const path = new URL(req.url ?? '/', 'http://x').pathname;
+        if (path.startsWith('/silent/')) { held.push(res); return true; } // accepts, never answers
+        if (path.startsWith('/midway/') && req.headers.range !== 'bytes=0-0') {
+          // The headers and half the body, then nothing.
+          const st = statSync(join(DIR, 'model.safetensors'));
+          const r = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '')!;
+          const n = Number(r[2]) - Number(r[1]) + 1;
+          res.writeHead(206, { 'Content-Length': String(n), 'Content-Range': `bytes ${r[1]}-${r[2]}/${st.size}`, ETag: etagOf(st) });
+          res.write(readFileSync(join(DIR, 'model.safetensors')).subarray(Number(r[1]), Number(r[1]) + Math.floor(n / 2)));
+          held.push(res);
+          return true;
+        }
+        if (path.startsWith('/midway/')) { serveFile(req, res, join(DIR, path.split('/').pop()!)); return true; }
+        return false;
+      },
+    });
+  });
+  afterAll(async () => {
+    for (const r of held) r.destroy();
+    await server?.close();
+  });
+
+  it('before the headers, in the middle of a body, and for a folder\'s JSON file: an error naming the URL within the limit', async () => {
+    const t0 = performance.now();
+    await expect(openUrlSource(`${server.url}silent/model.safetensors`, { stallSeconds: 0.3 }))
+      .rejects.toThrow(`${server.url}silent/model.safetensors: the server sent nothing for 0.3 s (stalled)`);
+    const src = await openUrlSource(`${server.url}midway/model.safetensors`, { stallSeconds: 0.3 });
+    await expect(src.read(0, 4096, "tensor 'x'"))
+      .rejects.toThrow(`${server.url}midway/model.safetensors: tensor 'x': after 2048 of 4096 bytes, the server sent nothing for 0.3 s (stalled)`);
+    await expect(urlFolder(`${server.url}silent/`, { stallSeconds: 0.3 }).text('config.json'))
+      .rejects.toThrow(`${server.url}silent/config.json: the server sent nothing for 0.3 s (stalled)`);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    await expect(openUrlSource(`${server.url}m/model.safetensors`, { stallSeconds: 0 })).rejects.toThrow('stallSeconds must be a positive number, got 0');
+  });
+});
