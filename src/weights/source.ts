@@ -126,7 +126,10 @@ export class Stall {
 /** An HTTP(S) error status, told plainly. */
 export class HttpError extends WeightFileError {
   constructor(url: string, readonly status: number, statusText: string) {
-    super(url, status === 404 ? 'HTTP 404 Not Found (no such file at this URL)' : `HTTP ${status} ${statusText}`.trim());
+    super(url, status === 404 ? 'HTTP 404 Not Found (no such file at this URL)'
+      : status === 401 || status === 403
+        ? `HTTP ${status} ${statusText}`.trim() + " (a private or gated repository: load with headers: { Authorization: 'Bearer <token>' }, a token that may read it)"
+        : `HTTP ${status} ${statusText}`.trim());
     this.name = 'HttpError';
   }
 }

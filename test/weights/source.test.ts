@@ -88,6 +88,9 @@ describe('byte sources', () => {
     await expect(openSafetensors(await openUrlSource(`${server.url}changing/model.safetensors`)))
       .rejects.toThrow(/changing\/model\.safetensors: header length: the file changed on the server between two range requests \(version "v1" then "v2"\)/);
     await expect(blobSource(new Blob([new Uint8Array(10)]), 'b').read(4, 8, 'tensor x')).rejects.toThrow('b: tensor x: file ends after 10 bytes');
+    const gated: typeof fetch = async () => new Response('no', { status: 401, statusText: 'Unauthorized' });
+    await expect(openUrlSource('https://hub.example/gated/model.safetensors', { fetch: gated }))
+      .rejects.toThrow("https://hub.example/gated/model.safetensors: HTTP 401 Unauthorized (a private or gated repository: load with headers: { Authorization: 'Bearer <token>' }");
   });
 });
 
