@@ -8,9 +8,9 @@ import { open, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { commitFile, tempPathFor, tempTargetName, writeFileAtomic, writeFolderAtomic } from '../src/atomic-write.js';
+import { runScriptInChild } from './helpers/child.js';
 
 const root = mkdtempSync(join(tmpdir(), 'atomic-write-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -152,10 +152,7 @@ describe('a signal during a folder swap', () => {
       });
       console.log('finished before the signal');
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const signal = await new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_, s) => res(s)));
+    const { stdout, signal } = await runScriptInChild(script);
     expect(stdout).toBe('');
     expect(signal).toBe('SIGINT');
     expect(readdirSync(dir)).toEqual(['head']); // the old folder is back, the temporary one gone

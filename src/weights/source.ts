@@ -21,7 +21,7 @@ export interface ByteSource {
 }
 
 /** Checks a read request against the source's size; the error says what was being read. */
-export function checkRange(src: { name: string; size: number }, position: number, length: number, what: string): void {
+function checkRange(src: { name: string; size: number }, position: number, length: number, what: string): void {
   if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0) {
     throw new RangeError(`${src.name}: ${what}: bad byte range (${position}, ${length})`);
   }
@@ -31,7 +31,7 @@ export function checkRange(src: { name: string; size: number }, position: number
 }
 
 /** The target of one read: the caller's view (checked for size) or a new array. */
-export function readTarget(src: ByteSource, length: number, into?: () => Uint8Array): () => Uint8Array {
+function readTarget(src: { name: string }, length: number, into?: () => Uint8Array): () => Uint8Array {
   if (!into) {
     const buf = new Uint8Array(length);
     return () => buf;
@@ -43,32 +43,47 @@ export function readTarget(src: ByteSource, length: number, into?: () => Uint8Ar
   };
 }
 
-/** A Blob (or a File the user picked): `slice` reads only the range asked for. */
-export function blobSource(blob: Blob, name = (blob as Partial<File>).name ?? 'blob'): ByteSource {
+/**
+ * A byte source from its one primitive, `fill`: write `length` (> 0) bytes at `position` into
+ * `out()`, a view asked again before each chunk. The range is checked and the target made here, once
+ * for every kind of source.
+ */
+export function byteSource(
+  name: string, size: number,
+  fill: (position: number, length: number, what: string, out: () => Uint8Array) => Promise<void>,
+  close: () => Promise<void> = async () => {},
+): ByteSource {
   const src: ByteSource = {
     name,
-    size: blob.size,
+    size,
     async read(position, length, what, into) {
       checkRange(src, position, length, what);
       const out = readTarget(src, length, into);
-      const CHUNK = 64 << 20; // one ArrayBuffer per 64 MB slice, not one of the whole range
-      for (let done = 0; done < length;) {
-        const n = Math.min(CHUNK, length - done);
-        let bytes: Uint8Array;
-        try {
-          bytes = new Uint8Array(await blob.slice(position + done, position + done + n).arrayBuffer());
-        } catch (e) {
-          throw new WeightFileError(name, `${what}: cannot read (${(e as Error).message}; was the file changed or removed after it was picked?)`);
-        }
-        if (bytes.byteLength !== n) throw new WeightFileError(name, `${what}: read ${bytes.byteLength} bytes at ${position + done}, expected ${n} (file changed?)`);
-        out().set(bytes, done);
-        done += n;
-      }
+      if (length > 0) await fill(position, length, what, out);
       return out();
     },
-    async close() {},
+    close,
   };
   return src;
+}
+
+/** A Blob (or a File the user picked): `slice` reads only the range asked for. */
+export function blobSource(blob: Blob, name = (blob as Partial<File>).name ?? 'blob'): ByteSource {
+  return byteSource(name, blob.size, async (position, length, what, out) => {
+    const CHUNK = 64 << 20; // one ArrayBuffer per 64 MB slice, not one of the whole range
+    for (let done = 0; done < length;) {
+      const n = Math.min(CHUNK, length - done);
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await blob.slice(position + done, position + done + n).arrayBuffer());
+      } catch (e) {
+        throw new WeightFileError(name, `${what}: cannot read (${(e as Error).message}; was the file changed or removed after it was picked?)`);
+      }
+      if (bytes.byteLength !== n) throw new WeightFileError(name, `${what}: read ${bytes.byteLength} bytes at ${position + done}, expected ${n} (file changed?)`);
+      out().set(bytes, done);
+      done += n;
+    }
+  });
 }
 
 export interface UrlSourceOptions {
@@ -285,47 +300,37 @@ export async function openUrlSource(url: string, opts: UrlSourceOptions = {}): P
   }
   const version = validator(first);
 
-  const src: ByteSource = {
-    name: url,
-    size,
-    async read(position, length, what, into) {
-      checkRange(src, position, length, what);
-      const out = readTarget(src, length, into);
-      if (length === 0) return out();
-      const whole = position === 0 && length === size;
-      if (!ranges && !whole) {
-        throw new WeightFileError(url, `${what}: the server does not answer HTTP Range requests, which reading part of this file needs`);
-      }
-      const stall = watch();
-      try {
-        const r = await fetchOrExplain(doFetch, url, {
-          headers: whole ? headers : { ...headers, Range: `bytes=${position}-${position + length - 1}` },
-        }, stall);
-        if (r.status !== 206 && !(whole && r.status === 200)) {
-          await r.body?.cancel();
-          if (r.status === 416) {
-            // The range lies within the size the first answer gave: the file on the server is not that file any more.
-            const now = rangeTotal(r.headers.get('content-range'));
-            throw new WeightFileError(url, `${what}: the server refused bytes ${position}–${position + length - 1} of the ${size}-byte file (HTTP 416 Range Not Satisfiable`
-              + `${now === null ? '' : `; it now has ${now} bytes`}): the file changed on the server since it was opened; reload to read it afresh`);
-          }
-          if (!r.ok) throw new HttpError(url, r.status, r.statusText);
-          throw new WeightFileError(url, `${what}: asked for bytes ${position}–${position + length - 1}, the server sent the whole file (HTTP ${r.status}): did the file change?`);
+  return byteSource(url, size, async (position, length, what, out) => {
+    const whole = position === 0 && length === size;
+    if (!ranges && !whole) {
+      throw new WeightFileError(url, `${what}: the server does not answer HTTP Range requests, which reading part of this file needs`);
+    }
+    const stall = watch();
+    try {
+      const r = await fetchOrExplain(doFetch, url, {
+        headers: whole ? headers : { ...headers, Range: `bytes=${position}-${position + length - 1}` },
+      }, stall);
+      if (r.status !== 206 && !(whole && r.status === 200)) {
+        await r.body?.cancel();
+        if (r.status === 416) {
+          // The range lies within the size the first answer gave: the file on the server is not that file any more.
+          const now = rangeTotal(r.headers.get('content-range'));
+          throw new WeightFileError(url, `${what}: the server refused bytes ${position}–${position + length - 1} of the ${size}-byte file (HTTP 416 Range Not Satisfiable`
+            + `${now === null ? '' : `; it now has ${now} bytes`}): the file changed on the server since it was opened; reload to read it afresh`);
         }
-        const now = validator(r);
-        const total = r.status === 206 ? rangeTotal(r.headers.get('content-range')) : size;
-        if ((version !== null && now !== version) || total !== size) {
-          await r.body?.cancel();
-          throw new WeightFileError(url, `${what}: the file changed on the server between two range requests `
-            + `(${total !== size ? `size ${size} then ${total ?? 'unreadable'}` : `version ${version} then ${now}`}); reload to read it afresh`);
-        }
-        await readBody(r, url, what, length, out, stall);
-        return out();
-      } finally {
-        stall.stop();
+        if (!r.ok) throw new HttpError(url, r.status, r.statusText);
+        throw new WeightFileError(url, `${what}: asked for bytes ${position}–${position + length - 1}, the server sent the whole file (HTTP ${r.status}): did the file change?`);
       }
-    },
-    async close() {},
-  };
-  return src;
+      const now = validator(r);
+      const total = r.status === 206 ? rangeTotal(r.headers.get('content-range')) : size;
+      if ((version !== null && now !== version) || total !== size) {
+        await r.body?.cancel();
+        throw new WeightFileError(url, `${what}: the file changed on the server between two range requests `
+          + `(${total !== size ? `size ${size} then ${total ?? 'unreadable'}` : `version ${version} then ${now}`}); reload to read it afresh`);
+      }
+      await readBody(r, url, what, length, out, stall);
+    } finally {
+      stall.stop();
+    }
+  });
 }

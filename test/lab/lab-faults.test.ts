@@ -6,7 +6,7 @@
  * A full disk is real where a small tmpfs can be mounted (root in a container that allows it); elsewhere
  * those tests are skipped, and `withTempPath`'s clean-up is also checked with an injected ENOSPC error.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { BgeM3 } from '../../src/m3.js';
 import { checkWritable, withTempPath } from '../../src/temp-path.js';
 import { checkpointDir } from '../helpers/fixtures.js';
 import { syntheticSet } from './synthetic.js';
+import { runScriptInChild } from '../helpers/child.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'dist', 'cli', 'main.js');
@@ -107,10 +108,7 @@ describe('temporary files', () => {
       clearInterval(poll);
       console.log('finished before the signal');
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const signal = await new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_, s) => res(s)));
+    const { stdout, signal } = await runScriptInChild(script);
     expect(stdout).toBe('');
     expect(signal).toBe('SIGINT');
     expect(readdirSync(dir)).toEqual([]);
