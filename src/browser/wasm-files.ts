@@ -11,7 +11,6 @@ export const WASM_FILES = {
   'tfjs-backend-wasm.wasm': new URL('./tfjs-backend-wasm.wasm', import.meta.url).href,
   'tfjs-backend-wasm-simd.wasm': new URL('./tfjs-backend-wasm-simd.wasm', import.meta.url).href,
   'tfjs-backend-wasm-threaded-simd.wasm': new URL('./tfjs-backend-wasm-threaded-simd.wasm', import.meta.url).href,
+  /** The threaded build's glue (a classic script defining `WasmBackendModuleThreadedSimd`). */
+  'tfjs-backend-wasm-threaded-simd.js': new URL('./tfjs-backend-wasm-threaded-simd.js', import.meta.url).href,
 };
-
-/** The threaded build's glue (a classic script defining `WasmBackendModuleThreadedSimd`). */
-export const THREADED_GLUE = new URL('./tfjs-backend-wasm-threaded-simd.js', import.meta.url).href;

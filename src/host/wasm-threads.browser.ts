@@ -9,7 +9,7 @@ import type * as NodeThreads from '../runtime/wasm-threads.js';
 import { installHeapCopyKernels } from '../runtime/heap-ops.js';
 import { wasmBackendCreated } from '../runtime/heap-load.js';
 import { registerThreadedWasm, type ThreadedBuild } from '../runtime/threaded-module.js';
-import { THREADED_GLUE, WASM_FILES } from '../browser/wasm-files.js';
+import { WASM_FILES } from '../browser/wasm-files.js';
 // @ts-expect-error -- a CommonJS file of the package, without typings: `exports.wasmWorkerContents`, the pthread worker's source
 import { wasmWorkerContents } from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
 import { startKernels } from '../kernels/gemm.js';
@@ -69,7 +69,8 @@ async function loadGlue(url: string): Promise<ThreadedBuild['factory']> {
 }
 
 /** The threaded build's pieces in this page. */
-async function pageBuild(files: typeof WASM_FILES, glue: string): Promise<ThreadedBuild> {
+async function pageBuild(files: typeof WASM_FILES): Promise<ThreadedBuild> {
+  const glue = files['tfjs-backend-wasm-threaded-simd.js'];
   const r = await fetchWasmFile(files['tfjs-backend-wasm-threaded-simd.wasm']);
   const wasm = r.headers.get('content-type')?.startsWith('application/wasm')
     ? await WebAssembly.compileStreaming(r)
@@ -94,15 +95,14 @@ export const prepareWasmBackend: typeof NodeThreads.prepareWasmBackend = async (
     return;
   }
   status.requested = threads;
-  const at = (f: string) => new URL(f, wasmFolder).href;
-  const files = wasmFolder === undefined ? WASM_FILES : { ...WASM_FILES, ...Object.fromEntries(Object.keys(WASM_FILES).map((f) => [f, at(f)])) };
-  wasm.setWasmPaths(files); // for the package's own init: one thread, or the fallback
+  const files = wasmFolder === undefined ? WASM_FILES
+    : Object.fromEntries(Object.keys(WASM_FILES).map((f) => [f, new URL(f, wasmFolder).href])) as typeof WASM_FILES;
+  wasm.setWasmPaths(files); // for the package's own init (one thread, or the fallback); it ignores the glue's entry
   if (threads > 1 && !globalThis.crossOriginIsolated) {
     status.fallbackReason = 'the page is not crossOriginIsolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp): one thread';
   }
   if (threads > 1 && globalThis.crossOriginIsolated) {
-    const glue = wasmFolder === undefined ? THREADED_GLUE : at('tfjs-backend-wasm-threaded-simd.js');
-    registerThreadedWasm(wasm, threads, () => pageBuild(files, glue), (reason) => { status.fallbackReason = reason; });
+    registerThreadedWasm(wasm, threads, () => pageBuild(files), (reason) => { status.fallbackReason = reason; });
   } else {
     // tfjs would only log "both async and sync fetching of the wasm failed": ask first, to say which file.
     await fetchWasmFile(files['tfjs-backend-wasm-simd.wasm'], 'HEAD');
